@@ -1,0 +1,1 @@
+"""anystream: composable async stream operators on anyio."""
