@@ -1,1 +1,49 @@
-"""anystream: composable async stream operators on anyio."""
+"""anystream: composable async stream operators on anyio, for asyncio and trio.
+
+::
+
+    from anystream import from_iterable, parse, where, map
+
+    s = from_iterable(["1", "x", "3", "7"]) | parse(int) | where(lambda n: n > 1)
+    assert await (s | map(lambda n: n * 10)).collect() == [30, 70]
+
+Each operator family lives in its own module under ``anystream.ops`` and lists its
+public names in ``__all__``; this module re-exports them all, with the core types.
+"""
+
+from ._core.operator import Operator as Operator
+from ._core.operator import operator as operator
+from ._core.runner import Run as Run
+from ._core.shutdown import Aborted as Aborted
+from ._core.stats import OpStats as OpStats
+from ._core.stats import RunStats as RunStats
+from ._core.stats import StatsSnapshot as StatsSnapshot
+from ._core.stream import Stream as Stream
+from .ops.create import *  # noqa: F403
+from .ops.create import __all__ as _create_all
+from .ops.flow import *  # noqa: F403
+from .ops.flow import __all__ as _flow_all
+from .ops.select import *  # noqa: F403
+from .ops.select import __all__ as _select_all
+from .ops.transform import *  # noqa: F403
+from .ops.transform import __all__ as _transform_all
+from .ops.window import *  # noqa: F403
+from .ops.window import __all__ as _window_all
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aborted",
+    "OpStats",
+    "Operator",
+    "Run",
+    "RunStats",
+    "StatsSnapshot",
+    "Stream",
+    "operator",
+    *_create_all,
+    *_flow_all,
+    *_select_all,
+    *_transform_all,
+    *_window_all,
+]

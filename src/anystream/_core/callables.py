@@ -1,0 +1,108 @@
+"""Argument checks shared by every operator factory.
+
+Operators validate their arguments when they are *built*, not when the pipeline first
+runs: a typo in ``buffered(-1)`` should fail on the line that wrote it, with a message that
+names the argument, rather than as a traceback from inside a task minutes later.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+__all__ = [
+    "check_callable",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "describe",
+    "is_async_callable",
+]
+
+
+def describe(fn: object) -> str:
+    """A short human name for a callable, used in operator names and error notes."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    return str(name)
+
+
+def is_async_callable(fn: object) -> bool:
+    """True when calling ``fn`` certainly returns a coroutine.
+
+    ``functools.partial`` objects and instances with an ``async def __call__`` are looked
+    through. A lambda that *returns* a coroutine cannot be detected here; operators that
+    accept sync callables keep an awaitable fallback for that case.
+    """
+    while True:
+        if inspect.iscoroutinefunction(fn):
+            return True
+        func = getattr(fn, "func", None)  # functools.partial
+        if func is not None and func is not fn:
+            fn = func
+            continue
+        # An instance whose class defines ``async def __call__``.
+        call = type(fn).__dict__.get("__call__") if not isinstance(fn, type) else None
+        return call is not None and inspect.iscoroutinefunction(call)
+
+
+def check_callable(op: str, name: str, fn: Any) -> None:
+    """Raise TypeError naming ``name`` when ``fn`` is not callable."""
+    if not callable(fn):
+        raise TypeError(f"{op}(): {name} must be callable, got {type(fn).__name__} {fn!r:.60}")
+
+
+def check_int(op: str, name: str, value: Any, *, minimum: int = 0) -> int:
+    """Return ``value`` if it is an int >= ``minimum``; otherwise raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{op}(): {name} must be an int, got {type(value).__name__} {value!r:.60}")
+    if value < minimum:
+        raise ValueError(f"{op}(): {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_number(
+    op: str, name: str, value: Any, *, positive: bool = True, allow_zero: bool = False
+) -> float:
+    """Return ``value`` as a float if it is a finite real number with the required sign."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"{op}(): {name} must be a number of seconds, got {type(value).__name__} {value!r:.60}"
+        )
+    result = float(value)
+    if math.isnan(result) or math.isinf(result):
+        raise ValueError(f"{op}(): {name} must be finite, got {value}")
+    if positive and (result < 0 or (result == 0 and not allow_zero)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{op}(): {name} must be {bound}, got {value}")
+    return result
+
+
+def check_choice(op: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``; otherwise raise naming ``name``."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{op}(): {name} must be one of {options}, got {value!r}")
+    return str(value)
+
+
+def check_sync_callable(op: str, name: str, fn: Any, *, async_alternative: str) -> None:
+    """Reject a coroutine function where a plain function is expected."""
+    check_callable(op, name, fn)
+    if is_async_callable(fn):
+        raise TypeError(
+            f"{op}(): {name} is a coroutine function ({describe(fn)}); "
+            f"use {async_alternative} for async callables"
+        )
+
+
+def check_async_callable(op: str, name: str, fn: Any, *, sync_alternative: str) -> None:
+    """Reject a plain function where a coroutine function is expected."""
+    check_callable(op, name, fn)
+    if not is_async_callable(fn):
+        raise TypeError(
+            f"{op}(): {name} must be a coroutine function (async def), got {describe(fn)}; "
+            f"use {sync_alternative} for plain functions"
+        )

@@ -1,0 +1,304 @@
+"""Fusion: compile a run of per-item kernels into one loop.
+
+A chain of ``map | where | parse | map`` written as async generators costs a generator
+frame switch per operator per item; that overhead, not the user's functions, dominates
+a cheap per-item pipeline (DESIGN.md section 5). The runner instead generates, once per
+*shape* of chain, the loop a person would write by hand::
+
+    async def seg(src, out, cnt, st, close_upstream):
+        anext = src.__anext__
+        while True:
+            if st.stopping: break
+            st.pulling = True
+            try:
+                x = await anext()
+            except StopAsyncIteration:
+                break
+            st.pulling = False
+            cnt[0] += 1
+            try:
+                x = k0(x)                      # parse
+            except MALFORMED:
+                cnt[4] += 1
+                continue
+            ...
+            cnt[2] += 1
+            yield x
+
+The functions (``k0``...) and arguments are closure variables, so one compiled shape
+serves every stream with the same sequence of kernel kinds; shapes are cached.
+
+Generated source is unusual in a library, so the rules are kept narrow: only the
+templates in this module are ever compiled, user values are never formatted into code
+(they are passed as closure variables), and each template line reads like the
+hand-written loop above, so a traceback through ``<anystream fused ...>`` is easy to
+follow. Every call into user code is wrapped so that its exception gets a note naming the
+operator; on CPython 3.11+ a ``try`` block costs nothing until it raises.
+
+Inputs and outputs of a fused loop:
+
+- input ``"aiter"``: an async iterator (the source, or a generator operator before it);
+- input ``"iter"``: a sync iterator: no ``await`` per item at all, with a checkpoint
+  every ``CHECKPOINT_EVERY`` items so a long list cannot starve the event loop or
+  ignore cancellation;
+- input ``"stream"``: a memory object receive stream, read with ``receive_nowait()``
+  while it has data and ``await receive()`` only when it is empty: the fast hand-off;
+- output ``"yield"``: an async generator (feeding a generator operator or the consumer);
+- output ``"send"``: a memory object send stream, ``send_nowait()`` while there is
+  room, ``await send()`` only when full;
+- output ``"put"``: any ``async def put(item)`` (the overflow policies of ``buffered``);
+- output ``"list"``: ``list.append``, for ``collect()`` of a pipeline with no staged
+  operator: the whole run is one loop with no hand-off at all.
+
+Counters: ``cnt`` is one list per fused loop; slot ``i`` counts items entering kernel
+``i``, slot ``m`` (the number of kernels) items leaving the loop, and slot ``m + 1 + i``
+items kernel ``i`` dropped. See ``stats.py``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from anyio import EndOfStream, WouldBlock
+from anyio.lowlevel import checkpoint
+
+from .errors import add_operator_note
+from .operator import Kernel
+
+__all__ = ["CHECKPOINT_EVERY", "MALFORMED", "FusedShape", "compile_kernels"]
+
+Input = Literal["aiter", "iter", "stream"]
+Output = Literal["yield", "send", "put", "list"]
+
+#: Exceptions that make ``parse`` treat an input as malformed.
+MALFORMED = (ValueError, TypeError, KeyError, IndexError)
+
+#: A sync source yields to the event loop after this many items.
+CHECKPOINT_EVERY = 128
+
+FusedShape = tuple[tuple[str, ...], Input, Output, bool]
+
+_MISSING = object()
+_cache: dict[tuple[tuple[str, ...], str, str, bool], Callable[..., Any]] = {}
+
+
+class _Code:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+
+def _call_user(code: _Code, depth: int, i: int, expr: str, extra: Sequence[str] = ()) -> None:
+    """Emit ``expr`` wrapped so that an exception gets a note naming kernel ``i``."""
+    code(depth, "try:")
+    code(depth + 1, expr)
+    for line in extra:
+        code(depth + 1, line)
+    code(depth, "except Exception as e:")
+    code(depth + 1, f"note(e, name{i})")
+    code(depth + 1, "raise")
+
+
+def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
+    kinds, source, output, stoppable = shape
+    m = len(kinds)
+    has_take = "take" in kinds
+    code = _Code()
+    code(0, "def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,")
+    code(0, "            isawaitable, MALFORMED, MISSING, K):")
+    for i in range(m):
+        code(1, f"k{i} = fns[{i}]; n{i} = args[{i}]; name{i} = names[{i}]")
+    code(1, "async def seg(src, out, cnt, st, close_upstream):")
+    d = 2
+    # -- prologue ---------------------------------------------------------------------
+    if source == "aiter":
+        code(d, "anext = src.__anext__")
+    elif source == "iter":
+        code(d, "tick = 0")
+        if has_take:
+            code(d, "nx = iter(src).__next__")
+    else:
+        code(d, "rn = src.receive_nowait; rv = src.receive")
+    if output == "send":
+        code(d, "sn = out.send_nowait; sd = out.send")
+    elif output == "list":
+        code(d, "ap = out.append")
+    if has_take:
+        code(d, "done = False")
+        for i, kind in enumerate(kinds):
+            if kind == "take":
+                code(d, f"t{i} = 0")
+                code(d, f"if n{i} <= 0: done = True")
+    # -- loop header: obtain x --------------------------------------------------------
+    loop = "while not done:" if has_take else "while True:"
+    if source == "iter" and not has_take:
+        code(d, "for x in src:")
+        d += 1
+        code(d, "tick += 1")
+        code(d, "if tick >= K:")
+        code(d + 1, "tick = 0")
+        if stoppable:
+            code(d + 1, "st.pulling = True")
+        code(d + 1, "await checkpoint()")
+        if stoppable:
+            code(d + 1, "st.pulling = False")
+        if stoppable:
+            code(d, "if st.stopping: break")
+    elif source == "iter":
+        code(d, loop)
+        d += 1
+        if stoppable:
+            code(d, "if st.stopping: break")
+        code(d, "try:")
+        code(d + 1, "x = nx()")
+        code(d, "except StopIteration:")
+        code(d + 1, "break")
+        code(d, "tick += 1")
+        code(d, "if tick >= K:")
+        code(d + 1, "tick = 0")
+        if stoppable:
+            code(d + 1, "st.pulling = True")
+        code(d + 1, "await checkpoint()")
+        if stoppable:
+            code(d + 1, "st.pulling = False")
+    elif source == "aiter":
+        code(d, loop)
+        d += 1
+        if stoppable:
+            code(d, "if st.stopping: break")
+            code(d, "st.pulling = True")
+        code(d, "try:")
+        code(d + 1, "x = await anext()")
+        code(d, "except StopAsyncIteration:")
+        code(d + 1, "break")
+        if stoppable:
+            code(d, "st.pulling = False")
+    else:
+        code(d, loop)
+        d += 1
+        code(d, "try:")
+        code(d + 1, "x = rn()")
+        code(d, "except WouldBlock:")
+        code(d + 1, "x = MISSING")
+        code(d, "except EndOfStream:")
+        code(d + 1, "break")
+        code(d, "if x is MISSING:")
+        code(d + 1, "try:")
+        code(d + 2, "x = await rv()")
+        code(d + 1, "except EndOfStream:")
+        code(d + 2, "break")
+    # -- kernels ----------------------------------------------------------------------
+    for i, kind in enumerate(kinds):
+        drop = m + 1 + i
+        code(d, f"cnt[{i}] += 1")
+        if kind == "map":
+            _call_user(code, d, i, f"x = k{i}(x)")
+        elif kind == "amap":
+            _call_user(code, d, i, f"x = await k{i}(x)")
+        elif kind == "filter":
+            _call_user(
+                code,
+                d,
+                i,
+                f"r = k{i}(x)",
+                ["if r is not True and r is not False and isawaitable(r):", "    r = await r"],
+            )
+            code(d, "if not r:")
+            code(d + 1, f"cnt[{drop}] += 1")
+            code(d + 1, "continue")
+        elif kind == "afilter":
+            _call_user(code, d, i, f"r = await k{i}(x)")
+            code(d, "if not r:")
+            code(d + 1, f"cnt[{drop}] += 1")
+            code(d + 1, "continue")
+        elif kind == "parse":
+            code(d, "try:")
+            code(d + 1, f"x = k{i}(x)")
+            code(d, "except MALFORMED:")
+            code(d + 1, f"cnt[{drop}] += 1")
+            code(d + 1, "continue")
+            code(d, "except Exception as e:")
+            code(d + 1, f"note(e, name{i})")
+            code(d + 1, "raise")
+        elif kind == "take":
+            code(d, f"t{i} += 1")
+            code(d, f"if t{i} >= n{i}: done = True")
+        else:  # pragma: no cover - guarded by Kernel's constructor callers
+            raise AssertionError(f"unknown kernel kind {kind!r}")
+    # -- output -----------------------------------------------------------------------
+    code(d, f"cnt[{m}] += 1")
+    if output == "yield":
+        code(d, "yield x")
+    elif output == "list":
+        code(d, "ap(x)")
+    elif output == "put":
+        code(d, "await out(x)")
+    else:
+        code(d, "try:")
+        code(d + 1, "sn(x)")
+        code(d, "except WouldBlock:")
+        code(d + 1, "pass")
+        code(d, "else:")
+        code(d + 1, "continue")
+        code(d, "await sd(x)")
+    if has_take:
+        # take() is satisfied: close the upstream now, not when the run ends.
+        d = 2
+        code(d, "if done:")
+        if source == "stream":
+            code(d + 1, "src.close()")
+        else:
+            code(d + 1, "await close_upstream()")
+    code(1, "return seg")
+    return "\n".join(code.lines) + "\n"
+
+
+def _factory(shape: tuple[tuple[str, ...], str, str, bool]) -> Callable[..., Any]:
+    factory = _cache.get(shape)
+    if factory is None:
+        source = _generate(shape)
+        kinds, inp, out, _ = shape
+        filename = f"<anystream fused {'|'.join(kinds) or 'pass'} {inp}->{out}>"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, filename, "exec"), namespace)
+        factory = namespace["factory"]
+        factory.__anystream_source__ = source  # for debugging: print(factory.__anystream_source__)
+        _cache[shape] = factory
+    return factory
+
+
+def compile_kernels(
+    kernels: Sequence[Kernel], source: str, output: str, *, stoppable: bool = False
+) -> Callable[..., Any]:
+    """Return ``seg(src, out, cnt, st, close_upstream)`` running ``kernels``.
+
+    ``seg`` is an async generator function for output ``"yield"`` and a coroutine
+    function otherwise. ``cnt`` must be a list of ``2 * len(kernels) + 1`` ints;
+    ``st`` the run's :class:`StopState`; ``close_upstream`` an ``async`` callable that
+    closes everything upstream of an iterator input, called when a ``take`` is done.
+    """
+    if source not in ("aiter", "iter", "stream") or output not in ("yield", "send", "put", "list"):
+        raise ValueError(f"no fused loop from {source!r} to {output!r}")
+    shape = (tuple(k.kind for k in kernels), source, output, stoppable)
+    return _factory(shape)(  # type: ignore[no-any-return]
+        tuple(k.fn for k in kernels),
+        tuple(k.arg for k in kernels),
+        tuple(k.name for k in kernels),
+        add_operator_note,
+        WouldBlock,
+        EndOfStream,
+        checkpoint,
+        inspect.isawaitable,
+        MALFORMED,
+        _MISSING,
+        CHECKPOINT_EVERY,
+    )
+
+
+def source_of(shape: FusedShape) -> str:
+    """The generated source for ``shape`` (for tests and debugging)."""
+    return _generate(shape)

@@ -1,0 +1,106 @@
+"""Hand-offs between a pipeline's tasks: bounded memory object streams, used fast.
+
+``await send()`` and ``await receive()`` on an anyio memory object stream are full
+scheduler checkpoints, about ten times the cost of an ``asyncio.Queue`` hop (DESIGN.md
+section 5). Every hand-off in anystream therefore tries ``send_nowait()`` /
+``receive_nowait()`` first and awaits only when the stream is full or empty, i.e. only
+when it must wait anyway. The fused loops inline the same pattern (see ``fuse.py``);
+the helpers here are for staged operators written by hand.
+
+Skipping the checkpoint is safe for fairness because every stream is bounded: a
+producer that never blocks fills the buffer within ``capacity`` items and then waits,
+which lets the consumer run.
+
+Overflow policies (``buffered(n, overflow=...)``) are ``put`` functions over the same
+streams: they never block and count what they discard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from anyio import WouldBlock
+from anyio.lowlevel import checkpoint
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .stats import OpStats
+
+__all__ = ["downstream_left", "make_put", "receive", "send"]
+
+T = TypeVar("T")
+
+_MISSING: Any = object()
+
+
+async def send(stream: MemoryObjectSendStream[T], item: T) -> None:
+    """Send ``item``, awaiting only if the stream is full."""
+    try:
+        stream.send_nowait(item)
+    except WouldBlock:
+        pass
+    else:
+        return
+    await stream.send(item)
+
+
+async def receive(stream: MemoryObjectReceiveStream[T]) -> T:
+    """Receive an item, awaiting only if the stream is empty (raises ``EndOfStream``)."""
+    try:
+        return stream.receive_nowait()
+    except WouldBlock:
+        pass
+    return await stream.receive()
+
+
+def downstream_left(stream: MemoryObjectSendStream[Any]) -> bool:
+    """True when every receive side of ``stream`` is closed: the consumer went away.
+
+    A ``BrokenResourceError`` from our own send then means "stop quietly", not failure.
+    """
+    return stream.statistics().open_receive_streams == 0
+
+
+def make_put(
+    send_stream: MemoryObjectSendStream[Any],
+    receive_stream: MemoryObjectReceiveStream[Any],
+    overflow: str,
+    stats: OpStats,
+) -> Callable[[Any], Awaitable[None]]:
+    """An ``async put(item)`` implementing ``overflow`` for a full stream.
+
+    ``drop_newest`` discards the incoming item, ``drop_oldest`` (and ``latest``, which is
+    ``drop_oldest`` with room for one) discards the oldest buffered one. Each discard is
+    counted on ``stats`` under the reason ``"overflow"`` and is followed by a checkpoint:
+    a producer that never blocks would otherwise never let the consumer run.
+    """
+    send_nowait = send_stream.send_nowait
+    receive_nowait = receive_stream.receive_nowait
+
+    if overflow == "drop_newest":
+
+        async def put(item: Any) -> None:
+            try:
+                send_nowait(item)
+            except WouldBlock:
+                stats.drop("overflow")
+                await checkpoint()
+
+    elif overflow in ("drop_oldest", "latest"):
+
+        async def put(item: Any) -> None:
+            try:
+                send_nowait(item)
+            except WouldBlock:
+                try:
+                    receive_nowait()
+                except WouldBlock:
+                    pass
+                else:
+                    stats.drop("overflow")
+                send_nowait(item)
+                await checkpoint()
+
+    else:  # pragma: no cover - validated by buffered()
+        raise ValueError(f"unknown overflow policy {overflow!r}")
+    return put

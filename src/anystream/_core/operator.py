@@ -1,0 +1,185 @@
+"""Operators: what ``stream | op`` appends, and the three shapes an operator can take.
+
+An :class:`Operator` is an immutable list of *steps*. ``op1 | op2`` concatenates the
+lists, so a composed operator is just a longer list that can be applied to any number of
+streams. There are three kinds of step, and the difference between them is the whole
+design of the runner (DESIGN.md section 2):
+
+:class:`Kernel`
+    A per-item operation the runner knows by name (``map``, ``where``, ``parse``,
+    ``take``, ``map_async`` with one call at a time). Consecutive kernels are *fused*: the
+    runner generates one loop that applies them all (see ``fuse.py``), which removes a
+    generator layer per operator.
+:class:`GenStep`
+    A per-item operator written as an ``async def`` generator over its upstream (``scan``,
+    ``enumerate``, user operators made with :func:`operator`). It runs in the same task
+    as its neighbours; it never opens a task group or cancel scope across a ``yield``.
+:class:`StagedStep`
+    Anything that needs a task or a clock (``buffered``, concurrent ``map_async``, every
+    time-based operator). It runs as a task owned by the runner, reading from one bounded
+    memory object stream and writing to another. ``buffered(n)`` is a staged step with no
+    task at all: just the boundary, with room for ``n`` items.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from .stats import OpStats
+
+__all__ = [
+    "GenStep",
+    "Kernel",
+    "Operator",
+    "StageContext",
+    "StagedStep",
+    "Step",
+    "operator",
+]
+
+T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
+T_contra = TypeVar("T_contra", contravariant=True)
+U_co = TypeVar("U_co", covariant=True)
+P = ParamSpec("P")
+
+KernelKind = Literal["map", "amap", "filter", "afilter", "parse", "take"]
+Overflow = Literal["block", "drop_oldest", "drop_newest", "latest"]
+
+
+class Step:
+    """One element of an operator's step list. ``name`` appears in stats and error notes."""
+
+    __slots__ = ("name",)
+    name: str
+
+
+class Kernel(Step):
+    """A fusable per-item operation (see ``fuse.py`` for how each kind is compiled)."""
+
+    __slots__ = ("arg", "fn", "kind")
+
+    def __init__(self, kind: KernelKind, name: str, fn: Any = None, arg: Any = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.fn = fn
+        self.arg = arg
+
+
+class GenStep(Step):
+    """A per-item operator given as ``make(upstream) -> async iterator``."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, name: str, make: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]):
+        self.name = name
+        self.make = make
+
+
+@dataclass
+class StageContext:
+    """What the runner hands a staged operator's task besides its two streams.
+
+    ``counts`` is ``[received, emitted]``: increment ``counts[0]`` per item taken from
+    the input and ``counts[1]`` per item sent, directly (a list increment is cheaper
+    than a property). Use ``stats.drop(reason)`` for anything discarded.
+    """
+
+    stats: OpStats
+    counts: list[int]
+
+
+StageRun = Callable[
+    ["MemoryObjectReceiveStream[Any]", "MemoryObjectSendStream[Any]", StageContext],
+    Awaitable[None],
+]
+
+
+class StagedStep(Step):
+    """A step that runs as its own task (``run`` set) or is only a boundary (``run=None``).
+
+    ``capacity`` is the size of the memory stream that feeds this step and ``overflow``
+    what happens when it is full. The task reads its input with ``receive()``, writes with
+    ``send()``, and returns at end of input; the runner closes both streams afterwards,
+    so end-of-stream cascades downstream without the operator having to remember it.
+    """
+
+    __slots__ = ("capacity", "overflow", "run")
+
+    def __init__(
+        self,
+        name: str,
+        run: StageRun | None,
+        *,
+        capacity: int = 0,
+        overflow: Overflow = "block",
+    ) -> None:
+        self.name = name
+        self.run = run
+        self.capacity = capacity
+        self.overflow = overflow
+
+
+class Operator(Generic[T_contra, U_co]):
+    """A reusable pipeline step from items of type ``T`` to items of type ``U``.
+
+    Apply it with ``stream | op``; compose with ``op1 | op2``. Operators hold no per-run
+    state, so one operator object can be used in many streams and runs.
+    """
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        self._steps = steps
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self._steps
+
+    def __or__(self, other: Operator[U_co, V]) -> Operator[T_contra, V]:
+        if not isinstance(other, Operator):
+            return NotImplemented
+        return Operator(self._steps + other._steps)
+
+    def __repr__(self) -> str:
+        return " | ".join(step.name for step in self._steps) or "Operator()"
+
+
+def operator(
+    fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
+) -> Callable[P, Operator[T, U]]:
+    """Turn an async generator function over an upstream into an operator factory.
+
+    ::
+
+        @operator
+        async def every_other(source: AsyncIterator[T]) -> AsyncIterator[T]:
+            keep = True
+            async for item in source:
+                if keep:
+                    yield item
+                keep = not keep
+
+        stream | every_other()
+
+    The generator runs in the same task as its neighbours. It must not open a task
+    group or cancel scope that stays open across a ``yield`` (use a staged operator for
+    anything that needs a task or a timeout).
+    """
+    name = getattr(fn, "__name__", "operator")
+
+    @functools.wraps(fn)
+    def factory(*args: P.args, **kwargs: P.kwargs) -> Operator[T, U]:
+        def make(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+            return fn(upstream, *args, **kwargs)
+
+        return Operator((GenStep(name, make),))
+
+    return factory

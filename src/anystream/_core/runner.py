@@ -1,0 +1,596 @@
+"""The runner: turns a stream description into tasks, and owns all of them.
+
+A run compiles the chain into *nodes*::
+
+    [segment] -> boundary -> [segment or stage task] -> boundary -> ... -> [segment]
+
+A *segment* is a maximal run of per-item steps (fused kernels and generator operators)
+executed as one loop; a *boundary* is a bounded anyio memory object stream; a *stage* is
+a staged operator's task. The first segment owns the source; the last one runs in the
+consumer's own task, as the async generator its ``async for`` drives. Every other
+segment and stage is a task in one task group owned by :class:`Run`, an async context
+manager: only a context manager may keep a task group open while the consumer's code
+runs, an async generator may not (DESIGN.md section 2).
+
+A pipeline with no staged operator needs no task at all: the whole chain is one fused
+loop in the consumer's task, and ``collect()`` appends to its list directly.
+
+Shutdown is documented in ``shutdown.py``; error unwrapping in ``errors.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+from anyio import BrokenResourceError, CancelScope, create_memory_object_stream
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .errors import reraise_unwrapped
+from .fuse import compile_kernels
+from .handoff import downstream_left, make_put
+from .operator import GenStep, Kernel, StageContext, StagedStep, Step
+from .shutdown import Aborted, StopState
+from .source import Source, TaskSource
+from .stats import OpStats, RunStats
+
+if TYPE_CHECKING:
+    from .stream import Stream
+
+__all__ = ["Run", "StopState"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+Piece = Kernel | GenStep
+Ref = tuple[list[int], int]
+
+
+class _Segment:
+    """Per-item steps between two boundaries, split into fused groups around generators.
+
+    Pieces come with their position in the stream's step list, which is how their
+    counters are found (the same operator object may appear twice in one stream).
+    """
+
+    def __init__(self, pieces: Sequence[tuple[int, Piece]]) -> None:
+        self.groups: list[list[Kernel]] = [[]]
+        self.positions: list[list[int]] = [[]]
+        self.gens: list[GenStep] = []
+        self.gen_positions: list[int] = []
+        for position, piece in pieces:
+            if isinstance(piece, GenStep):
+                self.gens.append(piece)
+                self.gen_positions.append(position)
+                self.groups.append([])
+                self.positions.append([])
+            else:
+                self.groups[-1].append(piece)
+                self.positions[-1].append(position)
+        # One counter list per fused group and run: see fuse.py for the slot layout.
+        self.counts = [[0] * (2 * len(g) + 1) for g in self.groups]
+
+    @property
+    def in_ref(self) -> Ref:
+        return (self.counts[0], 0)
+
+    @property
+    def out_ref(self) -> Ref:
+        return (self.counts[-1], len(self.groups[-1]))
+
+    def bind_stats(self, ops: list[OpStats]) -> None:
+        for gi, group in enumerate(self.groups):
+            m = len(group)
+            counts = self.counts[gi]
+            for i, kernel in enumerate(group):
+                op = ops[self.positions[gi][i]]
+                op._bind(counts, i, i + 1, m + 1 + i, _drop_reason(kernel))
+        for gi, position in enumerate(self.gen_positions):
+            before = (self.counts[gi], len(self.groups[gi]))
+            ops[position]._bind_split(before, (self.counts[gi + 1], 0))
+
+    @property
+    def empty(self) -> bool:
+        return not self.gens and not self.groups[0]
+
+    def build(
+        self,
+        source: tuple[str, Any],
+        output: tuple[str, Any],
+        stop: StopState,
+        *,
+        stoppable: bool,
+        closables: list[Any],
+    ) -> Any:
+        """Chain the fused groups and generators; return the last group's loop object.
+
+        ``closables`` holds what is upstream of this segment (the source, for the first
+        one); the generators made here are appended to it.
+        """
+        kind, it = source
+        last = len(self.groups) - 1
+        for gi, group in enumerate(self.groups):
+            out_kind, out = output if gi == last else ("yield", None)
+            loop = compile_kernels(group, kind, out_kind, stoppable=stoppable and gi == 0)
+            upstream = list(closables)
+
+            async def close_upstream(upstream: list[Any] = upstream) -> None:
+                with CancelScope(shield=True):
+                    await _close_all(upstream)
+
+            made = loop(it, out, self.counts[gi], stop, close_upstream)
+            if gi == last:
+                return made
+            closables.append(made)
+            gen_iter = aiter(self.gens[gi].make(made))
+            closables.append(gen_iter)
+            kind, it = "aiter", gen_iter
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _drop_reason(kernel: Kernel) -> str:
+    if kernel.kind == "parse":
+        return "malformed"
+    if kernel.kind in ("filter", "afilter"):
+        return "filtered"
+    return "dropped"
+
+
+class _Boundary:
+    def __init__(self, capacity: int, overflow: str, position: int | None) -> None:
+        self.capacity = capacity
+        self.overflow = overflow
+        # Position of the buffered() step it came from; None for an implicit rendezvous.
+        self.position = position
+
+
+class _Stage:
+    def __init__(self, step: StagedStep, position: int) -> None:
+        self.step = step
+        self.position = position
+        self.counts = [0, 0]  # received, emitted: bound to the operator's OpStats
+
+    @property
+    def in_ref(self) -> Ref:
+        return (self.counts, 0)
+
+    @property
+    def out_ref(self) -> Ref:
+        return (self.counts, 1)
+
+
+Node = _Segment | _Boundary | _Stage
+
+
+def _plan(steps: Sequence[Step]) -> list[Node]:
+    """Nodes for ``steps``; positions count from 1 (0 is the source's counters)."""
+    pieces: list[tuple[int, Piece]] = []
+    nodes: list[Node] = []
+    for position, step in enumerate(steps, start=1):
+        if isinstance(step, StagedStep):
+            nodes.append(_Segment(pieces))
+            pieces = []
+            if step.run is None:
+                nodes.append(_Boundary(step.capacity, step.overflow, position))
+            else:
+                implicit = step.capacity == 0 and step.overflow == "block"
+                nodes.append(
+                    _Boundary(step.capacity, step.overflow, None if implicit else position)
+                )
+                nodes.append(_Stage(step, position))
+                nodes.append(_Boundary(0, "block", None))
+        elif isinstance(step, Kernel | GenStep):
+            pieces.append((position, step))
+        else:  # pragma: no cover - Operator only builds these
+            raise TypeError(f"unknown step {step!r}")
+    nodes.append(_Segment(pieces))
+    return _merge_boundaries(nodes)
+
+
+def _merge_boundaries(nodes: list[Node]) -> list[Node]:
+    """Drop ``boundary, empty segment, boundary`` triples where one side is implicit.
+
+    ``buffered(50) | tumbling_window(2)`` would otherwise put a pump task and a
+    rendezvous between the buffer and the window: one more task, one more hop, one more
+    item in hand. The window task reads the buffer directly instead.
+    """
+    i = 1
+    while i + 2 < len(nodes):
+        a, seg, b = nodes[i], nodes[i + 1], nodes[i + 2]
+        if (
+            isinstance(a, _Boundary)
+            and isinstance(seg, _Segment)
+            and isinstance(b, _Boundary)
+            and seg.empty
+            and (a.position is None or b.position is None)
+        ):
+            keep = b if a.position is None else a
+            nodes[i : i + 3] = [keep]
+            continue
+        i += 1
+    return nodes
+
+
+class Run(Generic[T_co]):
+    """One execution of a stream: an async context manager and an async iterator.
+
+    ::
+
+        async with stream.stream() as items:
+            async for item in items:
+                ...
+
+    Leaving the ``async with`` block early (``break``, an exception, cancellation) stops
+    every task and closes every generator of the pipeline before the block exits.
+    ``stop()`` asks for a graceful stop, ``abort()`` for an immediate one, ``stats()``
+    returns the live counters.
+    """
+
+    def __init__(
+        self,
+        stream: Stream[T_co],
+        *,
+        handle_signals: bool = False,
+        grace: float | None = None,
+    ) -> None:
+        self._stream = stream
+        self._handle_signals = handle_signals
+        self._grace = grace
+        self._stop = StopState()
+        self._tg: TaskGroup | None = None
+        self._source_scope: CancelScope | None = None
+        self._helper_scope = CancelScope()
+        self._closables: list[Any] = []  # generators and iterators, in creation order
+        self._streams: list[Any] = []
+        self._final_factory: Callable[[str, Any], Any] | None = None
+        self._final: Any = None
+        self._final_closables: list[Any] = []
+        self._done = False
+        self._entered = False
+        self._abort_error: BaseException | None = None
+        self._stats = self._make_stats()
+        stream._last_stats = self._stats
+
+    # -- stats ---------------------------------------------------------------------------
+
+    def _make_stats(self) -> RunStats:
+        source: Source[Any] = self._stream._source
+        ops = [OpStats(source.name)] + [OpStats(step.name) for step in self._stream._steps]
+        return RunStats(ops)
+
+    def stats(self) -> RunStats:
+        """The live counters of this run (see :class:`RunStats`)."""
+        return self._stats
+
+    # -- control -------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        """True once a graceful stop was requested."""
+        return self._stop.stopping
+
+    def stop(self, *, grace: float | None = None) -> None:
+        """Ask for a graceful stop: the source stops, everything pulled drains through.
+
+        Safe to call from the consuming task, from any other task of the same event loop,
+        and more than once. With ``grace`` (or the run's ``grace``), the run is aborted if
+        the drain has not finished that many seconds later.
+        """
+        first = not self._stop.stopping
+        self._stop.stopping = True
+        scope = self._source_scope
+        if scope is not None and self._stop.pulling:
+            # The source task is waiting inside the source, not inside a send: cancelling
+            # it now loses nothing that was pulled. See shutdown.py.
+            scope.cancel()
+        grace = self._grace if grace is None else grace
+        if first and grace is not None and self._tg is not None:
+            self._tg.start_soon(self._grace_timer, grace)
+
+    def abort(self, error: BaseException | None = None) -> None:
+        """Stop at once: cancel every task and close every generator.
+
+        ``error``, if given, is raised from the ``async with`` block once everything is
+        closed (the runner passes ``KeyboardInterrupt`` for a second Ctrl-C).
+        """
+        if error is not None and self._abort_error is None:
+            self._abort_error = error
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    async def _grace_timer(self, grace: float) -> None:
+        with self._helper_scope:
+            await anyio.sleep(grace)
+            self.abort(Aborted(f"the graceful stop did not finish within {grace:g} s"))
+
+    async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        with self._helper_scope, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
+            task_status.started()
+            async for signum in sigs:
+                if not self._stop.stopping:
+                    self.stop()
+                else:
+                    name = signal.Signals(signum).name
+                    if signum == signal.SIGINT:
+                        self.abort(KeyboardInterrupt())
+                    else:
+                        self.abort(Aborted(f"aborted by a second signal ({name})"))
+
+    # -- set-up --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Run[T_co]:
+        if self._entered:
+            raise RuntimeError("a Run can be entered only once; call stream.stream() again")
+        self._entered = True
+        nodes = _plan(self._stream._steps)
+        source = self._stream._source
+        if len(nodes) == 1 and not isinstance(source, TaskSource) and not self._handle_signals:
+            return self._enter_inline(nodes[0])
+        first = nodes[0]
+        assert isinstance(first, _Segment)
+        if len(nodes) == 1 or first.gens:
+            # The source must be alone in its task's cancel scope for a stop to interrupt
+            # it: a generator operator after it (scan, take_last...) would be cancelled
+            # too and lose what it holds. One rendezvous keeps the source separate.
+            nodes[0:1] = [_Segment([]), _Boundary(0, "block", None), first]
+        self._bind_stats(nodes)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        try:
+            if self._handle_signals:
+                await tg.start(self._watch_signals)
+            self._start_tasks(nodes, tg)
+        except BaseException as exc:
+            tg.cancel_scope.cancel()
+            await self._exit_task_group(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def _enter_inline(self, segment: Node) -> Run[T_co]:
+        """No staged operator: the whole pipeline is one loop in the consumer's task."""
+        assert isinstance(segment, _Segment)
+        self._bind_stats([segment])
+        opened = self._stream._source.open()
+        self._closables.append(opened[1])
+
+        def final(kind: str, out: Any) -> Any:
+            return segment.build(
+                opened, (kind, out), self._stop, stoppable=True, closables=self._closables
+            )
+
+        self._final_factory = final
+        return self
+
+    def _bind_stats(self, nodes: list[Node]) -> None:
+        ops = self._stats.operators
+        first = nodes[0]
+        assert isinstance(first, _Segment)
+        ops[0]._bind_split(first.in_ref, first.in_ref)
+        for index, node in enumerate(nodes):
+            if isinstance(node, _Segment):
+                node.bind_stats(ops)
+            elif isinstance(node, _Stage):
+                ops[node.position]._bind_split(node.in_ref, node.out_ref)
+            elif node.position is not None:
+                before, after = nodes[index - 1], nodes[index + 1]
+                assert not isinstance(before, _Boundary)
+                assert not isinstance(after, _Boundary)
+                ops[node.position]._bind_split(before.out_ref, after.in_ref)
+
+    def _start_tasks(self, nodes: list[Node], tg: TaskGroup) -> None:
+        ops = self._stats.operators
+        source = self._stream._source
+        upstream: MemoryObjectReceiveStream[Any] | None = None
+        opened: Any = None
+        if isinstance(source, TaskSource):
+            tx, rx = create_memory_object_stream[Any](0)
+            self._streams += [tx, rx]
+            self._source_scope = CancelScope()
+            tg.start_soon(self._run_task_source, source, tx, name=f"anystream {source.name}")
+            upstream = rx
+        else:
+            opened = source.open()
+        last = len(nodes) - 1
+        for index, node in enumerate(nodes):
+            if isinstance(node, _Boundary):
+                continue
+            if index == last:
+                assert isinstance(node, _Segment)
+                assert upstream is not None
+                self._final_factory = functools.partial(self._build_final, node, upstream)
+                break
+            boundary = nodes[index + 1]
+            assert isinstance(boundary, _Boundary)
+            tx, next_rx = create_memory_object_stream[Any](boundary.capacity)
+            self._streams += [tx, next_rx]
+            if isinstance(node, _Stage):
+                assert upstream is not None
+                ctx = StageContext(stats=ops[node.position], counts=node.counts)
+                name = f"anystream {node.step.name}"
+                tg.start_soon(self._run_stage, node.step, upstream, tx, ctx, name=name)
+            else:
+                output: tuple[str, Any] = ("send", tx)
+                if boundary.overflow != "block":
+                    assert boundary.position is not None
+                    put = make_put(tx, next_rx, boundary.overflow, ops[boundary.position])
+                    output = ("put", put)
+                is_source = upstream is None
+                closables: list[Any] = [opened[1]] if is_source else []
+                self._closables.append(closables)
+                src: tuple[str, Any] = opened if is_source else ("stream", upstream)
+                loop = node.build(src, output, self._stop, stoppable=is_source, closables=closables)
+                scope = None
+                if is_source:
+                    scope = self._source_scope = CancelScope()
+                tg.start_soon(
+                    self._run_segment,
+                    loop,
+                    upstream,
+                    tx,
+                    closables,
+                    scope,
+                    name="anystream segment",
+                )
+            upstream = next_rx
+
+    def _build_final(
+        self, segment: _Segment, upstream: MemoryObjectReceiveStream[Any], kind: str, out: Any
+    ) -> Any:
+        return segment.build(
+            ("stream", upstream),
+            (kind, out),
+            self._stop,
+            stoppable=False,
+            closables=self._final_closables,
+        )
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def _run_segment(
+        self,
+        loop: Any,
+        upstream: MemoryObjectReceiveStream[Any] | None,
+        downstream: MemoryObjectSendStream[Any],
+        closables: list[Any],
+        scope: CancelScope | None,
+    ) -> None:
+        try:
+            if scope is not None:
+                with scope:
+                    await loop
+            else:
+                await loop
+        except BrokenResourceError:
+            if not downstream_left(downstream):
+                raise
+        finally:
+            downstream.close()
+            if upstream is not None:
+                upstream.close()
+            # Close this segment's generators (and the source, for the first segment) now,
+            # so their ``finally`` blocks run as soon as the segment ends.
+            with CancelScope(shield=True):
+                await _close_all(closables)
+
+    async def _run_stage(
+        self,
+        step: StagedStep,
+        upstream: MemoryObjectReceiveStream[Any],
+        downstream: MemoryObjectSendStream[Any],
+        ctx: StageContext,
+    ) -> None:
+        assert step.run is not None
+        try:
+            await step.run(upstream, downstream, ctx)
+        except BrokenResourceError:
+            if not downstream_left(downstream):
+                raise
+        finally:
+            downstream.close()
+            upstream.close()
+
+    async def _run_task_source(
+        self, source: TaskSource[Any], downstream: MemoryObjectSendStream[Any]
+    ) -> None:
+        assert self._source_scope is not None
+        try:
+            with self._source_scope:
+                await source.run(downstream, self._stop)
+        except BrokenResourceError:
+            if not downstream_left(downstream):
+                raise
+        finally:
+            downstream.close()
+
+    # -- iteration -----------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        if self._final is None:
+            if self._final_factory is None:
+                raise RuntimeError("iterate a Run inside its 'async with' block")
+            self._final = self._final_factory("yield", None)
+            self._final_closables.append(self._final)
+        return self._final  # type: ignore[no-any-return]
+
+    async def __anext__(self) -> T_co:
+        return await self.__aiter__().__anext__()
+
+    async def _collect(self) -> list[T_co]:
+        """Drain the run into a list with the final loop appending directly."""
+        if self._final is not None or self._final_factory is None:
+            raise RuntimeError("collect() needs a fresh run")
+        result: list[T_co] = []
+        self._final = self._final_factory("list", result)
+        await self._final
+        self._done = True
+        return result
+
+    def _finished(self) -> bool:
+        if self._done:
+            return True
+        final = self._final
+        return final is not None and inspect.isasyncgen(final) and final.ag_frame is None
+
+    # -- tear-down -----------------------------------------------------------------------
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        finished = exc is None and self._finished()
+        try:
+            with CancelScope(shield=True):
+                await _close_all(self._final_closables)
+        except BaseException as cleanup_error:
+            if self._tg is None:
+                raise
+            exc_type, exc, tb = type(cleanup_error), cleanup_error, cleanup_error.__traceback__
+            finished = False
+        if self._tg is None:
+            with CancelScope(shield=True):
+                await _close_all(self._closables)
+            return None
+        if not finished:
+            self._tg.cancel_scope.cancel()
+        self._helper_scope.cancel()
+        suppress = await self._exit_task_group(exc_type, exc, tb)
+        if self._abort_error is not None:
+            error, self._abort_error = self._abort_error, None
+            raise error
+        return suppress
+
+    async def _exit_task_group(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        assert self._tg is not None
+        try:
+            suppress = bool(await self._tg.__aexit__(exc_type, exc, tb))
+        except BaseException as raised:
+            await self._close_everything()
+            reraise_unwrapped(raised)
+            raise  # pragma: no cover - reraise_unwrapped always raises
+        await self._close_everything()
+        return suppress
+
+    async def _close_everything(self) -> None:
+        # On asyncio a task cancelled before its first step never runs its body, so its
+        # ``finally`` never closed what it owned: close every stream and generator here.
+        with CancelScope(shield=True):
+            for item in self._streams:
+                item.close()
+            await _close_all(self._closables)
+
+
+async def _close_all(items: list[Any]) -> None:
+    """Close generators and iterators, downstream first, so each upstream closes last."""
+    for item in reversed(items):
+        if isinstance(item, list):
+            await _close_all(item)
+            continue
+        aclose = getattr(item, "aclose", None)
+        if aclose is not None:
+            await aclose()
+            continue
+        close = getattr(item, "close", None)
+        if close is not None and (inspect.isgenerator(item) or hasattr(item, "__next__")):
+            close()
