@@ -19,12 +19,20 @@ from ._core.stats import OpStats as OpStats
 from ._core.stats import RunStats as RunStats
 from ._core.stats import StatsSnapshot as StatsSnapshot
 from ._core.stream import Stream as Stream
+from .ops.aggregate import *  # noqa: F403
+from .ops.aggregate import __all__ as _aggregate_all
+from .ops.combine import *  # noqa: F403
+from .ops.combine import __all__ as _combine_all
 from .ops.create import *  # noqa: F403
 from .ops.create import __all__ as _create_all
 from .ops.flow import *  # noqa: F403
 from .ops.flow import __all__ as _flow_all
+from .ops.offload import *  # noqa: F403
+from .ops.offload import __all__ as _offload_all
 from .ops.select import *  # noqa: F403
 from .ops.select import __all__ as _select_all
+from .ops.time import *  # noqa: F403
+from .ops.time import __all__ as _time_all
 from .ops.transform import *  # noqa: F403
 from .ops.transform import __all__ as _transform_all
 from .ops.window import *  # noqa: F403
@@ -41,9 +49,13 @@ __all__ = [
     "StatsSnapshot",
     "Stream",
     "operator",
+    *_aggregate_all,
+    *_combine_all,
     *_create_all,
     *_flow_all,
+    *_offload_all,
     *_select_all,
+    *_time_all,
     *_transform_all,
     *_window_all,
 ]

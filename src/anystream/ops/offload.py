@@ -1,0 +1,5 @@
+"""Operators of the offload family (see the module docstrings of the other families)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
