@@ -1,12 +1,49 @@
-"""Test helpers for anystream pipelines: virtual clocks now, scripted sources and recorders later.
+"""Test helpers for anystream pipelines: virtual clocks, scripted sources, recorders, marbles.
+
+::
+
+    from anystream.testing import at, marbles, raise_, record, scripted
+
+    rec = await record(scripted(at(0.5, "a"), at(1.0, "b")) | map(str.upper))
+    assert rec.events == [(0.5, "A"), (1.0, "B")]
+    assert rec.marbles(frame=0.5) == "-A(B|)"
 
 Importing this package does not import pytest; the pytest integration lives in
 :mod:`anystream.testing.pytest_plugin` and is enabled with ``-p anystream.testing.pytest_plugin``.
 """
 
 from anystream.testing._clock import VirtualClockEventLoop, run
+from anystream.testing.recorder import Recorder, Recording, marbles, record
+from anystream.testing.sources import (
+    At,
+    Directive,
+    End,
+    Hang,
+    Raise,
+    ScriptedSource,
+    at,
+    end,
+    hang,
+    raise_,
+    scripted,
+)
 
 __all__ = [
+    "At",
+    "Directive",
+    "End",
+    "Hang",
+    "Raise",
+    "Recorder",
+    "Recording",
+    "ScriptedSource",
     "VirtualClockEventLoop",
+    "at",
+    "end",
+    "hang",
+    "marbles",
+    "raise_",
+    "record",
     "run",
+    "scripted",
 ]
