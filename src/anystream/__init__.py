@@ -25,6 +25,8 @@ from .ops.combine import *  # noqa: F403
 from .ops.combine import __all__ as _combine_all
 from .ops.create import *  # noqa: F403
 from .ops.create import __all__ as _create_all
+from .ops.errors import DeadLetter as DeadLetter
+from .ops.errors import DeadLetters as DeadLetters
 from .ops.flow import *  # noqa: F403
 from .ops.flow import __all__ as _flow_all
 from .ops.offload import *  # noqa: F403
@@ -37,18 +39,26 @@ from .ops.transform import *  # noqa: F403
 from .ops.transform import __all__ as _transform_all
 from .ops.window import *  # noqa: F403
 from .ops.window import __all__ as _window_all
+from .resilience import Retry as Retry
+from .resilience import SeenKeys as SeenKeys
+from .resilience import retry as retry
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Aborted",
+    "DeadLetter",
+    "DeadLetters",
     "OpStats",
     "Operator",
+    "Retry",
     "Run",
     "RunStats",
+    "SeenKeys",
     "StatsSnapshot",
     "Stream",
     "operator",
+    "retry",
     *_aggregate_all,
     *_combine_all,
     *_create_all,
