@@ -1,0 +1,105 @@
+"""The ``anystream`` command line (``anystream ...`` or ``python -m anystream ...``).
+
+Subcommands:
+
+``anystream demo [NAME] [options]``
+    Run one of the demos registered in :data:`DEMOS`; ``NAME`` defaults to
+    :data:`DEFAULT_DEMO` (the reference real-time pipeline), so ``anystream demo
+    --window 1`` and ``anystream demo realtime --window 1`` are the same command.
+
+Adding a demo takes one line in :data:`DEMOS` naming a module that defines ``HELP`` (a
+one-line description), ``add_arguments(parser)`` and ``run(args) -> int`` (the exit
+code). Modules are imported only when the parser is built, so a demo that needs an
+optional dependency should import it inside ``run``.
+
+Only this module and the demo command modules print; library code logs through
+``logging.getLogger("anystream...")``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
+
+__all__ = ["DEFAULT_DEMO", "DEMOS", "build_parser", "main"]
+
+#: Demo subcommands: name -> module implementing it (see the module docstring).
+DEMOS: dict[str, str] = {
+    "realtime": "anystream.demo.cli_realtime",
+}
+
+#: The demo ``anystream demo`` runs when no demo name is given.
+DEFAULT_DEMO = "realtime"
+
+
+class DemoCommand(Protocol):
+    """What a module listed in :data:`DEMOS` provides."""
+
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(module: str) -> DemoCommand:
+    return cast(DemoCommand, importlib.import_module(module))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: ``anystream`` with its subcommands and every registered demo."""
+    parser = argparse.ArgumentParser(
+        prog="anystream",
+        description="Composable async stream operators on anyio (asyncio and trio).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="run a demo pipeline (default: the real-time reference pipeline)",
+        description=(
+            f"Run a demo pipeline. Without a NAME, runs '{DEFAULT_DEMO}'; "
+            f"see 'anystream demo {DEFAULT_DEMO} --help' for its options."
+        ),
+    )
+    demos = demo.add_subparsers(dest="demo", metavar="NAME", required=True)
+    for name, module in DEMOS.items():
+        command = _load(module)
+        sub = demos.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(sub)
+        sub.set_defaults(handler=command.run)
+    return parser
+
+
+def _with_default_demo(argv: list[str]) -> list[str]:
+    """Insert :data:`DEFAULT_DEMO` after ``demo`` when no demo name follows it."""
+    if argv and argv[0] == "demo":
+        rest = argv[1:]
+        if not rest or (rest[0] not in DEMOS and rest[0] not in ("-h", "--help")):
+            return ["demo", DEFAULT_DEMO, *rest]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``anystream`` console script; returns the exit code."""
+    args_list = _with_default_demo(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = build_parser().parse_args(args_list)
+        handler = cast(Callable[[argparse.Namespace], int], args.handler)
+        return handler(args)
+    except KeyboardInterrupt:
+        # Ctrl-C outside a run that handles signals (start-up, or after the run ended).
+        return 130
+    except BrokenPipeError:
+        # Output piped into something that left (``anystream demo | head``): stop
+        # quietly, and keep Python from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""``anystream demo [realtime]``: run the reference pipeline until Ctrl-C or ``--duration``.
+
+Output (stdout, one line each, flushed at once so a pipe sees it live): a start line,
+one line per window, a line when the source stops, the final partial window, and a
+closing summary that checks ``read = malformed + filtered + in windows``. ``--json``
+prints the same as one JSON object per line, each with an ``"event"`` key: ``start``,
+``window``, ``source_stopped``, ``stopping``, ``summary``, ``aborted``.
+
+Exit codes: 0 after a graceful stop (first Ctrl-C or SIGTERM, or ``--duration``) whose
+summary balances; 130 after a second Ctrl-C; 1 after any other abort (a second SIGTERM,
+or the grace period running out) or if the summary does not balance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+import anyio
+
+from .._core.runner import Run
+from .._core.shutdown import Aborted
+from .events import SEVERITIES, WindowSummary
+from .pipeline import Demo, DemoConfig, DemoSummary, build_demo
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = (
+    "the reference real-time pipeline: feed -> parse -> where -> buffered(50) -> "
+    "enrich (30 ms lookup) -> buffered(50) -> tumbling_window; Ctrl-C drains it"
+)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the real-time demo."""
+    parser.add_argument(
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop"
+    )
+    parser.add_argument(
+        "--window", type=_positive, default=2.0, metavar="SECONDS", help="window size (2.0)"
+    )
+    parser.add_argument(
+        "--min-severity",
+        choices=SEVERITIES,
+        default="info",
+        help="drop events below this severity (info)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive,
+        default=None,
+        metavar="PER_SECOND",
+        help="feed lines per second (default: irregular, one every 10-60 ms); "
+        "try 5000 to watch backpressure throttle the feed",
+    )
+    parser.add_argument("--concurrency", type=_count, default=1, help="region lookups at once (1)")
+    parser.add_argument(
+        "--duration",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="stop gracefully after this long (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_non_negative,
+        default=10.0,
+        metavar="SECONDS",
+        help="abort if a graceful stop has not drained within this long (10)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--seed", type=int, default=None, help="make the feed reproducible")
+
+
+def _loads(loads: tuple[int, ...], sizes: tuple[int, ...]) -> str:
+    """``fill/size`` per buffer, with senders blocked on a full buffer as ``+k``."""
+    parts = []
+    for load, size in zip(loads, sizes, strict=True):
+        text = f"{min(load, size)}/{size}"
+        if load > size:
+            text += f"+{load - size}"
+        parts.append(text)
+    return " ".join(parts)
+
+
+class _Printer:
+    """Everything the demo prints, as text or as JSON lines."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+        self.run: Run[Any] | None = None
+        self.stopped: anyio.Event | None = None
+
+    def _emit(self, text: str, record: dict[str, Any]) -> None:
+        print(json.dumps(record) if self.as_json else text, flush=True)
+
+    def start(self, demo: Demo, backend: str, duration: float | None) -> None:
+        c = demo.config
+        feed = f"{c.rate:g} lines/s" if c.rate is not None else "irregular, one every 10-60 ms"
+        until = f"for {duration:g} s" if duration is not None else "until Ctrl-C"
+        sizes = "+".join(str(n) for n in demo.buffer_sizes)
+        self._emit(
+            f"anystream demo on {backend}: feed {feed}, min severity {c.min_severity}, "
+            f"buffers {sizes}, enrich concurrency {c.concurrency} "
+            f"(~{c.enrich_capacity:.0f} events/s), {c.window:g} s windows; running {until} "
+            "(Ctrl-C or SIGTERM drains and stops, a second one aborts)",
+            {
+                "event": "start",
+                "backend": backend,
+                "window": c.window,
+                "min_severity": c.min_severity,
+                "rate": c.rate,
+                "concurrency": c.concurrency,
+                "buffer_sizes": list(demo.buffer_sizes),
+                "enrich_capacity": c.enrich_capacity,
+                "duration": duration,
+                "seed": c.seed,
+            },
+        )
+
+    def stopping(self, reason: str) -> None:
+        self._emit(f"stopping gracefully: {reason}", {"event": "stopping", "reason": reason})
+
+    def source_stopped(self, lines: int) -> None:
+        if self.stopped is not None:
+            self.stopped.set()
+        draining = self.run is not None and self.run.stopping
+        what = "draining what is in flight" if draining else "end of input"
+        self._emit(
+            f"source stopped after {lines} lines; {what}",
+            {"event": "source_stopped", "lines": lines, "draining": draining},
+        )
+
+    def window(self, w: WindowSummary, sizes: tuple[int, ...]) -> None:
+        types = " ".join(f"{k}={n}" for k, n in w.by_type.items()) or "-"
+        regions = " ".join(f"{k}={n}" for k, n in w.by_region.items()) or "-"
+        fill = _loads(w.buffer_load, sizes)
+        final = " (final, partial)" if w.partial else ""
+        self._emit(
+            f"window #{w.index} [{w.start:7.2f}s -{w.end:7.2f}s){final} count={w.count:<4} "
+            f"types: {types} | regions: {regions} | buffers: {fill}",
+            w.as_dict(),
+        )
+
+    def summary(self, s: DemoSummary) -> None:
+        rate = s.read / s.elapsed if s.elapsed > 0 else 0.0
+        fill = _loads(s.max_buffer_load, s.buffer_sizes)
+        check = "balanced" if s.balanced else f"NOT balanced: {s.in_flight} unaccounted"
+        self._emit(
+            f"summary: read={s.read} malformed={s.malformed} filtered={s.filtered} "
+            f"enriched={s.enriched} in_windows={s.in_windows} windows={s.windows}; "
+            f"read {s.read} = malformed {s.malformed} + filtered {s.filtered} + "
+            f"in windows {s.in_windows}: {check}; {s.elapsed:.1f} s, read {rate:.0f} lines/s, "
+            f"max buffer fill {fill}",
+            s.as_dict(),
+        )
+
+    def aborted(self, reason: str, s: DemoSummary | None) -> None:
+        lost = f"; {s.in_flight} items in flight discarded" if s is not None else ""
+        record: dict[str, Any] = {"event": "aborted", "reason": reason}
+        if s is not None:
+            record |= {"read": s.read, "in_windows": s.in_windows, "in_flight": s.in_flight}
+        self._emit(f"aborted: {reason}{lost}", record)
+
+
+async def _stop_after(run: Run[Any], seconds: float, out: _Printer) -> None:
+    await anyio.sleep(seconds)
+    if not run.stopping:
+        out.stopping(f"--duration {seconds:g} s reached")
+        run.stop()
+
+
+async def _bound_drain(run: Run[Any], stopping: anyio.Event, grace: float) -> None:
+    """Abort the run if a graceful stop has not drained ``grace`` seconds after it began.
+
+    This is what ``stream(handle_signals=True, grace=...)`` promises, done here because
+    that combination fails in the core runner: its grace timer and its signal watcher
+    both enter the same ``CancelScope`` (``Run._helper_scope``), and the second entry
+    raises ``RuntimeError`` (see tests/_core/test_shutdown.py). The source stopping is
+    the moment a stop begins, for a signal as for ``--duration``.
+    """
+    await stopping.wait()
+    await anyio.sleep(grace)
+    run.abort(Aborted(f"the graceful stop did not finish within {grace:g} s"))
+
+
+async def _main(
+    demo: Demo, out: _Printer, backend: str, duration: float | None, grace: float
+) -> DemoSummary:
+    out.start(demo, backend, duration)
+    demo.start()
+    sizes = demo.buffer_sizes
+    try:
+        async with demo.stream.stream(handle_signals=True) as run:
+            out.run = run
+            out.stopped = anyio.Event()
+            stats = run.stats()
+            # Helper tasks live inside the run, so an abort (which cancels the consuming
+            # task) cancels them too and the run's own error surfaces unwrapped.
+            async with anyio.create_task_group() as helpers:
+                helpers.start_soon(demo.watch, stats)
+                helpers.start_soon(_bound_drain, run, out.stopped, grace)
+                if duration is not None:
+                    helpers.start_soon(_stop_after, run, duration, out)
+                async for window in run:
+                    out.window(demo.on_window(window, stats), sizes)
+                helpers.cancel_scope.cancel()
+    finally:
+        demo.ended = anyio.current_time()
+    summary = demo.summary(demo.stream.stats())
+    out.summary(summary)
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo with parsed ``args``; return the exit code."""
+    out = _Printer(as_json=args.json)
+    config = DemoConfig(
+        window=args.window,
+        min_severity=args.min_severity,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        seed=args.seed,
+    )
+    demo = build_demo(config, on_source_stop=out.source_stopped)
+    if args.backend == "trio":
+        try:
+            import trio  # noqa: F401 - only checking that it is installed
+        except ImportError:
+            print(
+                "anystream demo: --backend trio needs trio: pip install 'anystream[trio]'",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        summary = anyio.run(
+            _main, demo, out, args.backend, args.duration, args.grace, backend=args.backend
+        )
+    except KeyboardInterrupt:
+        out.aborted("a second Ctrl-C", _last_summary(demo))
+        return 130
+    except Aborted as exc:
+        out.aborted(str(exc), _last_summary(demo))
+        return 1
+    if not summary.balanced:
+        print(
+            f"anystream demo: the summary does not balance ({summary.in_flight} unaccounted)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _last_summary(demo: Demo) -> DemoSummary | None:
+    try:
+        return demo.summary(demo.stream.stats())
+    except RuntimeError:  # the run never started
+        return None
