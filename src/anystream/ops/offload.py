@@ -1,5 +1,417 @@
-"""Operators of the offload family (see the module docstrings of the other families)."""
+"""Offloading operators: run blocking or CPU-bound functions in worker threads or processes.
+
+``map_thread(fn, workers=k)`` and ``map_process(fn, workers=k)`` emit ``fn(item)`` for
+every item, like ``map``, but call ``fn`` away from the event loop so that the loop keeps
+serving the rest of the pipeline (input, output, timers) while ``fn`` runs.
+
+Threads or processes?
+    A thread helps when ``fn`` spends its time *outside* the interpreter: blocking I/O,
+    or C code that releases the GIL (``hashlib`` over large buffers, ``zlib``, numpy,
+    most image codecs). Pure-Python computation holds the GIL, so two threads run it no
+    faster than one: use ``map_process``, which pays for pickling the item and the result
+    (tens of microseconds per call) and for starting the workers (~50 ms each, once per
+    event loop) but runs on every core.
+
+Both are *staged* operators: ``workers`` tasks each run one call at a time, so at most
+``workers`` calls are in flight, and the stage holds at most ``2 * workers`` items with
+``ordered=True`` (the reorder window: calls in flight plus finished results waiting for an
+earlier one) and ``workers`` with ``ordered=False``. A full downstream therefore stops new
+calls from starting: backpressure reaches the source as everywhere else.
+
+Cancellation (abort, an error elsewhere, the consumer leaving early) cannot interrupt a
+function that is already running in a thread: Python has no way to stop a thread. By
+default the stage *waits* for the running calls (at most ``workers`` of them) and
+discards their results, so that when the pipeline's ``async with`` block exits no user
+code of the pipeline is still running: ``fn`` may use resources (a connection, a file)
+whose lifetime is the pipeline's block. ``abandon_on_cancel=True`` returns at once
+instead and lets the running calls finish unobserved: choose it for calls that may block
+for a long time (network I/O without a timeout). Either way no thread keeps the program
+alive once its running call returns. For processes, ``kill_on_cancel=True`` kills a
+worker whose call is cancelled (the next call starts a fresh one).
+
+A graceful stop does not cancel anything here: the source stops, and every item already
+taken in is computed and emitted.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import functools
+import inspect
+import pickle
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_process
+import anyio.to_thread
+from anyio import BrokenResourceError, BrokenWorkerProcess, EndOfStream, WouldBlock
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._core.callables import check_int, check_sync_callable, describe
+from .._core.errors import add_operator_note
+from .._core.handoff import downstream_left, send
+from .._core.operator import Operator, StageContext, StagedStep
+
+__all__ = ["map_process", "map_thread"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_MISSING: Any = object()
+
+Call = Callable[[Any], Awaitable[Any]]
+
+
+def _check_flag(op: str, name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{op}(): {name} must be True or False, got {value!r}")
+    return value
+
+
+# -- threads -------------------------------------------------------------------------------
+
+
+def map_thread(
+    fn: Callable[[T], U],
+    *,
+    workers: int = 4,
+    ordered: bool = True,
+    abandon_on_cancel: bool = False,
+) -> Operator[T, U]:
+    """Emit ``fn(item)`` for every item, calling ``fn`` in up to ``workers`` threads.
+
+    For blocking calls and C code that releases the GIL (see the module docstring for
+    threads versus processes). ``ordered=True`` emits results in input order and holds at
+    most ``2 * workers`` items; ``ordered=False`` emits them as calls finish and holds at
+    most ``workers``.
+
+    An exception from ``fn`` ends the run: it reaches the caller as itself, with the
+    traceback of the worker thread and a note naming this operator. On cancellation the
+    stage waits for the calls already running and discards their results;
+    ``abandon_on_cancel=True`` leaves them running unobserved instead (their threads
+    finish the call and then exit or go back to the pool; they never keep the program
+    alive longer than that).
+    """
+    op = "map_thread"
+    check_sync_callable(op, "fn", fn, async_alternative="map_async(fn, concurrency=k)")
+    check_int(op, "workers", workers, minimum=1)
+    _check_flag(op, "ordered", ordered)
+    _check_flag(op, "abandon_on_cancel", abandon_on_cancel)
+    name = f"map_thread({describe(fn)})"
+
+    def make_call() -> Call:
+        # A CapacityLimiter belongs to one event loop, so each run makes its own. With our
+        # own limiter the stage neither waits for nor uses up tokens of anyio's default
+        # thread limiter (40 threads shared by the whole program).
+        limiter = anyio.CapacityLimiter(workers)
+        run_sync = anyio.to_thread.run_sync
+
+        async def call(item: Any) -> Any:
+            result = await run_sync(fn, item, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: close it so no RuntimeWarning follows
+                raise TypeError(
+                    f"{name}: fn returned a coroutine; use map_async(fn, concurrency=k) "
+                    "for async functions"
+                )
+            return result
+
+        return call
+
+    return Operator((StagedStep(name, functools.partial(_run, make_call, workers, ordered, name)),))
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+def map_process(
+    fn: Callable[[T], U],
+    *,
+    workers: int = 2,
+    ordered: bool = True,
+    kill_on_cancel: bool = False,
+) -> Operator[T, U]:
+    """Emit ``fn(item)`` for every item, calling ``fn`` in up to ``workers`` processes.
+
+    For pure-Python, CPU-bound work that holds the GIL. ``fn`` must be picklable (a
+    module-level function, or a ``functools.partial`` of one; not a lambda or a nested
+    function): it is checked here. Items and results travel pickled. ``ordered`` and the
+    bound on items held are as for :func:`map_thread`.
+
+    The workers come from anyio's process pool (``anyio.to_process``): fresh interpreters
+    started on first use, reused by later calls and runs in the same event loop, and
+    killed when the event loop ends. Like ``multiprocessing``'s spawn method, a worker
+    imports the main script as ``__mp_main__``: guard a script's entry point with
+    ``if __name__ == "__main__":``. Workers ignore SIGINT, so a Ctrl-C meant for the
+    pipeline's graceful stop does not interrupt a call in progress.
+
+    An exception from ``fn`` reaches the caller as itself (it must be picklable, or it
+    arrives as a ``RuntimeError`` describing it), with a note naming this operator and
+    the worker's traceback attached as its ``__cause__`` (as ``concurrent.futures``
+    does). A worker that dies while running ``fn`` (a crash, ``os._exit()``, killed by
+    the OS) ends the run with ``anyio.BrokenWorkerProcess`` saying so. On cancellation the
+    stage waits for the calls already running; ``kill_on_cancel=True`` kills their
+    workers instead.
+    """
+    op = "map_process"
+    check_sync_callable(op, "fn", fn, async_alternative="map_async(fn, concurrency=k)")
+    check_int(op, "workers", workers, minimum=1)
+    _check_flag(op, "ordered", ordered)
+    _check_flag(op, "kill_on_cancel", kill_on_cancel)
+    _check_picklable(op, fn)
+    name = f"map_process({describe(fn)})"
+    remote = _RemoteCall(fn)
+
+    def make_call() -> Call:
+        limiter = anyio.CapacityLimiter(workers)
+        run_sync = anyio.to_process.run_sync
+
+        async def call(item: Any) -> Any:
+            try:
+                return await run_sync(remote, item, cancellable=kill_on_cancel, limiter=limiter)
+            except _RemoteError as wrapped:
+                exc, text = wrapped.args
+                raise exc from _RemoteTraceback(text)
+            except BrokenWorkerProcess as exc:
+                detail = f" ({exc})" if str(exc) else ""
+                raise BrokenWorkerProcess(
+                    f"{name}: the worker process running {describe(fn)} died before "
+                    f"returning a result{detail}; it crashed, called os._exit() or was "
+                    "killed"
+                ) from exc
+
+        return call
+
+    return Operator((StagedStep(name, functools.partial(_run, make_call, workers, ordered, name)),))
+
+
+def _check_picklable(op: str, fn: Any) -> None:
+    try:
+        pickle.dumps(fn)
+    except Exception as exc:
+        raise TypeError(
+            f"{op}(): fn must be picklable to be sent to a worker process, and "
+            f"{describe(fn)} is not ({type(exc).__name__}: {exc}); use a function defined "
+            "at module level (or a functools.partial of one), not a lambda or a nested "
+            "function"
+        ) from exc
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    main = sys.modules.get("__main__")
+    if getattr(target, "__module__", None) == "__main__" and not getattr(main, "__file__", None):
+        # Pickled by reference to ``__main__``, which a worker cannot import when the
+        # main program is an interactive session (REPL, notebook).
+        raise TypeError(
+            f"{op}(): fn ({describe(fn)}) is defined in an interactive session, which a "
+            "worker process cannot import; define it in a module and import it"
+        )
+
+
+class _RemoteTraceback(Exception):
+    """The worker's formatted traceback, attached as ``__cause__`` of a remote error."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+class _RemoteError(Exception):
+    """Carries an exception and its formatted traceback from a worker to the parent.
+
+    A traceback does not survive pickling, so the worker formats it while it still can.
+    """
+
+
+def _ignore_sigint() -> None:
+    # A Ctrl-C in a terminal signals the whole process group, workers included. The
+    # pipeline's runner turns it into a graceful drain, which needs the calls in progress
+    # to finish; a KeyboardInterrupt inside a worker would fail them instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _RemoteCall:
+    """``fn`` wrapped to run in a worker: picklable, keeps the worker's traceback."""
+
+    __slots__ = ("fn",)
+
+    _sigint_ignored = False  # per worker process: set on the class on first call
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_RemoteCall, (self.fn,))
+
+    def __call__(self, item: Any) -> Any:
+        if not _RemoteCall._sigint_ignored:
+            _ignore_sigint()
+            _RemoteCall._sigint_ignored = True
+        try:
+            return self.fn(item)
+        except Exception as exc:
+            # Skip this frame: the traceback should start in the user's function.
+            tb = exc.__traceback__
+            text = "".join(traceback.format_exception(type(exc), exc, tb and tb.tb_next))
+            try:
+                pickle.dumps(exc)
+            except Exception:
+                exc = RuntimeError(f"{type(exc).__name__}: {exc} (not picklable)")
+            raise _RemoteError(exc, text) from None
+
+
+# -- the stage -----------------------------------------------------------------------------
+
+
+async def _take(rx: MemoryObjectReceiveStream[Any]) -> Any:
+    """Next item from ``rx`` (fast path first); ``_MISSING`` at end of input."""
+    try:
+        return rx.receive_nowait()
+    except WouldBlock:
+        pass
+    except EndOfStream:
+        return _MISSING
+    try:
+        return await rx.receive()
+    except EndOfStream:
+        return _MISSING
+
+
+async def _run(
+    make_call: Callable[[], Call],
+    workers: int,
+    ordered: bool,
+    name: str,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+) -> None:
+    call = make_call()
+    if ordered:
+        await _run_ordered(call, workers, name, rx, tx, ctx)
+    else:
+        await _run_unordered(call, workers, name, rx, tx, ctx)
+
+
+async def _run_unordered(
+    call: Call,
+    workers: int,
+    name: str,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+) -> None:
+    counts = ctx.counts
+
+    async def worker() -> None:
+        while True:
+            item = await _take(rx)
+            if item is _MISSING:
+                return
+            counts[0] += 1
+            try:
+                result = await call(item)
+            except Exception as exc:
+                add_operator_note(exc, name)
+                raise
+            try:
+                await send(tx, result)
+            except BrokenResourceError:
+                if downstream_left(tx):
+                    tg.cancel_scope.cancel()  # downstream left: stop quietly
+                    return
+                raise
+            counts[1] += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(workers):
+            tg.start_soon(worker)
+
+
+class _Pending:
+    """One item's place in the output order: set once its call has returned."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.result: Any = None
+
+
+async def _run_ordered(
+    call: Call,
+    workers: int,
+    name: str,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+) -> None:
+    # One dispatcher takes items in input order and gives each a _Pending placeholder,
+    # which goes both to the emitter (in order) and, with the item, to a worker. The
+    # order is fixed by the dispatcher, never by the workers: tasks waiting on a stream
+    # are handed items in order but *resume* in whatever order the scheduler picks (trio
+    # shuffles it on purpose), so anything numbered on resumption could be misnumbered.
+    #
+    # The window semaphore bounds the items in the stage to 2 * workers: at most
+    # `workers` calls running, the rest finished and waiting for an earlier result. It is
+    # taken *before* an item is taken from the input, so a full window leaves the item
+    # upstream, where it counts against the upstream buffer, not here.
+    counts = ctx.counts
+    window = anyio.Semaphore(2 * workers)
+    order_tx, order_rx = anyio.create_memory_object_stream[_Pending](2 * workers)
+    jobs_tx, jobs_rx = anyio.create_memory_object_stream[tuple[_Pending, Any]](0)
+
+    async def dispatch() -> None:
+        with order_tx, jobs_tx:
+            while True:
+                await window.acquire()
+                item = await _take(rx)
+                if item is _MISSING:
+                    return
+                counts[0] += 1
+                pending = _Pending()
+                order_tx.send_nowait(pending)  # room: the window is smaller than its buffer
+                await send(jobs_tx, (pending, item))
+
+    async def worker() -> None:
+        while True:
+            job = await _take(jobs_rx)
+            if job is _MISSING:
+                return
+            pending, item = job
+            try:
+                pending.result = await call(item)
+            except Exception as exc:
+                add_operator_note(exc, name)
+                raise
+            pending.done.set()
+
+    async def emit() -> None:
+        while True:
+            pending = await _take(order_rx)
+            if pending is _MISSING:
+                return
+            await pending.done.wait()
+            result, pending.result = pending.result, None
+            try:
+                await send(tx, result)
+            except BrokenResourceError:
+                if downstream_left(tx):
+                    tg.cancel_scope.cancel()
+                    return
+                raise
+            counts[1] += 1
+            window.release()
+
+    with order_rx, jobs_rx:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dispatch)
+            tg.start_soon(emit)
+            for _ in range(workers):
+                tg.start_soon(worker)
