@@ -1,0 +1,562 @@
+"""Per-operator metrics: rates, buffer fill and errors, sampled from a run's counters.
+
+A run already counts, per operator, what it received, emitted and dropped (``run.stats()``,
+see ``_core/stats.py``). Counters alone do not say how fast a pipeline is going or where
+it is backed up, so this module turns them into :class:`MetricsSnapshot` objects:
+
+- ``in_rate`` / ``out_rate``: items per second received / emitted since the previous
+  snapshot (rates need two points in time, so the first snapshot has none);
+- ``buffer_fill`` / ``buffer_capacity`` for every ``buffered(n)``: the queue depth
+  (items in the buffer, not yet taken out or discarded), and ``buffer_waiting``: items an
+  upstream is blocked trying to put into it (backpressure happening right now);
+- ``errors``: items that failed (malformed input, dead-lettered), next to ``dropped`` by
+  reason;
+- ``blocked_seconds``: time the operator spent waiting on a full downstream. The core
+  does not count it yet, so it is always ``None`` (shown as unavailable), never a
+  misleading zero.
+
+Two ways to get snapshots:
+
+``take_snapshot(run, previous)``
+    one snapshot on demand; pass the previous one to get rates.
+``monitor(run, interval=1.0)``
+    an async context manager that samples every ``interval`` seconds while the block
+    runs, calls ``on_snapshot`` for each and feeds any number of subscribers::
+
+        async with stream.stream() as run, monitor(run, on_snapshot=print):
+            async for item in run:
+                ...
+
+    or, iterating snapshots while another task consumes the run::
+
+        async with stream.stream() as run, monitor(run) as snapshots:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(drain, run, snapshots)   # calls snapshots.close() at the end
+                async for snap in snapshots:
+                    print(snap)
+
+The monitor is a context manager and not an async generator on purpose: it owns a task
+(the sampler), and only a context manager may keep a task group open while the caller's
+code runs (DESIGN.md section 2). Sampling reads plain integers in the event loop's own
+thread, so it costs nothing on the pipeline's hot path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+from anyio import CancelScope, WouldBlock, create_memory_object_stream
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._core.callables import check_callable, check_int, check_number
+from .._core.errors import reraise_unwrapped
+from .._core.operator import StagedStep, Step
+from .._core.runner import Run
+from .._core.stats import RunStats
+from .._core.stream import Stream
+
+__all__ = [
+    "ERROR_REASONS",
+    "MetricsSnapshot",
+    "Monitor",
+    "OperatorKind",
+    "OperatorMetrics",
+    "monitor",
+    "take_snapshot",
+]
+
+OperatorKind = Literal["source", "operator", "stage", "buffer"]
+
+#: Drop reasons that mean "this item failed" rather than "this item was not wanted".
+#: ``filtered`` (``where``) and ``overflow`` (a lossy ``buffered``) are deliberate, not errors.
+ERROR_REASONS = frozenset({"malformed", "error", "failed"})
+
+SnapshotCallback = Callable[["MetricsSnapshot"], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorMetrics:
+    """One operator of one run at one moment (see :class:`MetricsSnapshot`).
+
+    ``position`` is 0 for the source and ``i`` for the pipeline's ``i``-th step. Rates are
+    ``None`` in a snapshot taken without a previous one. ``buffer_fill`` and
+    ``buffer_capacity`` are set for ``buffered(n)`` only, with ``buffer_waiting``: items
+    an upstream is trying to put into the full buffer right now (1 while it is blocked
+    by backpressure, 0 otherwise). ``blocked_seconds`` is ``None`` until the core counts
+    time spent blocked by backpressure.
+    """
+
+    position: int
+    name: str
+    kind: OperatorKind
+    received: int
+    emitted: int
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    retried: int = 0
+    dead_lettered: int = 0
+    in_rate: float | None = None
+    out_rate: float | None = None
+    buffer_fill: int | None = None
+    buffer_capacity: int | None = None
+    buffer_waiting: int | None = None
+    blocked_seconds: float | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def errors(self) -> int:
+        """Items that failed here: dropped for an :data:`ERROR_REASONS` reason or dead-lettered."""
+        failed = sum(n for reason, n in self.dropped.items() if reason in ERROR_REASONS)
+        return failed + self.dead_lettered
+
+    @property
+    def buffer_ratio(self) -> float | None:
+        """``buffer_fill / buffer_capacity`` (``None`` when not a buffer or capacity 0)."""
+        if self.buffer_fill is None or not self.buffer_capacity:
+            return None
+        return self.buffer_fill / self.buffer_capacity
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """Every operator of a run at one moment, in pipeline order (source first).
+
+    ``time`` is the event loop's clock (``anyio.current_time()``), ``interval`` the seconds
+    since the previous snapshot the rates were computed against (``None`` for the first).
+    ``final`` marks the snapshot a :class:`Monitor` takes when its block exits, and
+    ``error`` describes the exception the block exited with, if any.
+
+    Index by position or by operator name, like ``RunStats``: ``snap["parse"].out_rate``.
+    """
+
+    time: float
+    operators: tuple[OperatorMetrics, ...]
+    interval: float | None = None
+    final: bool = False
+    error: str | None = None
+
+    def __getitem__(self, key: int | str) -> OperatorMetrics:
+        if isinstance(key, int):
+            return self.operators[key]
+        for op in self.operators:
+            if op.name == key:
+                return op
+        for op in self.operators:
+            if op.name.split("(", 1)[0] == key:
+                return op
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[OperatorMetrics]:
+        return iter(self.operators)
+
+    def __len__(self) -> int:
+        return len(self.operators)
+
+    @property
+    def buffers(self) -> tuple[OperatorMetrics, ...]:
+        """The ``buffered(n)`` operators, in pipeline order."""
+        return tuple(op for op in self.operators if op.kind == "buffer")
+
+    @property
+    def errors(self) -> int:
+        return sum(op.errors for op in self.operators)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One plain dict per operator (for tables, DataFrames, JSON logs)."""
+        return [
+            {
+                "position": op.position,
+                "name": op.name,
+                "kind": op.kind,
+                "received": op.received,
+                "emitted": op.emitted,
+                "dropped": dict(op.dropped),
+                "errors": op.errors,
+                "in_rate": op.in_rate,
+                "out_rate": op.out_rate,
+                "buffer_fill": op.buffer_fill,
+                "buffer_capacity": op.buffer_capacity,
+                "buffer_waiting": op.buffer_waiting,
+                "blocked_seconds": op.blocked_seconds,
+            }
+            for op in self.operators
+        ]
+
+    def format(self) -> str:
+        """A plain-text table, one line per operator."""
+        header = f"{'operator':<32} {'in':>9} {'out':>9} {'in/s':>9} {'out/s':>9} "
+        header += f"{'dropped':>8} {'errors':>6} {'buffer':>9} {'blocked':>8}"
+        lines = [header]
+        for op in self.operators:
+            lines.append(
+                f"{op.name[:32]:<32} {op.received:>9} {op.emitted:>9} "
+                f"{format_rate(op.in_rate):>9} {format_rate(op.out_rate):>9} "
+                f"{op.dropped_total:>8} {op.errors:>6} {format_buffer(op):>9} "
+                f"{format_blocked(op.blocked_seconds):>8}"
+            )
+        if self.error is not None:
+            lines.append(f"ended with {self.error}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def format_rate(rate: float | None) -> str:
+    """``1234.5 -> '1.2k'``; ``None`` (no rate yet) -> ``'-'``."""
+    if rate is None:
+        return "-"
+    if rate >= 1_000_000:
+        return f"{rate / 1_000_000:.1f}M"
+    if rate >= 10_000:
+        return f"{rate / 1000:.0f}k"
+    if rate >= 1000:
+        return f"{rate / 1000:.1f}k"
+    return f"{rate:.1f}"
+
+
+def format_buffer(op: OperatorMetrics) -> str:
+    if op.buffer_fill is None:
+        return ""
+    return f"{op.buffer_fill}/{op.buffer_capacity}"
+
+
+def format_blocked(seconds: float | None) -> str:
+    """``None`` means the core does not count it (yet): shown as ``n/a``, never as 0."""
+    return "n/a" if seconds is None else f"{seconds:.2f}s"
+
+
+# -- taking snapshots -------------------------------------------------------------------
+
+
+def _describe(source: Run[Any] | Stream[Any] | RunStats) -> tuple[RunStats, tuple[Step, ...]]:
+    """The live counters and the step list they describe (``()`` if unknown)."""
+    if isinstance(source, Run):
+        stream: Stream[Any] = source._stream
+        return source.stats(), stream.steps
+    if isinstance(source, Stream):
+        return source.stats(), source.steps
+    if isinstance(source, RunStats):
+        return source, ()
+    raise TypeError(
+        f"expected a Run (from 'async with stream.stream() as run'), a Stream or RunStats, "
+        f"got {type(source).__name__} {source!r:.60}"
+    )
+
+
+def _rate(now: int, before: int, interval: float | None) -> float | None:
+    if interval is None or interval <= 0:
+        return None
+    return (now - before) / interval
+
+
+def take_snapshot(
+    source: Run[Any] | Stream[Any] | RunStats,
+    previous: MetricsSnapshot | None = None,
+    *,
+    now: float | None = None,
+    final: bool = False,
+    error: str | None = None,
+) -> MetricsSnapshot:
+    """A :class:`MetricsSnapshot` of a running (or finished) run.
+
+    ``source`` is a :class:`Run`, a :class:`Stream` (its most recent run) or bare
+    :class:`RunStats` (then buffers cannot be recognised). With ``previous`` (an earlier
+    snapshot of the same run), rates are the counts' differences divided by the time in
+    between. ``now`` defaults to ``anyio.current_time()`` and must be given outside an
+    event loop.
+    """
+    stats, steps = _describe(source)
+    if now is None:
+        now = anyio.current_time()
+    interval = None
+    if previous is not None:
+        if len(previous.operators) != len(stats):
+            raise ValueError(
+                f"previous snapshot has {len(previous.operators)} operators, this run "
+                f"{len(stats)}: it belongs to another pipeline"
+            )
+        interval = now - previous.time
+    ops: list[OperatorMetrics] = []
+    for position, op in enumerate(stats.operators):
+        kind: OperatorKind = "source" if position == 0 else "operator"
+        fill = capacity = waiting = None
+        step = steps[position - 1] if 0 < position <= len(steps) else None
+        snap = op.snapshot()
+        if isinstance(step, StagedStep):
+            if step.run is None:
+                # buffered(n): the runner binds its counters to the hand-off itself
+                # (received = put in, emitted = taken out), so what is still inside is
+                # what was neither taken out nor discarded.
+                # An upstream blocked on a full buffer has already counted the item it
+                # is trying to put, so anything above the capacity is waiting outside.
+                kind = "buffer"
+                capacity = step.capacity
+                held = max(0, snap.in_flight)
+                fill = min(held, capacity)
+                waiting = held - fill
+            else:
+                kind = "stage"
+        before = previous.operators[position] if previous is not None else None
+        ops.append(
+            OperatorMetrics(
+                position=position,
+                name=op.name,
+                kind=kind,
+                received=snap.received,
+                emitted=snap.emitted,
+                dropped=dict(snap.dropped),
+                retried=snap.retried,
+                dead_lettered=snap.dead_lettered,
+                in_rate=None if before is None else _rate(snap.received, before.received, interval),
+                out_rate=None if before is None else _rate(snap.emitted, before.emitted, interval),
+                buffer_fill=fill,
+                buffer_capacity=capacity,
+                buffer_waiting=waiting,
+                blocked_seconds=None,
+            )
+        )
+    return MetricsSnapshot(
+        time=now, operators=tuple(ops), interval=interval, final=final, error=error
+    )
+
+
+# -- the periodic emitter ---------------------------------------------------------------
+
+
+class Monitor:
+    """Samples a run every ``interval`` seconds while its ``async with`` block runs.
+
+    Use :func:`monitor` to make one. Each sample is a :class:`MetricsSnapshot` with rates
+    since the previous one. It is passed to ``on_snapshot`` (a plain or ``async``
+    function, called in the sampler task: an exception from it ends the block with that
+    exception) and sent to every subscriber. Iterating the monitor itself is the default
+    subscription; :meth:`subscribe` adds more.
+
+    A subscriber that falls behind loses the *oldest* snapshots it has not read (each
+    holds ``buffer`` at most): a slow display must never slow the pipeline down.
+
+    When the block exits (or :meth:`close` is called) one last snapshot is taken with
+    ``final=True``, delivered, and every subscriber's iteration ends.
+    """
+
+    def __init__(
+        self,
+        run: Run[Any] | Stream[Any],
+        interval: float = 1.0,
+        *,
+        on_snapshot: SnapshotCallback | None = None,
+        buffer: int = 16,
+    ) -> None:
+        if not isinstance(run, Run | Stream):
+            raise TypeError(
+                f"monitor(): run must be a Run (from 'async with stream.stream() as run') or "
+                f"a Stream, got {type(run).__name__} {run!r:.60}"
+            )
+        self._run = run
+        self.interval = check_number("monitor", "interval", interval)
+        if on_snapshot is not None:
+            check_callable("monitor", "on_snapshot", on_snapshot)
+        self._callback = on_snapshot
+        self._buffer = check_int("monitor", "buffer", buffer, minimum=1)
+        self._subscribers: list[
+            tuple[MemoryObjectSendStream[MetricsSnapshot], MemoryObjectReceiveStream[Any]]
+        ] = []
+        self._default: MemoryObjectReceiveStream[MetricsSnapshot] | None = None
+        self._tg: TaskGroup | None = None
+        self._sampler_scope = CancelScope()
+        self._callback_failed = False
+        self._closed = False
+        self._entered = False
+        self.latest: MetricsSnapshot | None = None
+        """The most recent snapshot (the baseline taken on entry, before any sample)."""
+
+    # -- subscribing ----------------------------------------------------------------------
+
+    def subscribe(self) -> MemoryObjectReceiveStream[MetricsSnapshot]:
+        """A new receive stream of every snapshot from now on; it ends when the monitor does.
+
+        Close it (or use it as a context manager) when done reading before the monitor ends.
+        """
+        tx, rx = create_memory_object_stream[MetricsSnapshot](self._buffer)
+        if self._closed:
+            tx.close()
+        else:
+            self._subscribers.append((tx, rx))
+        return rx
+
+    def __aiter__(self) -> Monitor:
+        if not self._entered:
+            raise RuntimeError("iterate a monitor inside its 'async with' block")
+        if self._default is None:
+            self._default = self.subscribe()
+        return self
+
+    async def __anext__(self) -> MetricsSnapshot:
+        rx = self.__aiter__()._default
+        assert rx is not None
+        try:
+            return await rx.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            rx.close()
+            raise StopAsyncIteration from None
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Monitor:
+        if self._entered:
+            raise RuntimeError("a Monitor can be entered only once; call monitor() again")
+        self._entered = True
+        self.latest = take_snapshot(self._run)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._sample, name="anystream monitor")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        # Only the sampler is cancelled: the task group's own scope also covers the
+        # caller's block, which must not be cancelled by a monitor closing.
+        self._sampler_scope.cancel()
+        error = None
+        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            await self._finish(error)
+        finally:
+            try:
+                suppress = bool(await self._tg.__aexit__(exc_type, exc, tb))
+            except BaseException as raised:
+                reraise_unwrapped(raised)
+                raise  # pragma: no cover - reraise_unwrapped always raises
+        return suppress
+
+    def close(self) -> None:
+        """Stop sampling now: publish a final snapshot and end every subscriber's iteration.
+
+        Safe to call more than once and from any task of the run's event loop; typically
+        called by the task consuming the run once it is done. ``on_snapshot`` still gets
+        its final snapshot when the block exits.
+        """
+        self._sampler_scope.cancel()
+        if self._closed:
+            return
+        snap = take_snapshot(self._run, self.latest, final=True)
+        self.latest = snap
+        self._publish(snap)
+        self._end_subscribers()
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _sample(self) -> None:
+        interval = self.interval
+        deadline = anyio.current_time() + interval
+        with self._sampler_scope:
+            while True:
+                await anyio.sleep_until(deadline)
+                now = anyio.current_time()
+                # A sampler that fell behind (a slow callback) skips ticks instead of
+                # bursting to catch up.
+                deadline = max(deadline + interval, now + interval / 2)
+                snap = take_snapshot(self._run, self.latest, now=now)
+                self.latest = snap
+                self._publish(snap)
+                try:
+                    await self._call_back(snap)
+                except BaseException:
+                    # Do not call a broken callback again for the final snapshot.
+                    self._callback_failed = True
+                    raise
+
+    async def _call_back(self, snap: MetricsSnapshot) -> None:
+        if self._callback is not None and not self._callback_failed:
+            result = self._callback(snap)
+            if inspect.isawaitable(result):
+                await result
+
+    def _publish(self, snap: MetricsSnapshot) -> None:
+        alive = []
+        for tx, rx in self._subscribers:
+            try:
+                tx.send_nowait(snap)
+            except WouldBlock:
+                # Full: drop the oldest unread snapshot, keep the newest.
+                with suppress(WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    rx.receive_nowait()
+                with suppress(WouldBlock, anyio.BrokenResourceError):
+                    tx.send_nowait(snap)
+            except anyio.BrokenResourceError:
+                # The subscriber closed its stream: forget it.
+                tx.close()
+                continue
+            alive.append((tx, rx))
+        self._subscribers = alive
+
+    def _end_subscribers(self, *, exiting: bool = False) -> None:
+        self._closed = True
+        for tx, _ in self._subscribers:
+            tx.close()
+        self._subscribers = []
+        default = self._default
+        if exiting and default is not None and not default.statistics().current_buffer_used:
+            # Nothing left to read from the default subscription: close it for a reader
+            # that broke out of its loop (a reader still inside one just sees the end).
+            default.close()
+
+    async def _finish(self, error: str | None) -> None:
+        latest = self.latest
+        if self._closed and latest is not None and latest.final:
+            # close() already published the final snapshot to the subscribers.
+            snap = latest if error is None else dataclasses.replace(latest, error=error)
+        else:
+            snap = take_snapshot(self._run, latest, final=True, error=error)
+            self._publish(snap)
+        self.latest = snap
+        try:
+            # The block may be exiting because it was cancelled: the final snapshot is
+            # still worth delivering, but not worth hanging on.
+            with CancelScope(shield=True), anyio.move_on_after(max(self.interval, 1.0)):
+                await self._call_back(snap)
+        finally:
+            self._end_subscribers(exiting=True)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._tg is not None else "new"
+        return f"<Monitor every {self.interval:g}s, {state}>"
+
+
+def monitor(
+    run: Run[Any] | Stream[Any],
+    interval: float = 1.0,
+    *,
+    on_snapshot: SnapshotCallback | None = None,
+    buffer: int = 16,
+) -> Monitor:
+    """Sample ``run`` every ``interval`` seconds while the ``async with`` block runs.
+
+    ::
+
+        time    0 ---- 1 ---- 2 ---- 3 -x          (interval = 1, block exits at x)
+        samples        s1     s2     s3  final
+
+    ``run`` is the object ``stream.stream()`` returns (or a Stream: its latest run). Each
+    sample goes to ``on_snapshot`` (sync or async) and to every subscriber (iterate the
+    monitor, or call :meth:`Monitor.subscribe`). See :class:`Monitor`.
+    """
+    return Monitor(run, interval, on_snapshot=on_snapshot, buffer=buffer)
