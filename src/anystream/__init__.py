@@ -25,6 +25,8 @@ from .ops.combine import *  # noqa: F403
 from .ops.combine import __all__ as _combine_all
 from .ops.create import *  # noqa: F403
 from .ops.create import __all__ as _create_all
+from .ops.delivery import Acked as Acked
+from .ops.delivery import from_acked as from_acked
 from .ops.errors import DeadLetter as DeadLetter
 from .ops.errors import DeadLetters as DeadLetters
 from .ops.flow import *  # noqa: F403
@@ -47,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Aborted",
+    "Acked",
     "DeadLetter",
     "DeadLetters",
     "OpStats",
@@ -57,6 +60,7 @@ __all__ = [
     "SeenKeys",
     "StatsSnapshot",
     "Stream",
+    "from_acked",
     "operator",
     "retry",
     *_aggregate_all,

@@ -111,7 +111,7 @@ class StagedStep(Step):
     so end-of-stream cascades downstream without the operator having to remember it.
     """
 
-    __slots__ = ("capacity", "overflow", "run")
+    __slots__ = ("capacity", "overflow", "run", "tracked")
 
     def __init__(
         self,
@@ -120,11 +120,16 @@ class StagedStep(Step):
         *,
         capacity: int = 0,
         overflow: Overflow = "block",
+        tracked: StageRun | None = None,
     ) -> None:
         self.name = name
         self.run = run
         self.capacity = capacity
         self.overflow = overflow
+        # The implementation used when the source acknowledges items: it receives and
+        # sends ``(value, token)`` pairs (see acks.py). None: the step does not support
+        # acknowledgements and the runner refuses such a run with a clear error.
+        self.tracked = tracked
 
 
 class Operator(Generic[T_contra, U_co]):

@@ -31,10 +31,11 @@ from anyio import BrokenResourceError, CancelScope, create_memory_object_stream
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .acks import Token, require_tracking, tracked_loop
 from .errors import reraise_unwrapped
 from .fuse import compile_kernels
 from .handoff import downstream_left, make_put
-from .operator import GenStep, Kernel, StageContext, StagedStep, Step
+from .operator import GenStep, Kernel, StageContext, StagedStep, StageRun, Step
 from .shutdown import Aborted, StopState
 from .source import Source, TaskSource
 from .stats import OpStats, RunStats
@@ -105,12 +106,27 @@ class _Segment:
         *,
         stoppable: bool,
         closables: list[Any],
+        tracking: _Tracking | None = None,
+        is_source: bool = False,
     ) -> Any:
         """Chain the fused groups and generators; return the last group's loop object.
 
         ``closables`` holds what is upstream of this segment (the source, for the first
-        one); the generators made here are appended to it.
+        one); the generators made here are appended to it. With ``tracking`` (the source
+        acknowledges items) the kernels run in the interpreted loop of ``acks.py``.
         """
+        if tracking is not None:
+            return tracked_loop(
+                self.groups[0],
+                source,
+                output,
+                self.counts[0],
+                stop,
+                tracking.live,
+                tracking.source_name,
+                is_source=is_source,
+                task_source=tracking.task_source,
+            )
         kind, it = source
         last = len(self.groups) - 1
         for gi, group in enumerate(self.groups):
@@ -130,6 +146,30 @@ class _Segment:
             closables.append(gen_iter)
             kind, it = "aiter", gen_iter
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Tracking:
+    """Acknowledgement state of a run whose source acknowledges items."""
+
+    def __init__(self, source: Source[Any]) -> None:
+        self.live: set[Token] = set()
+        self.source_name = source.name
+        self.task_source = isinstance(source, TaskSource)
+
+    def check(self, nodes: list[Node]) -> None:
+        unsupported: list[str] = []
+        for node in nodes:
+            if isinstance(node, _Segment):
+                unsupported += [gen.name for gen in node.gens]
+            elif isinstance(node, _Stage) and node.step.tracked is None:
+                unsupported.append(node.step.name)
+            elif isinstance(node, _Boundary) and node.overflow != "block":
+                unsupported.append(f"buffered(overflow={node.overflow!r})")
+        require_tracking(unsupported)
+
+    def abandon(self, reason: BaseException | None) -> None:
+        for token in list(self.live):
+            token.abandon(reason)
 
 
 def _drop_reason(kernel: Kernel) -> str:
@@ -252,6 +292,8 @@ class Run(Generic[T_co]):
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
+        source = stream._source
+        self._tracking = _Tracking(source) if source.acknowledged else None
         self._stats = self._make_stats()
         stream._last_stats = self._stats
 
@@ -328,6 +370,8 @@ class Run(Generic[T_co]):
         self._entered = True
         nodes = _plan(self._stream._steps)
         source = self._stream._source
+        if self._tracking is not None:
+            self._tracking.check(nodes)
         if len(nodes) == 1 and not isinstance(source, TaskSource) and not self._handle_signals:
             return self._enter_inline(nodes[0])
         first = nodes[0]
@@ -360,7 +404,13 @@ class Run(Generic[T_co]):
 
         def final(kind: str, out: Any) -> Any:
             return segment.build(
-                opened, (kind, out), self._stop, stoppable=True, closables=self._closables
+                opened,
+                (kind, out),
+                self._stop,
+                stoppable=True,
+                closables=self._closables,
+                tracking=self._tracking,
+                is_source=True,
             )
 
         self._final_factory = final
@@ -412,7 +462,8 @@ class Run(Generic[T_co]):
                 assert upstream is not None
                 ctx = StageContext(stats=ops[node.position], counts=node.counts)
                 name = f"anystream {node.step.name}"
-                tg.start_soon(self._run_stage, node.step, upstream, tx, ctx, name=name)
+                run = node.step.run if self._tracking is None else node.step.tracked
+                tg.start_soon(self._run_stage, run, upstream, tx, ctx, name=name)
             else:
                 output: tuple[str, Any] = ("send", tx)
                 if boundary.overflow != "block":
@@ -423,7 +474,15 @@ class Run(Generic[T_co]):
                 closables: list[Any] = [opened[1]] if is_source else []
                 self._closables.append(closables)
                 src: tuple[str, Any] = opened if is_source else ("stream", upstream)
-                loop = node.build(src, output, self._stop, stoppable=is_source, closables=closables)
+                loop = node.build(
+                    src,
+                    output,
+                    self._stop,
+                    stoppable=is_source,
+                    closables=closables,
+                    tracking=self._tracking,
+                    is_source=is_source or (index == 0 and isinstance(source, TaskSource)),
+                )
                 scope = None
                 if is_source:
                     scope = self._source_scope = CancelScope()
@@ -447,6 +506,9 @@ class Run(Generic[T_co]):
             self._stop,
             stoppable=False,
             closables=self._final_closables,
+            tracking=self._tracking,
+            is_source=len(self._stream._steps) == 0
+            and isinstance(self._stream._source, TaskSource),
         )
 
     # -- tasks ---------------------------------------------------------------------------
@@ -479,14 +541,14 @@ class Run(Generic[T_co]):
 
     async def _run_stage(
         self,
-        step: StagedStep,
+        run: StageRun | None,
         upstream: MemoryObjectReceiveStream[Any],
         downstream: MemoryObjectSendStream[Any],
         ctx: StageContext,
     ) -> None:
-        assert step.run is not None
+        assert run is not None
         try:
-            await step.run(upstream, downstream, ctx)
+            await run(upstream, downstream, ctx)
         except BrokenResourceError:
             if not downstream_left(downstream):
                 raise
@@ -539,6 +601,14 @@ class Run(Generic[T_co]):
     # -- tear-down -----------------------------------------------------------------------
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        try:
+            return await self._exit(exc_type, exc, tb)
+        finally:
+            if self._tracking is not None and self._tracking.live:
+                # Whatever is still in flight was not fully handled: nack it (acks.py).
+                self._tracking.abandon(exc if isinstance(exc, BaseException) else None)
+
+    async def _exit(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
         finished = exc is None and self._finished()
         try:
             with CancelScope(shield=True):

@@ -32,6 +32,8 @@ class Source(Generic[T_co]):
     """Base class of every source. ``name`` shows in stats and error notes."""
 
     name: str = "source"
+    #: True when the items are :class:`~anystream._core.acks.Acked` (see acks.py).
+    acknowledged: bool = False
 
     def open(self) -> Opened:
         """Return ``("iter", iterator)`` or ``("aiter", async_iterator)`` for one run."""
@@ -41,8 +43,15 @@ class Source(Generic[T_co]):
 class IterableSource(Source[T_co]):
     """Items of a sync or async iterable (what :func:`from_iterable` builds)."""
 
-    def __init__(self, iterable: Iterable[T_co] | AsyncIterable[T_co], name: str) -> None:
+    def __init__(
+        self,
+        iterable: Iterable[T_co] | AsyncIterable[T_co],
+        name: str,
+        *,
+        acknowledged: bool = False,
+    ) -> None:
         self.name = name
+        self.acknowledged = acknowledged
         self._iterable = iterable
         self._one_shot_used = False
         if isinstance(iterable, AsyncIterable):
@@ -111,6 +120,7 @@ class TaskSource(Source[T_co]):
     may cancel it to stop a wait on its own inputs (never while it is sending).
     """
 
-    def __init__(self, run: TaskRun, name: str) -> None:
+    def __init__(self, run: TaskRun, name: str, *, acknowledged: bool = False) -> None:
         self.name = name
         self.run = run
+        self.acknowledged = acknowledged

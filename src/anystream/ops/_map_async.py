@@ -102,12 +102,29 @@ async def run_map_async(
     retry: Retry | None,
     on_error: OnError,
     name: str,
+    tracked: bool = False,
 ) -> None:
     call = _make_call(fn, retry, on_error, name, ctx.stats)
+    if tracked:
+        call = _carry_tokens(call)
     if ordered:
         await _run_ordered(call, concurrency, rx, tx, ctx.counts)
     else:
         await _run_unordered(call, concurrency, rx, tx, ctx.counts)
+
+
+def _carry_tokens(call: Call) -> Call:
+    """For acknowledged sources: items are ``(value, token)`` pairs (see _core/acks.py)."""
+
+    async def call_pair(pair: tuple[Any, Any]) -> Any:
+        value, token = pair
+        result = await call(value)
+        if result is _SKIPPED:
+            token.done()  # dropped or dead-lettered: fully handled
+            return _SKIPPED
+        return (result, token)
+
+    return call_pair
 
 
 async def _take(rx: MemoryObjectReceiveStream[Any]) -> Any:

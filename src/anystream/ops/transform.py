@@ -98,4 +98,5 @@ def map_async(
         on_error=handler,
         name=name,
     )
-    return Operator((StagedStep(name, run),))
+    tracked = functools.partial(run, tracked=True)
+    return Operator((StagedStep(name, run, tracked=tracked),))

@@ -1,0 +1,328 @@
+"""Acknowledgements: telling a replayable source which items are fully handled.
+
+A source that can replay (a Redis stream read by a consumer group, a queue with
+visibility timeouts) yields :class:`Acked` items: the value plus an ``ack`` callback
+and, optionally, a ``nack``. The runner calls ``ack`` exactly once for an item when it
+has been *fully handled* by the end of the pipeline, which means one of:
+
+- delivered to the consumer: with ``async for``, when the consumer asks for the next item
+  (its loop body for this one completed) or the loop ends normally; with ``collect()``,
+  when the whole run completed;
+- filtered out (``where``), rejected as malformed (``parse``), dropped by an error policy
+  (``on_error="drop"``) or dead-lettered (``on_error=callable``, after the callable
+  returned);
+- folded into a window that was itself fully handled (delivered, as above);
+- for an item fanned out into several (a window's tokens, a stage that emits one item
+  per input), when all of them are.
+
+It is never called for an item still in flight when the run ends by an abort (an error,
+cancellation, a second Ctrl-C, an expired grace period, the consumer leaving early):
+``nack(reason)`` is called for each of those instead, if given, so a replayable source can
+redeliver them. A graceful stop drains, so every item the source handed over is acked.
+That is at-least-once delivery: after an abort, items whose effects may already have
+happened downstream are replayed; make the sink idempotent (``SeenKeys``) for
+effectively-once results.
+
+Callbacks are plain functions called from the event loop; they must not block (record or
+enqueue the id and acknowledge in batches from the source's own task; see the Redis
+connector). An exception from a callback ends the run.
+
+Which operators propagate acknowledgements: every fused per-item operator (``map``,
+``parse``, ``where``, ``take``, ``map_async``), ``buffered`` with ``overflow="block"``,
+``map_async`` at any concurrency, and ``tumbling_window`` (processing time). Others
+raise a clear error when an acknowledged source reaches them, rather than acknowledging
+wrongly; they declare support by providing a ``tracked`` implementation.
+
+In *tracked* mode items travel between tasks as ``(value, token)`` pairs and the fused
+per-item operators run in the interpreted loop below rather than in generated code: a
+source that needs acknowledgements is bounded by the I/O it acknowledges, not by a few
+hundred nanoseconds per item. Streams without an acknowledged source never see any of
+this.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+from anyio import EndOfStream, WouldBlock
+from anyio.lowlevel import checkpoint
+
+from .errors import add_operator_note
+from .fuse import MALFORMED
+from .operator import Kernel
+
+__all__ = ["Acked", "Token", "Tokens", "tracked_loop"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+_MISSING: Any = object()
+
+
+class Acked(Generic[T_co]):
+    """An item from an acknowledged source: ``value`` plus its callbacks."""
+
+    __slots__ = ("ack", "nack", "value")
+
+    def __init__(
+        self,
+        value: T_co,
+        ack: Callable[[], object],
+        nack: Callable[[BaseException | None], object] | None = None,
+    ) -> None:
+        self.value = value
+        self.ack = ack
+        self.nack = nack
+
+    def __repr__(self) -> str:
+        return f"Acked({self.value!r})"
+
+
+class Token:
+    """The acknowledgement state of one source item within one run."""
+
+    __slots__ = ("_ack", "_live", "_nack", "_pending")
+
+    def __init__(
+        self,
+        ack: Callable[[], object],
+        nack: Callable[[BaseException | None], object] | None,
+        live: set[Token],
+    ) -> None:
+        self._ack = ack
+        self._nack = nack
+        self._pending = 1
+        self._live = live
+        live.add(self)
+
+    def hold(self, n: int = 1) -> None:
+        """The item fanned out into ``n`` more pieces, each to be ``done()`` separately."""
+        self._pending += n
+
+    def done(self) -> None:
+        """One piece of this item was fully handled; ack when every piece was."""
+        self._pending -= 1
+        if self._pending == 0:
+            self._live.discard(self)
+            self._ack()
+
+    def abandon(self, reason: BaseException | None) -> None:
+        """The run ended by an abort with this item in flight: nack it."""
+        self._live.discard(self)
+        self._pending = -1
+        if self._nack is not None:
+            self._nack(reason)
+
+
+class Tokens:
+    """The tokens of everything folded into one emitted item (a window)."""
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self, tokens: Sequence[Token | Tokens]) -> None:
+        self._tokens = tokens
+
+    def done(self) -> None:
+        for token in self._tokens:
+            token.done()
+
+
+def _open_tracked_source(
+    kind: str, it: Any, live: set[Token], name: str, stop: Any
+) -> AsyncIterator[tuple[Any, Token]]:
+    """Turn a source of :class:`Acked` items into ``(value, token)`` pairs."""
+
+    def wrap(item: Any) -> tuple[Any, Token]:
+        if not isinstance(item, Acked):
+            raise TypeError(
+                f"{name}: an acknowledged source must yield anystream.Acked items, "
+                f"got {type(item).__name__}"
+            )
+        return item.value, Token(item.ack, item.nack, live)
+
+    if kind == "stream":  # a task source: its items arrive through a memory stream
+        it = _from_stream(it)
+        kind = "aiter"
+    if kind == "iter":
+
+        async def from_sync(source: Iterator[Any]) -> AsyncIterator[tuple[Any, Token]]:
+            for item in source:
+                if stop.stopping:
+                    return
+                yield wrap(item)
+                await checkpoint()
+
+        return from_sync(it)
+
+    async def from_async(source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Token]]:
+        # The same stop protocol as the fused loops (see shutdown.py): ``pulling`` is set
+        # only while waiting inside the source, where a stop may cancel the wait.
+        anext = source.__anext__
+        while not stop.stopping:
+            stop.pulling = True
+            try:
+                item = await anext()
+            except StopAsyncIteration:
+                return
+            finally:
+                stop.pulling = False
+            yield wrap(item)
+
+    return from_async(it)
+
+
+async def _from_stream(rx: Any) -> AsyncIterator[Any]:
+    # Closing the receive side when iteration ends (a take() was satisfied) tells the
+    # upstream task at once that nobody will read further.
+    try:
+        while True:
+            try:
+                item = rx.receive_nowait()
+            except WouldBlock:
+                try:
+                    item = await rx.receive()
+                except EndOfStream:
+                    return
+            except EndOfStream:
+                return
+            yield item
+    finally:
+        rx.close()
+
+
+def tracked_loop(
+    kernels: Sequence[Kernel],
+    source: tuple[str, Any],
+    output: tuple[str, Any],
+    counts: list[int],
+    stop: Any,
+    live: set[Token],
+    source_name: str,
+    *,
+    is_source: bool,
+    task_source: bool = False,
+) -> Any:
+    """The interpreted equivalent of a fused loop, carrying a token beside each item.
+
+    Returns a coroutine (output ``"send"`` or ``"list"``) or an async generator (output
+    ``"yield"``). ``counts`` has the same layout as a fused loop's (see fuse.py).
+    """
+    m = len(kernels)
+    kind, it = source
+    if is_source:
+        # A task source stops by itself; only an iterated source needs the stop flags.
+        flags = _NoStop() if task_source else stop
+        pairs = _open_tracked_source(kind, it, live, source_name, flags)
+    else:
+        pairs = _from_stream(it)
+    out_kind, out = output
+
+    async def apply(x: Any, token: Any) -> tuple[bool, Any]:
+        """Run the kernels on ``x``; (False, None) when an operator dropped it."""
+        for i, kernel in enumerate(kernels):
+            counts[i] += 1
+            kind = kernel.kind
+            try:
+                if kind == "map":
+                    x = kernel.fn(x)
+                elif kind == "amap":
+                    x = await kernel.fn(x)
+                elif kind in ("filter", "afilter"):
+                    keep = kernel.fn(x)
+                    if inspect.isawaitable(keep):
+                        keep = await keep
+                    if not keep:
+                        counts[m + 1 + i] += 1
+                        token.done()
+                        return False, None
+                elif kind == "parse":
+                    try:
+                        x = kernel.fn(x)
+                    except MALFORMED:
+                        counts[m + 1 + i] += 1
+                        token.done()
+                        return False, None
+            except Exception as exc:
+                add_operator_note(exc, kernel.name)
+                raise
+        counts[m] += 1
+        return True, x
+
+    limits = [(i, k.arg) for i, k in enumerate(kernels) if k.kind == "take"]
+
+    def satisfied() -> bool:
+        return any(counts[i] >= n for i, n in limits)
+
+    if out_kind == "yield":
+
+        async def generate() -> AsyncIterator[Any]:
+            previous: Any = None
+            try:
+                if limits and satisfied():
+                    return
+                async for x, token in pairs:
+                    if previous is not None:
+                        previous.done()  # the consumer came back: it handled that one
+                        previous = None
+                    keep, y = await apply(x, token)
+                    if keep:
+                        previous = token
+                        yield y
+                    if limits and satisfied():
+                        break
+                if previous is not None:
+                    previous.done()
+                    previous = None
+            finally:
+                await pairs.aclose()  # type: ignore[attr-defined]
+
+        return generate()
+
+    async def drive() -> None:
+        held: list[Any] = []
+        try:
+            if limits and satisfied():
+                return
+            async for x, token in pairs:
+                keep, y = await apply(x, token)
+                if keep:
+                    if out_kind == "list":
+                        out.append(y)
+                        held.append(token)
+                    elif out_kind == "send":
+                        await _send_pair(out, (y, token))
+                    else:
+                        raise ValueError(
+                            "acknowledged sources support buffered() only with overflow='block'"
+                        )
+                if limits and satisfied():
+                    break
+            for token in held:  # collect(): the whole list was delivered
+                token.done()
+        finally:
+            await pairs.aclose()  # type: ignore[attr-defined]
+
+    return drive()
+
+
+class _NoStop:
+    stopping = False
+    pulling = False
+
+
+async def _send_pair(stream: Any, pair: tuple[Any, Any]) -> None:
+    try:
+        stream.send_nowait(pair)
+    except WouldBlock:
+        await stream.send(pair)
+
+
+def require_tracking(names: Iterable[str]) -> None:
+    """Raise for operators that cannot carry acknowledgements."""
+    names = list(names)
+    if names:
+        raise TypeError(
+            "this stream's source acknowledges items, but these operators do not propagate "
+            f"acknowledgements yet: {', '.join(names)} (see anystream._core.acks)"
+        )
