@@ -1,5 +1,362 @@
-"""Operators of the time family (see the module docstrings of the other families)."""
+"""Time-based operators: debounce, throttle, sample, timeout, delay, rate_limit.
+
+Each one needs a clock, so each is a staged operator: a task owned by the runner that
+reads its input from a memory object stream. Waiting for "the next item or a deadline,
+whichever comes first" is ``move_on_at(deadline)`` around ``rx.receive()``, which is
+cancel-safe (an item is never lost when the deadline wins). No timeout ever wraps the
+``anext()`` of a generator (DESIGN.md section 2).
+
+Marble sketches in the docstrings use one character per time frame; ``|`` is the end of
+input. Where the semantics leave a choice, these operators follow RxJS (``debounceTime``,
+``throttleTime``, ``sampleTime``, ``timeout``, ``delay``) and say so.
+
+Items an operator deliberately leaves out are counted in its stats: ``debounce`` counts
+superseded items as ``dropped["debounced"]``, ``throttle`` as ``dropped["throttled"]``,
+``sample`` as ``dropped["sampled"]``.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import functools
+import math
+from collections import deque
+from typing import Any, TypeVar
+
+import anyio
+from anyio import EndOfStream, WouldBlock
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._core.callables import check_int, check_number
+from .._core.errors import add_operator_note
+from .._core.handoff import send
+from .._core.operator import Operator, StageContext, StagedStep
+
+__all__ = ["debounce", "delay", "rate_limit", "sample", "throttle", "timeout"]
+
+T = TypeVar("T")
+
+_INF = math.inf
+_NOTHING: Any = object()
+
+Rx = MemoryObjectReceiveStream[Any]
+Tx = MemoryObjectSendStream[Any]
+
+
+async def _receive_until(rx: Rx, deadline: float) -> Any:
+    """The next item, ``_NOTHING`` if ``deadline`` came first; raises ``EndOfStream``."""
+    try:
+        return rx.receive_nowait()
+    except WouldBlock:
+        pass
+    with anyio.move_on_at(deadline):
+        return await rx.receive()
+    return _NOTHING
+
+
+def _staged(name: str, run: Any) -> Operator[Any, Any]:
+    return Operator((StagedStep(name, run),))
+
+
+# -- debounce -----------------------------------------------------------------------------
+
+
+def debounce(period: float) -> Operator[T, T]:
+    """Emit an item once ``period`` seconds have passed without a newer one.
+
+    ::
+
+        input   -a-b-----c--|
+        output  -------b----(c|)        (period = 3 frames)
+
+    Each item restarts the timer; an item followed by another within ``period`` is
+    superseded (counted as ``dropped["debounced"]``). At end of input the pending item is
+    emitted at once, as RxJS's ``debounceTime`` does.
+    """
+    length = check_number("debounce", "period", period)
+    return _staged(f"debounce({length:g})", functools.partial(_run_debounce, length))
+
+
+async def _run_debounce(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+    counts, stats = ctx.counts, ctx.stats
+    pending = _NOTHING
+    deadline = _INF
+    while True:
+        try:
+            item = await _receive_until(rx, deadline)
+        except EndOfStream:
+            break
+        if item is _NOTHING:
+            pending, item = _NOTHING, pending
+            deadline = _INF
+            counts[1] += 1
+            await send(tx, item)
+            continue
+        counts[0] += 1
+        if pending is not _NOTHING:
+            stats.drop("debounced")
+        pending = item
+        deadline = anyio.current_time() + period
+    if pending is not _NOTHING:
+        counts[1] += 1
+        await send(tx, pending)
+
+
+# -- throttle -----------------------------------------------------------------------------
+
+
+def throttle(period: float, leading: bool = True, trailing: bool = False) -> Operator[T, T]:
+    """Emit at most one item per ``period`` seconds.
+
+    ::
+
+        input   -abc-----de---|
+        output  -a-------d----|         (period = 3 frames, leading)
+        output  ----c-------e-|         (period = 3 frames, leading=False, trailing=True)
+
+    Follows RxJS's ``throttleTime(period, {leading, trailing})``: an item that arrives
+    while no throttle period is running starts one and, with ``leading``, is emitted at
+    once. When a period ends and ``trailing`` is set, the newest item that arrived during
+    it (if any) is emitted then, and that emission starts a new period. Items not emitted
+    are counted as ``dropped["throttled"]``. At end of input a pending trailing item is
+    emitted when its period ends (RxJS waits for it too); without ``trailing`` the stream
+    ends at once.
+    """
+    length = check_number("throttle", "period", period)
+    for name, value in (("leading", leading), ("trailing", trailing)):
+        if not isinstance(value, bool):
+            raise TypeError(f"throttle(): {name} must be True or False, got {value!r}")
+    if not (leading or trailing):
+        raise ValueError(
+            "throttle(): leading and trailing are both False, nothing would be emitted"
+        )
+    flags = f"{', leading=False' if not leading else ''}{', trailing=True' if trailing else ''}"
+    run = functools.partial(_run_throttle, length, leading, trailing)
+    return _staged(f"throttle({length:g}{flags})", run)
+
+
+async def _run_throttle(
+    period: float, leading: bool, trailing: bool, rx: Rx, tx: Tx, ctx: StageContext
+) -> None:
+    counts, stats = ctx.counts, ctx.stats
+    current_time = anyio.current_time
+    until: float | None = None  # end of the running throttle period
+    pending = _NOTHING  # the trailing candidate (only kept with trailing=True)
+    while True:
+        try:
+            item = await _receive_until(rx, _INF if until is None else until)
+        except EndOfStream:
+            if until is not None and pending is not _NOTHING:
+                await anyio.sleep_until(until)
+                counts[1] += 1
+                await send(tx, pending)
+            return
+        if until is not None and current_time() >= until:
+            # The period is over: emit the trailing item, which starts a new period.
+            until = None
+            if pending is not _NOTHING:
+                out, pending = pending, _NOTHING
+                until = current_time() + period
+                counts[1] += 1
+                await send(tx, out)
+        if item is _NOTHING:
+            continue
+        counts[0] += 1
+        if until is not None:
+            if not trailing:
+                stats.drop("throttled")
+                continue
+            if pending is not _NOTHING:
+                stats.drop("throttled")
+            pending = item
+        elif leading:
+            until = current_time() + period
+            counts[1] += 1
+            await send(tx, item)
+        else:
+            until = current_time() + period
+            pending = item
+
+
+# -- sample -------------------------------------------------------------------------------
+
+
+def sample(period: float) -> Operator[T, T]:
+    """Every ``period`` seconds, emit the newest item if one arrived since the last tick.
+
+    ::
+
+        input   -a-bc----d-|
+        output  ---a--c-----|           (period = 3 frames: ticks at 3, 6, 9)
+
+    Ticks are aligned to the moment iteration starts. As with RxJS's ``sampleTime``, an
+    item still pending at end of input is not emitted (it is counted, with every item
+    superseded before a tick, as ``dropped["sampled"]``).
+    """
+    length = check_number("sample", "period", period)
+    return _staged(f"sample({length:g})", functools.partial(_run_sample, length))
+
+
+async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+    counts, stats = ctx.counts, ctx.stats
+    origin = anyio.current_time()
+    tick = 1
+    pending = _NOTHING
+    while True:
+        deadline = origin + tick * period
+        try:
+            item = await _receive_until(rx, deadline)
+        except EndOfStream:
+            break
+        if item is not _NOTHING:
+            counts[0] += 1
+            if pending is not _NOTHING:
+                stats.drop("sampled")
+            pending = item
+            if anyio.current_time() < deadline:
+                continue
+        # A tick (possibly several, if sending waited on downstream).
+        now = anyio.current_time()
+        while origin + tick * period <= now:
+            tick += 1
+        if pending is not _NOTHING:
+            out, pending = pending, _NOTHING
+            counts[1] += 1
+            await send(tx, out)
+    if pending is not _NOTHING:
+        stats.drop("sampled")
+
+
+# -- timeout ------------------------------------------------------------------------------
+
+
+def timeout(per_item: float) -> Operator[T, T]:
+    """Pass items through; raise ``TimeoutError`` when the next one takes too long.
+
+    ::
+
+        input   -a--b-------c|
+        output  -a--b----#              (per_item = 4 frames)
+
+    The built-in :class:`TimeoutError` (not wrapped, with a note naming this operator) is
+    raised when no item arrives within ``per_item`` seconds of the start of iteration or
+    of the previous item. The time counts from when this operator is ready for the next
+    item: time spent waiting for a slow downstream to take the previous item does not
+    count against the upstream (as in RxJS, where emission is synchronous).
+    """
+    limit = check_number("timeout", "per_item", per_item)
+    name = f"timeout({limit:g})"
+    return _staged(name, functools.partial(_run_timeout, limit, name))
+
+
+async def _run_timeout(limit: float, name: str, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+    counts = ctx.counts
+    receive_nowait = rx.receive_nowait
+    while True:
+        try:
+            item = receive_nowait()
+        except WouldBlock:
+            item = _NOTHING
+        except EndOfStream:
+            return
+        if item is _NOTHING:
+            # Raised outside the except clause so that its context is not WouldBlock.
+            with anyio.move_on_after(limit):
+                try:
+                    item = await rx.receive()
+                except EndOfStream:
+                    return
+            if item is _NOTHING:
+                error = TimeoutError(f"{name}: no item within {limit:g} s")
+                add_operator_note(error, name)
+                raise error
+        counts[0] += 1
+        counts[1] += 1
+        await send(tx, item)
+
+
+# -- delay --------------------------------------------------------------------------------
+
+
+def delay(period: float, *, max_pending: int = 1024) -> Operator[T, T]:
+    """Emit every item ``period`` seconds after it arrived, in order.
+
+    ::
+
+        input   -a-b---c-|
+        output  ----a-b---(c|)          (period = 3 frames)
+
+    The end of input itself is not shifted (as with RxJS's ``delay``): the stream ends
+    when its input has ended and every waiting item has been emitted. At most
+    ``max_pending`` items wait inside the operator; when it is full it stops reading its
+    input until the oldest item is due (backpressure), so a slow
+    downstream delays items further rather than growing memory.
+    """
+    length = check_number("delay", "period", period, allow_zero=True)
+    bound = check_int("delay", "max_pending", max_pending, minimum=1)
+    return _staged(f"delay({length:g})", functools.partial(_run_delay, length, bound))
+
+
+async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+    counts = ctx.counts
+    current_time = anyio.current_time
+    queue: deque[tuple[float, Any]] = deque()
+    ended = False
+    while queue or not ended:
+        if queue and (ended or len(queue) >= bound or current_time() >= queue[0][0]):
+            due, item = queue[0]
+            await anyio.sleep_until(due)
+            queue.popleft()
+            counts[1] += 1
+            await send(tx, item)
+            continue
+        try:
+            item = await _receive_until(rx, queue[0][0] if queue else _INF)
+        except EndOfStream:
+            ended = True
+            continue
+        if item is not _NOTHING:
+            counts[0] += 1
+            queue.append((current_time() + period, item))
+
+
+# -- rate_limit ---------------------------------------------------------------------------
+
+
+def rate_limit(n: int, per: float) -> Operator[T, T]:
+    """Pass items through, at most ``n`` in any ``per`` seconds; never drops.
+
+    ::
+
+        input   -abcd------|
+        output  -ab---cd---|            (n = 2, per = 4 frames)
+
+    When ``n`` items were emitted in the last ``per`` seconds the operator waits until the
+    oldest of them is ``per`` seconds old, and meanwhile reads no input: the upstream is
+    slowed down (backpressure). An emission is timed when downstream took the item.
+    """
+    count = check_int("rate_limit", "n", n, minimum=1)
+    window = check_number("rate_limit", "per", per)
+    return _staged(f"rate_limit({count}, {window:g})", functools.partial(_run_rate, count, window))
+
+
+async def _run_rate(n: int, per: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+    counts = ctx.counts
+    current_time = anyio.current_time
+    sent: deque[float] = deque(maxlen=n)  # times of the last n emissions
+    receive_nowait = rx.receive_nowait
+    while True:
+        try:
+            item = receive_nowait()
+        except WouldBlock:
+            try:
+                item = await rx.receive()
+            except EndOfStream:
+                return
+        except EndOfStream:
+            return
+        counts[0] += 1
+        if len(sent) == n:
+            await anyio.sleep_until(sent[0] + per)
+        await send(tx, item)
+        counts[1] += 1
+        sent.append(current_time())
