@@ -46,7 +46,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from anyio import EndOfStream, WouldBlock
+from anyio import CancelScope, EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 
 from .errors import add_operator_note
@@ -281,21 +281,33 @@ def tracked_loop(
 
     async def drive() -> None:
         held: list[Any] = []
+
+        async def handle(x: Any, token: Any) -> None:
+            keep, y = await apply(x, token)
+            if not keep:
+                return
+            if out_kind == "list":
+                out.append(y)
+                held.append(token)
+            elif out_kind == "send":
+                await _send_pair(out, (y, token))
+            else:
+                raise ValueError(
+                    "acknowledged sources support buffered() only with overflow='block'"
+                )
+
         try:
             if limits and satisfied():
                 return
             async for x, token in pairs:
-                keep, y = await apply(x, token)
-                if keep:
-                    if out_kind == "list":
-                        out.append(y)
-                        held.append(token)
-                    elif out_kind == "send":
-                        await _send_pair(out, (y, token))
-                    else:
-                        raise ValueError(
-                            "acknowledged sources support buffered() only with overflow='block'"
-                        )
+                if is_source and not task_source and stop.stopping:
+                    # A stop may have cancelled this task's source scope after the source
+                    # had already produced ``x`` (the cancellation is delivered at the next
+                    # wait): finish this item shielded so it is not lost, then stop.
+                    with CancelScope(shield=True):
+                        await handle(x, token)
+                    break
+                await handle(x, token)
                 if limits and satisfied():
                     break
             for token in held:  # collect(): the whole list was delivered
