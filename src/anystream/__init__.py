@@ -41,6 +41,7 @@ from .ops.transform import *  # noqa: F403
 from .ops.transform import __all__ as _transform_all
 from .ops.window import *  # noqa: F403
 from .ops.window import __all__ as _window_all
+from .resilience import IdempotentSink as IdempotentSink
 from .resilience import Retry as Retry
 from .resilience import SeenKeys as SeenKeys
 from .resilience import retry as retry
@@ -52,6 +53,7 @@ __all__ = [
     "Acked",
     "DeadLetter",
     "DeadLetters",
+    "IdempotentSink",
     "OpStats",
     "Operator",
     "Retry",
