@@ -72,8 +72,8 @@ def from_aiostream(source: AsyncIterable[T], name: str = "aiostream") -> Stream[
 
     ::
 
-        from aiostream import stream as astream
-        s = from_aiostream(astream.range(5) | apipe.map(lambda n: n * 2)) | take(3)
+        from aiostream import pipe, stream
+        s = from_aiostream(stream.range(5) | pipe.map(lambda n: n * 2)) | take(3)
         assert await s.collect() == [0, 2, 4]
 
     Every run iterates ``source`` afresh inside ``async with source.stream()`` when it
