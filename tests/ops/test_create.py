@@ -169,16 +169,15 @@ async def test_interval_rerun_counts_from_zero() -> None:
 async def test_interval_graceful_stop_during_wait() -> None:
     start = anyio.current_time()
     got = []
-    async with (interval(1.0) | buffered(0)).stream() as run:
-        async with anyio.create_task_group() as tg:
+    async with (interval(1.0) | buffered(0)).stream() as run, anyio.create_task_group() as tg:
 
-            async def stopper() -> None:
-                await anyio.sleep(3.5)
-                run.stop()
+        async def stopper() -> None:
+            await anyio.sleep(3.5)
+            run.stop()
 
-            tg.start_soon(stopper)
-            async for n in run:
-                got.append(n)
+        tg.start_soon(stopper)
+        async for n in run:
+            got.append(n)
     assert got == [0, 1, 2]
     assert anyio.current_time() - start == 3.5
 
@@ -203,15 +202,14 @@ async def test_timer_exact_time() -> None:
 
 async def test_timer_stop_before_it_fires() -> None:
     start = anyio.current_time()
-    async with (timer(10) | buffered(0)).stream() as run:
-        async with anyio.create_task_group() as tg:
+    async with (timer(10) | buffered(0)).stream() as run, anyio.create_task_group() as tg:
 
-            async def stopper() -> None:
-                await anyio.sleep(1)
-                run.stop()
+        async def stopper() -> None:
+            await anyio.sleep(1)
+            run.stop()
 
-            tg.start_soon(stopper)
-            got = [x async for x in run]
+        tg.start_soon(stopper)
+        got = [x async for x in run]
     assert got == []
     assert anyio.current_time() - start == 1.0
 
@@ -221,15 +219,14 @@ async def test_never_is_stoppable_and_cancellable() -> None:
     with anyio.move_on_after(5):
         await never().collect()
     assert anyio.current_time() - start == 5.0
-    async with (never() | buffered(0)).stream() as run:
-        async with anyio.create_task_group() as tg:
+    async with (never() | buffered(0)).stream() as run, anyio.create_task_group() as tg:
 
-            async def stopper() -> None:
-                await anyio.sleep(2)
-                run.stop()
+        async def stopper() -> None:
+            await anyio.sleep(2)
+            run.stop()
 
-            tg.start_soon(stopper)
-            assert [x async for x in run] == []
+        tg.start_soon(stopper)
+        assert [x async for x in run] == []
     assert anyio.current_time() - start == 7.0
 
 
@@ -282,23 +279,21 @@ async def test_from_receive_stream_stop_loses_nothing() -> None:
     tx, rx = anyio.create_memory_object_stream[int](0)
     got: list[int] = []
     sent: list[int] = []
-    async with tx, rx:
-        async with from_receive_stream(rx).stream() as run:
-            async with anyio.create_task_group() as tg:
+    async with tx, rx, from_receive_stream(rx).stream() as run, anyio.create_task_group() as tg:
 
-                async def produce() -> None:
-                    await tx.send(0)  # goes to the consumer, which is then busy for 1 s
-                    await tx.send(1)  # held by the hop between source and consumer
-                    sent.extend([0, 1])
-                    await anyio.sleep(0.5)
-                    tx.send_nowait(2)  # the source is waiting in receive(): handed over
-                    sent.append(2)
-                    run.stop()  # ... and the stop comes before the source task resumes
+        async def produce() -> None:
+            await tx.send(0)  # goes to the consumer, which is then busy for 1 s
+            await tx.send(1)  # held by the hop between source and consumer
+            sent.extend([0, 1])
+            await anyio.sleep(0.5)
+            tx.send_nowait(2)  # the source is waiting in receive(): handed over
+            sent.append(2)
+            run.stop()  # ... and the stop comes before the source task resumes
 
-                tg.start_soon(produce)
-                async for item in run:
-                    got.append(item)
-                    await anyio.sleep(1)  # busy: the source's send must wait
+        tg.start_soon(produce)
+        async for item in run:
+            got.append(item)
+            await anyio.sleep(1)  # busy: the source's send must wait
     assert sent == [0, 1, 2]
     assert got == [0, 1, 2]
 
@@ -306,15 +301,14 @@ async def test_from_receive_stream_stop_loses_nothing() -> None:
 async def test_from_receive_stream_stop_while_idle() -> None:
     tx, rx = anyio.create_memory_object_stream[int](0)
     start = anyio.current_time()
-    async with tx, rx, from_receive_stream(rx).stream() as run:
-        async with anyio.create_task_group() as tg:
+    async with tx, rx, from_receive_stream(rx).stream() as run, anyio.create_task_group() as tg:
 
-            async def stopper() -> None:
-                await anyio.sleep(2)
-                run.stop()
+        async def stopper() -> None:
+            await anyio.sleep(2)
+            run.stop()
 
-            tg.start_soon(stopper)
-            assert [x async for x in run] == []
+        tg.start_soon(stopper)
+        assert [x async for x in run] == []
     assert anyio.current_time() - start == 2.0
 
 
@@ -422,19 +416,18 @@ async def test_core_stop_race_generator_source_loses_item() -> None:
             yield item
 
     got: list[int] = []
-    async with tx, rx:
-        async with (from_iterable(gen()) | buffered(1)).stream() as run:
-            async with anyio.create_task_group() as tg:
+    stream = from_iterable(gen()) | buffered(1)
+    async with tx, rx, stream.stream() as run, anyio.create_task_group() as tg:
 
-                async def produce() -> None:
-                    await tx.send(0)
-                    await tx.send(1)
-                    await anyio.sleep(0.5)
-                    tx.send_nowait(2)
-                    run.stop()
+        async def produce() -> None:
+            await tx.send(0)
+            await tx.send(1)
+            await anyio.sleep(0.5)
+            tx.send_nowait(2)
+            run.stop()
 
-                tg.start_soon(produce)
-                async for item in run:
-                    got.append(item)
-                    await anyio.sleep(1)
+        tg.start_soon(produce)
+        async for item in run:
+            got.append(item)
+            await anyio.sleep(1)
     assert got == [0, 1, 2]
