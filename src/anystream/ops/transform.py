@@ -1,27 +1,72 @@
-"""Transforming operators: one output per input (``map``, ``parse``, ``map_async``)."""
+"""Transforming operators: ``map``, ``map_async``, ``parse`` and their relatives.
+
+One output per input: ``map``, ``map_async``, ``parse``, ``starmap``, ``tap``, ``scan``,
+``enumerate``, ``pairwise``. Several outputs per input, from an *inner stream* that
+``fn(item)`` returns: ``flat_map`` (inner streams one after another), ``merge_map``
+(interleaved, at most ``concurrency`` open), ``switch_map`` (only the newest).
+
+How each one runs
+-----------------
+``map``, ``parse``, ``starmap``, ``tap`` and ``map_async`` with one call at a time are
+fused kernels: no generator layer at all. ``scan``, ``enumerate`` and ``pairwise`` keep
+per-run state, so they are generator steps (``make`` is called afresh for every run).
+``flat_map``, ``merge_map`` and ``switch_map`` are staged steps: an inner stream may be an
+anystream :class:`Stream` with staged operators of its own, and running one opens a task
+group (``async with inner.stream()``), which a generator step must never hold open across
+a ``yield`` (DESIGN.md section 2). A staged step is a task; it may.
+
+Names that differ from aiostream's ``pipe`` module: ``flat_map`` is ``concatmap``,
+``merge_map`` is ``flatmap`` (with ``task_limit``), ``switch_map`` is ``switchmap``,
+``scan`` is ``accumulate`` (which also emits the initializer), ``tap`` is ``action``.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Literal, TypeVar, cast
+
+import anyio
+from anyio import BrokenResourceError, CancelScope, EndOfStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import (
     check_async_callable,
+    check_callable,
     check_choice,
     check_int,
     check_sync_callable,
     describe,
+    is_async_callable,
 )
-from .._core.operator import Kernel, Operator, StagedStep
+from .._core.errors import add_operator_note
+from .._core.handoff import downstream_left, receive, send
+from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep
+from .._core.stream import Stream
 from ..resilience.retry import Retry
 from ._map_async import check_retry, run_map_async
 from .errors import OnError, check_on_error
 
-__all__ = ["map", "map_async", "parse"]
+__all__ = [
+    "enumerate",
+    "flat_map",
+    "map",
+    "map_async",
+    "merge_map",
+    "pairwise",
+    "parse",
+    "scan",
+    "starmap",
+    "switch_map",
+    "tap",
+]
 
 T = TypeVar("T")
 U = TypeVar("U")
+A = TypeVar("A")
+
+_MISSING: Any = object()
 
 
 def map(fn: Callable[[T], U]) -> Operator[T, U]:
@@ -100,3 +145,366 @@ def map_async(
     )
     tracked = functools.partial(run, tracked=True)
     return Operator((StagedStep(name, run, tracked=tracked),))
+
+
+# -- per-item operators written as generator steps ---------------------------------------
+
+
+def starmap(fn: Callable[..., U] | Callable[..., Awaitable[U]]) -> Operator[Any, U]:
+    """Emit ``fn(*item)`` for every item (each item an iterable of arguments), in order.
+
+    ``fn`` may be a plain function (fused like ``map``) or a coroutine function (awaited
+    one call at a time, fused like ``map_async`` with ``concurrency=1``). aiostream:
+    ``pipe.starmap``.
+    """
+    check_callable("starmap", "fn", fn)
+    name = f"starmap({describe(fn)})"
+    if is_async_callable(fn):
+        afn = cast(Callable[..., Awaitable[U]], fn)
+
+        async def acall(args: Iterable[Any]) -> U:
+            return await afn(*args)
+
+        return Operator((Kernel("amap", name, acall),))
+
+    sfn = cast(Callable[..., U], fn)
+
+    def call(args: Iterable[Any]) -> U:
+        return sfn(*args)
+
+    return Operator((Kernel("map", name, call),))
+
+
+def tap(fn: Callable[[T], object] | Callable[[T], Awaitable[object]]) -> Operator[T, T]:
+    """Call ``fn(item)`` for its side effect and emit the item unchanged, in order.
+
+    ``fn`` may be a plain function or a coroutine function (awaited before the item is
+    passed on); a plain function that returns an awaitable is awaited too. What ``fn``
+    returns is ignored. An exception from ``fn`` ends the run. Fused with neighbouring
+    per-item operators. RxJS ``tap``; aiostream: ``pipe.action``.
+    """
+    check_callable("tap", "fn", fn)
+    name = f"tap({describe(fn)})"
+    # A filter kernel whose predicate is always true: it is the one fused kind that
+    # awaits an awaitable result of a plain callable, which a lambda calling a coroutine
+    # function returns.
+    if is_async_callable(fn):
+        afn = cast(Callable[[T], Awaitable[object]], fn)
+
+        async def apass(item: T) -> bool:
+            await afn(item)
+            return True
+
+        return Operator((Kernel("afilter", name, apass),))
+
+    def passthrough(item: T) -> Any:
+        result = fn(item)
+        if result is not None and inspect.isawaitable(result):
+            return _then_true(result)
+        return True
+
+    return Operator((Kernel("filter", name, passthrough),))
+
+
+async def _then_true(awaitable: Awaitable[object]) -> bool:
+    await awaitable
+    return True
+
+
+def scan(
+    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]], initial: A = _MISSING
+) -> Operator[T, A]:
+    """Emit the running fold ``acc = fn(acc, item)`` after every item (``initial`` excluded).
+
+    ``scan(operator.add, 0)`` over 0, 1, 2, 3, 4 emits 0, 1, 3, 6, 10. Without ``initial``
+    the first item is the first accumulated value and is emitted as it is (RxJS ``scan``
+    without a seed, ``itertools.accumulate``). ``fn`` may be a plain function or a
+    coroutine function. aiostream: ``pipe.accumulate(func, initializer)``, which emits the
+    initializer first; ``scan`` does not.
+    """
+    check_callable("scan", "fn", fn)
+    name = f"scan({describe(fn)})"
+    is_async = is_async_callable(fn)
+
+    def make(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return _scan(upstream, fn, initial, is_async, name)
+
+    return Operator((GenStep(name, make),))
+
+
+async def _scan(
+    upstream: AsyncIterator[Any], fn: Any, acc: Any, is_async: bool, name: str
+) -> AsyncIterator[Any]:
+    async for item in upstream:
+        if acc is _MISSING:
+            acc = item
+        else:
+            try:
+                acc = fn(acc, item)
+                if is_async:
+                    acc = await acc
+            except Exception as exc:
+                add_operator_note(exc, name)
+                raise
+        yield acc
+
+
+def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
+    """Emit ``(index, item)`` pairs, the index counting from ``start`` (like the builtin).
+
+    Every run counts from ``start`` again. aiostream: ``pipe.enumerate``.
+    """
+    if isinstance(start, bool) or not isinstance(start, int):
+        raise TypeError(
+            f"enumerate(): start must be an int, got {type(start).__name__} {start!r:.60}"
+        )
+    first = start
+    name = "enumerate" if first == 0 else f"enumerate({first})"
+
+    async def numbered(upstream: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+        index = first
+        async for item in upstream:
+            yield (index, item)
+            index += 1
+
+    return Operator((GenStep(name, numbered),))
+
+
+def pairwise() -> Operator[T, tuple[T, T]]:
+    """Emit ``(previous, current)`` for every item after the first (``itertools.pairwise``).
+
+    ``a b c d`` gives ``(a, b) (b, c) (c, d)``; fewer than two items give nothing.
+    RxJS ``pairwise``; aiostream has no counterpart.
+    """
+
+    async def pairs(upstream: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Any]]:
+        previous: Any = _MISSING
+        async for item in upstream:
+            if previous is not _MISSING:
+                yield (previous, item)
+            previous = item
+
+    return Operator((GenStep("pairwise", pairs),))
+
+
+# -- operators over inner streams: staged steps -------------------------------------------
+#
+# ``fn(item)`` may return an anystream Stream. Running one opens its runner's task group
+# (``async with inner.stream()``), and a task group must never stay open across a
+# ``yield`` of a generator step (DESIGN.md section 2). So every operator that iterates
+# inner streams is a staged step: its task runs the inner streams (in the task itself or
+# in child tasks) and forwards their items into the stage's output stream.
+
+Inner = Stream[U] | AsyncIterable[U] | Iterable[U]
+
+
+def _open_inner(fn: Callable[[Any], Any], item: Any, name: str) -> Any:
+    """``fn(item)``, with the operator's note on an exception or on a wrong result type."""
+    try:
+        inner = fn(item)
+    except Exception as exc:
+        add_operator_note(exc, name)
+        raise
+    if isinstance(inner, Stream | AsyncIterable | Iterable) and not isinstance(inner, str | bytes):
+        return inner
+    error = TypeError(
+        f"{name}: fn must return a Stream, an iterable or an async iterable, "
+        f"got {type(inner).__name__} {inner!r:.60}"
+    )
+    if inspect.iscoroutine(inner):
+        inner.close()  # not awaited: close it so that no "never awaited" warning follows
+        error = TypeError(
+            f"{name}: fn returned a coroutine; fn must return a Stream, an iterable or an "
+            "async iterable (an async generator function, not an async def returning one)"
+        )
+    raise error
+
+
+async def _forward(
+    inner: Any, tx: MemoryObjectSendStream[Any], counts: list[int], name: str
+) -> None:
+    """Send every item of ``inner`` (from ``_open_inner``) to ``tx``, in order.
+
+    An anystream Stream is run with its own runner; its errors already carry the notes of
+    its operators. Errors from iterating a plain (async) iterable are the user's code
+    failing inside this operator, so they get this operator's note.
+    """
+    if isinstance(inner, Stream):
+        async with inner.stream() as items:
+            async for value in items:
+                counts[1] += 1
+                await send(tx, value)
+        return
+    if isinstance(inner, AsyncIterable):
+        iterator = aiter(inner)
+        try:
+            while True:
+                try:
+                    value = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    add_operator_note(exc, name)
+                    raise
+                counts[1] += 1
+                await send(tx, value)
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with CancelScope(shield=True):
+                    await aclose()
+    sync_iterator = iter(inner)
+    try:
+        while True:
+            try:
+                value = next(sync_iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                add_operator_note(exc, name)
+                raise
+            counts[1] += 1
+            await send(tx, value)
+    finally:
+        close = getattr(sync_iterator, "close", None)
+        if close is not None:
+            close()
+
+
+async def _receive_or_end(rx: MemoryObjectReceiveStream[Any]) -> Any:
+    """The next item of ``rx`` (fast path first), or ``_MISSING`` at the end of input."""
+    try:
+        return await receive(rx)
+    except EndOfStream:
+        return _MISSING
+
+
+def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
+    """For every item, emit all the items of ``fn(item)``, one inner stream after another.
+
+    ::
+
+        input   -a-------b----|       flat_map(x -> x1 x2)
+        output  -a1-a2---b1-b2|
+
+    ``fn`` returns a :class:`Stream`, an async iterable or an iterable (not a string).
+    Inner streams are concatenated in input order: the next input item is read only
+    after the current inner stream has ended, so at most one inner stream is open.
+    A staged operator (it runs inner streams, which may need tasks of their own); each
+    emitted item costs a hand-off between tasks, so for a cheap expansion into a short
+    list a generator step of your own (``@operator``) is faster. RxJS ``concatMap``;
+    aiostream: ``pipe.concatmap`` (and ``pipe.flatten`` for a stream of streams:
+    ``flat_map(lambda s: s)``).
+    """
+    check_sync_callable("flat_map", "fn", fn, async_alternative="an async generator function")
+    name = f"flat_map({describe(fn)})"
+
+    async def run(
+        rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        counts = ctx.counts
+        while (item := await _receive_or_end(rx)) is not _MISSING:
+            counts[0] += 1
+            await _forward(_open_inner(fn, item, name), tx, counts, name)
+
+    return Operator((StagedStep(name, run),))
+
+
+def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
+    """For every item, run ``fn(item)`` and emit the inner items as they come, interleaved.
+
+    ::
+
+        input   -a---b-------|        merge_map(x -> x1 ... x2, concurrency=2)
+        output  --a1--b1-a2--b2|
+
+    At most ``concurrency`` inner streams are open at once: the next input item is read
+    only when one of them has ended, so the operator holds at most ``concurrency`` inner
+    streams plus the items they are sending. Order within one inner stream is kept; across
+    inner streams, items come in the order they are ready. The output ends once the input
+    and every inner stream have ended. An error in any inner stream cancels the others
+    and ends the run. ``merge_map(fn, 1)`` is ``flat_map(fn)``. RxJS ``mergeMap``;
+    aiostream: ``pipe.flatmap(fn, task_limit=concurrency)``.
+    """
+    check_sync_callable("merge_map", "fn", fn, async_alternative="an async generator function")
+    limit = check_int("merge_map", "concurrency", concurrency, minimum=1)
+    name = f"merge_map({describe(fn)}, {limit})"
+
+    async def run(
+        rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        counts = ctx.counts
+        slots = anyio.Semaphore(limit)
+
+        async def forward(inner: Any) -> None:
+            try:
+                await _forward(inner, tx, counts, name)
+            except BrokenResourceError:
+                if not downstream_left(tx):
+                    raise
+                tg.cancel_scope.cancel()  # the consumer left: stop quietly
+            finally:
+                slots.release()
+
+        async with anyio.create_task_group() as tg:
+            while True:
+                await slots.acquire()
+                item = await _receive_or_end(rx)
+                if item is _MISSING:
+                    break
+                counts[0] += 1
+                try:
+                    inner = _open_inner(fn, item, name)
+                except BaseException:
+                    slots.release()
+                    raise
+                tg.start_soon(forward, inner)
+
+    return Operator((StagedStep(name, run),))
+
+
+def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
+    """For every item, run ``fn(item)``, abandoning the inner stream of the previous item.
+
+    ::
+
+        input   -a-----b-------|      switch_map(x -> x1 ... x2 ... x3)
+        output  --a1---b1--b2--b3|    (a2, a3 never come: b arrived first)
+
+    When an input item arrives, the inner stream still running (if any) is cancelled and
+    closed (its ``finally`` blocks run) before the new one starts, so its items are never
+    interleaved with the new one's. The output ends once the input has ended and the
+    last inner stream has ended. RxJS ``switchMap``; aiostream: ``pipe.switchmap``.
+    """
+    check_sync_callable("switch_map", "fn", fn, async_alternative="an async generator function")
+    name = f"switch_map({describe(fn)})"
+
+    async def run(
+        rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        counts = ctx.counts
+
+        async def forward(inner: Any, scope: CancelScope, finished: anyio.Event) -> None:
+            try:
+                with scope:
+                    await _forward(inner, tx, counts, name)
+            except BrokenResourceError:
+                if not downstream_left(tx):
+                    raise
+                tg.cancel_scope.cancel()  # the consumer left: stop quietly
+            finally:
+                finished.set()
+
+        current: tuple[CancelScope, anyio.Event] | None = None
+        async with anyio.create_task_group() as tg:
+            while (item := await _receive_or_end(rx)) is not _MISSING:
+                counts[0] += 1
+                if current is not None:
+                    scope, finished = current
+                    scope.cancel()
+                    await finished.wait()  # closed before the next one starts
+                inner = _open_inner(fn, item, name)
+                current = (CancelScope(), anyio.Event())
+                tg.start_soon(forward, inner, *current)
+
+    return Operator((StagedStep(name, run),))
