@@ -282,3 +282,11 @@ async def test_marbles_through_an_operator() -> None:
     rec = await record(stream | anystream.where(lambda n: n % 2 == 0))
     assert rec.marbles(frame=0.5) == "---2---4-|"
     assert rec.events == [(1.5, 2), (3.5, 4)]
+
+
+async def test_module_example_with_debounce() -> None:
+    # The example of the recorder module's docstring, checked on both backends.
+    source = scripted(*marbles("a-b-----c--|", frame=0.1))
+    rec = await record(source | anystream.debounce(0.3))
+    assert rec.marbles(frame=0.1) == "-----b-----(c|)"
+    assert rec.events == [(0.5, "b"), (1.1, "c")]
