@@ -224,7 +224,7 @@ async def timeline(xs: AsyncIterable[Any]) -> list[tuple[float, Any]]:
     out = []
     async with stream.iterate(xs).stream() as streamer:
         async for item in streamer:
-            out.append((anyio.current_time() - start, item))
+            out.append((round(anyio.current_time() - start, 9), item))  # as record() does
     return out
 
 

@@ -27,6 +27,13 @@ pytestmark = pytest.mark.anyio
 # -- await record(...) ---------------------------------------------------------------------
 
 
+async def test_times_are_rounded_against_float_noise() -> None:
+    await anyio.sleep(3.7)  # 3.7 + 0.4 - 3.7 == 0.40000000000000036
+    rec = await record(scripted(at(0.4, "a"), at(1.1, "b")))
+    assert rec.events == [(0.4, "a"), (1.1, "b")]
+    assert rec.end_time == 1.1
+
+
 async def test_await_records_times_and_end() -> None:
     await anyio.sleep(7)  # times are relative to the start of the recording
     rec = await record(scripted(at(0.5, "a"), at(1.5, "b"), at(2, end())))

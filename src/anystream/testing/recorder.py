@@ -67,13 +67,17 @@ T = TypeVar("T")
 
 ErrorTypes = type[BaseException] | tuple[type[BaseException], ...]
 
+#: Recorded times are rounded to this many decimals (a nanosecond), see ``Recording``.
+TIME_DIGITS = 9
+
 
 @dataclass
 class Recording(Generic[T]):
     """What a stream emitted, when, and how it ended.
 
     ``events`` are ``(time, item)`` pairs, times in seconds since ``start`` (the clock
-    time at which recording began). ``end_time`` is when the stream ended (normally or
+    time at which recording began), rounded to the nanosecond so that float noise from a
+    clock that did not start at 0 does not break ``==`` assertions. ``end_time`` is when the stream ended (normally or
     with ``error``), relative to ``start`` too; None while it runs, or when the recording
     stopped it before it ended (``until`` reached, ``async with`` block left).
     """
@@ -287,7 +291,12 @@ class Recorder(Generic[T]):
 
     async def _record(self) -> None:
         rec = self.recording
-        clock = anyio.current_time
+        current_time = anyio.current_time
+
+        def elapsed() -> float:
+            # Rounded to the nanosecond: on a virtual clock that did not start at 0,
+            # ``start + 0.4 - start`` is 0.40000000000000036, and ``==`` should still hold.
+            return round(current_time() - rec.start, TIME_DIGITS)
         try:
             with anyio.move_on_at(rec.start + self._until if self._until is not None else math.inf):
                 async with self._stream.stream() as run:
@@ -295,10 +304,10 @@ class Recorder(Generic[T]):
                     if self._stop_requested:
                         run.stop()
                     async for item in run:
-                        rec.events.append((clock() - rec.start, item))
-                rec.end_time = clock() - rec.start
+                        rec.events.append((elapsed(), item))
+                rec.end_time = elapsed()
         except self._catch as exc:
-            rec.end_time = clock() - rec.start
+            rec.end_time = elapsed()
             rec.error = exc
         except Exception as exc:
             self._failure = exc
