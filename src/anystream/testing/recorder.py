@@ -77,9 +77,10 @@ class Recording(Generic[T]):
 
     ``events`` are ``(time, item)`` pairs, times in seconds since ``start`` (the clock
     time at which recording began), rounded to the nanosecond so that float noise from a
-    clock that did not start at 0 does not break ``==`` assertions. ``end_time`` is when the stream ended (normally or
-    with ``error``), relative to ``start`` too; None while it runs, or when the recording
-    stopped it before it ended (``until`` reached, ``async with`` block left).
+    clock that did not start at 0 does not break ``==`` assertions. ``end_time`` is when
+    the stream ended (normally or with ``error``), relative to ``start`` too; None while it
+    runs, or when the recording stopped it before it ended (``until`` reached, ``async
+    with`` block left).
     """
 
     start: float
@@ -297,6 +298,7 @@ class Recorder(Generic[T]):
             # Rounded to the nanosecond: on a virtual clock that did not start at 0,
             # ``start + 0.4 - start`` is 0.40000000000000036, and ``==`` should still hold.
             return round(current_time() - rec.start, TIME_DIGITS)
+
         try:
             with anyio.move_on_at(rec.start + self._until if self._until is not None else math.inf):
                 async with self._stream.stream() as run:
