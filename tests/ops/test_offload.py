@@ -65,6 +65,10 @@ def interrupt_self(x: int) -> int:
     return x
 
 
+def exit_three(x: int) -> int:
+    sys.exit(3)
+
+
 def sleep_then(seconds: float, x: int) -> int:
     time.sleep(seconds)
     return x
@@ -306,6 +310,11 @@ async def test_map_process_unpicklable_exception_arrives_as_runtime_error() -> N
     with pytest.raises(RuntimeError, match="Unpicklable: carries a lock") as info:
         await (from_iterable([1]) | map_process(raise_unpicklable, workers=1)).collect()
     assert "raise_unpicklable" in str(info.value.__cause__)
+
+
+async def test_map_process_sys_exit_in_fn_does_not_exit_the_parent() -> None:
+    with pytest.raises(RuntimeError, match=r"fn raised SystemExit\(3\) in a worker process"):
+        await (from_iterable([1]) | map_process(exit_three, workers=1)).collect()
 
 
 async def test_map_process_dead_worker_is_a_clear_error() -> None:

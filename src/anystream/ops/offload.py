@@ -255,15 +255,20 @@ class _RemoteCall:
             _RemoteCall._sigint_ignored = True
         try:
             return self.fn(item)
-        except Exception as exc:
+        except BaseException as exc:
             # Skip this frame: the traceback should start in the user's function.
             tb = exc.__traceback__
             text = "".join(traceback.format_exception(type(exc), exc, tb and tb.tb_next))
+            error: BaseException = exc
+            if not isinstance(exc, Exception):
+                # SystemExit from sys.exit() in fn must not end the *parent* process
+                # (nor, as anyio's worker would, silently end this one).
+                error = RuntimeError(f"fn raised {exc!r} in a worker process")
             try:
-                pickle.dumps(exc)
+                pickle.dumps(error)
             except Exception:
-                exc = RuntimeError(f"{type(exc).__name__}: {exc} (not picklable)")
-            raise _RemoteError(exc, text) from None
+                error = RuntimeError(f"{type(exc).__name__}: {exc} (not picklable)")
+            raise _RemoteError(error, text) from None
 
 
 # -- the stage -----------------------------------------------------------------------------
