@@ -289,6 +289,7 @@ class Run(Generic[T_co]):
         self._final_factory: Callable[[str, Any], Any] | None = None
         self._final: Any = None
         self._final_closables: list[Any] = []
+        self._final_upstream: MemoryObjectReceiveStream[Any] | None = None
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
@@ -453,6 +454,7 @@ class Run(Generic[T_co]):
                 assert isinstance(node, _Segment)
                 assert upstream is not None
                 self._final_factory = functools.partial(self._build_final, node, upstream)
+                self._final_upstream = upstream
                 break
             boundary = nodes[index + 1]
             assert isinstance(boundary, _Boundary)
@@ -593,10 +595,20 @@ class Run(Generic[T_co]):
         return result
 
     def _finished(self) -> bool:
+        """Did the run reach the end of its input (rather than being left early)?
+
+        The consumer's generator cannot tell: a closed async generator looks the same
+        whether it ran to its end or was ``aclose()``-d half way (aiostream does that
+        after its own ``take``). The stream feeding it can: at the end of input every
+        sender has closed it and nothing is left in it.
+        """
         if self._done:
             return True
-        final = self._final
-        return final is not None and inspect.isasyncgen(final) and final.ag_frame is None
+        upstream = self._final_upstream
+        if upstream is None:
+            return False
+        stats = upstream.statistics()
+        return stats.open_send_streams == 0 and stats.current_buffer_used == 0
 
     # -- tear-down -----------------------------------------------------------------------
 

@@ -68,6 +68,10 @@ class IterableSource(Source[T_co]):
             aiterable: AsyncIterable[Any] = self._iterable  # type: ignore[assignment]
             ait = aiterable.__aiter__()
             self._check_one_shot(ait is aiterable)
+            if hasattr(ait, "__aenter__") and hasattr(ait, "__aexit__"):
+                # An iterator that is also an async context manager (aiostream's streamer)
+                # expects to be iterated inside its context, which it uses to clean up.
+                return ("aiter", _iterate_in_context(ait))
             return ("aiter", ait)
         iterable: Iterable[Any] = self._iterable  # type: ignore[assignment]
         it = iter(iterable)
@@ -85,6 +89,12 @@ class IterableSource(Source[T_co]):
                 "the stream more than once"
             )
         self._one_shot_used = True
+
+
+async def _iterate_in_context(ait: Any) -> AsyncIterator[Any]:
+    async with ait:
+        async for item in ait:
+            yield item
 
 
 class FactorySource(Source[T_co]):
