@@ -285,3 +285,28 @@ def test_formatting() -> None:
     assert op.buffer_ratio == 0.75
     with pytest.raises(KeyError):
         snap["nope"]
+
+
+async def test_timing_adds_latency_and_blocked_time() -> None:
+    from anystream.observe.latency import PipelineTiming
+
+    s = from_iterable(range(10)) | map(str) | buffered(2) | map(int)
+    await s.collect()
+    timing = PipelineTiming(["map(str)", "map(int)"])
+    for _ in range(4):
+        timing.record(0, wait=0.001, compute=0.002, blocked=0.5)
+        timing.record(1, wait=0.25, compute=0.001, blocked=0.0)
+    snap = take_snapshot(s, timing=timing)
+    assert snap.latency is not None
+    assert snap.latency["map(str)"].count == 4
+    assert snap[1].blocked_seconds == pytest.approx(2.0, rel=0.02)
+    assert snap[3].blocked_seconds == 0.0
+    assert snap[0].blocked_seconds is None  # the source is not a timed stage
+    assert snap[2].blocked_seconds is None
+    assert "end-to-end" in snap.format()
+    with pytest.raises(TypeError, match="timing"):
+        monitor(s, timing="t")  # type: ignore[arg-type]
+    snaps: list[MetricsSnapshot] = []
+    async with monitor(s, timing=timing, on_snapshot=snaps.append):
+        pass
+    assert snaps[-1].latency is not None

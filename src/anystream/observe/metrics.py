@@ -11,9 +11,10 @@ it is backed up, so this module turns them into :class:`MetricsSnapshot` objects
   upstream is blocked trying to put into it (backpressure happening right now);
 - ``errors``: items that failed (malformed input, dead-lettered), next to ``dropped`` by
   reason;
-- ``blocked_seconds``: time the operator spent waiting on a full downstream. The core
-  does not count it yet, so it is always ``None`` (shown as unavailable), never a
-  misleading zero.
+- ``blocked_seconds``: time the operator spent waiting on a full downstream. The run's
+  counters do not include it yet, so it is ``None`` (shown as unavailable, never a
+  misleading zero) unless the run's per-stage timing (``anystream.observe.latency``)
+  is passed as ``timing=``, which also attaches latency percentiles to the snapshot.
 
 Two ways to get snapshots:
 
@@ -62,6 +63,7 @@ from .._core.operator import StagedStep, Step
 from .._core.runner import Run
 from .._core.stats import RunStats
 from .._core.stream import Stream
+from .latency import LatencyReport, PipelineTiming
 
 __all__ = [
     "ERROR_REASONS",
@@ -134,7 +136,9 @@ class MetricsSnapshot:
     ``time`` is the event loop's clock (``anyio.current_time()``), ``interval`` the seconds
     since the previous snapshot the rates were computed against (``None`` for the first).
     ``final`` marks the snapshot a :class:`Monitor` takes when its block exits, and
-    ``error`` describes the exception the block exited with, if any.
+    ``error`` describes the exception the block exited with, if any. ``latency`` is the
+    per-stage timing report (wait / compute / blocked percentiles) when the snapshot was
+    taken with a ``timing`` (see ``anystream.observe.latency``).
 
     Index by position or by operator name, like ``RunStats``: ``snap["parse"].out_rate``.
     """
@@ -144,6 +148,7 @@ class MetricsSnapshot:
     interval: float | None = None
     final: bool = False
     error: str | None = None
+    latency: LatencyReport | None = None
 
     def __getitem__(self, key: int | str) -> OperatorMetrics:
         if isinstance(key, int):
@@ -206,6 +211,8 @@ class MetricsSnapshot:
             )
         if self.error is not None:
             lines.append(f"ended with {self.error}")
+        if self.latency is not None:
+            lines.append(str(self.latency))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -267,6 +274,7 @@ def take_snapshot(
     now: float | None = None,
     final: bool = False,
     error: str | None = None,
+    timing: PipelineTiming | None = None,
 ) -> MetricsSnapshot:
     """A :class:`MetricsSnapshot` of a running (or finished) run.
 
@@ -275,6 +283,11 @@ def take_snapshot(
     snapshot of the same run), rates are the counts' differences divided by the time in
     between. ``now`` defaults to ``anyio.current_time()`` and must be given outside an
     event loop.
+
+    With ``timing`` (the run's :class:`~anystream.observe.latency.PipelineTiming`), the
+    snapshot carries its ``latency`` report, and each operator whose name matches a timed
+    stage gets ``blocked_seconds``: the total time that stage spent handing items to a
+    full downstream.
     """
     stats, steps = _describe(source)
     if now is None:
@@ -287,6 +300,8 @@ def take_snapshot(
                 f"{len(stats)}: it belongs to another pipeline"
             )
         interval = now - previous.time
+    report = timing.report() if timing is not None else None
+    blocked = _blocked_by_operator(report, [op.name for op in stats.operators])
     ops: list[OperatorMetrics] = []
     for position, op in enumerate(stats.operators):
         kind: OperatorKind = "source" if position == 0 else "operator"
@@ -323,12 +338,37 @@ def take_snapshot(
                 buffer_fill=fill,
                 buffer_capacity=capacity,
                 buffer_waiting=waiting,
-                blocked_seconds=None,
+                blocked_seconds=blocked.get(position),
             )
         )
     return MetricsSnapshot(
-        time=now, operators=tuple(ops), interval=interval, final=final, error=error
+        time=now,
+        operators=tuple(ops),
+        interval=interval,
+        final=final,
+        error=error,
+        latency=report,
     )
+
+
+def _blocked_by_operator(report: LatencyReport | None, names: list[str]) -> dict[int, float]:
+    """Operator position -> total seconds blocked downstream, for the timed stages.
+
+    Stages are matched to operators by name, in order (a name may occur twice).
+    """
+    if report is None:
+        return {}
+    result: dict[int, float] = {}
+    start = 0
+    for stage in report.stages:
+        for position in range(start, len(names)):
+            if names[position] == stage.name:
+                summary = stage.blocked
+                total = summary.mean * summary.count if summary.count else 0.0
+                result[position] = total
+                start = position + 1
+                break
+    return result
 
 
 # -- the periodic emitter ---------------------------------------------------------------
@@ -357,6 +397,7 @@ class Monitor:
         *,
         on_snapshot: SnapshotCallback | None = None,
         buffer: int = 16,
+        timing: PipelineTiming | None = None,
     ) -> None:
         if not isinstance(run, Run | Stream):
             raise TypeError(
@@ -369,6 +410,9 @@ class Monitor:
             check_callable("monitor", "on_snapshot", on_snapshot)
         self._callback = on_snapshot
         self._buffer = check_int("monitor", "buffer", buffer, minimum=1)
+        if timing is not None and not isinstance(timing, PipelineTiming):
+            raise TypeError(f"monitor(): timing must be a PipelineTiming, got {timing!r:.60}")
+        self._timing = timing
         self._subscribers: list[
             tuple[MemoryObjectSendStream[MetricsSnapshot], MemoryObjectReceiveStream[Any]]
         ] = []
@@ -417,7 +461,7 @@ class Monitor:
         if self._entered:
             raise RuntimeError("a Monitor can be entered only once; call monitor() again")
         self._entered = True
-        self.latest = take_snapshot(self._run)
+        self.latest = take_snapshot(self._run, timing=self._timing)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -457,7 +501,7 @@ class Monitor:
         self._sampler_scope.cancel()
         if self._closed:
             return
-        snap = take_snapshot(self._run, self.latest, final=True)
+        snap = take_snapshot(self._run, self.latest, final=True, timing=self._timing)
         self.latest = snap
         self._publish(snap)
         self._end_subscribers()
@@ -474,7 +518,7 @@ class Monitor:
                 # A sampler that fell behind (a slow callback) skips ticks instead of
                 # bursting to catch up.
                 deadline = max(deadline + interval, now + interval / 2)
-                snap = take_snapshot(self._run, self.latest, now=now)
+                snap = take_snapshot(self._run, self.latest, now=now, timing=self._timing)
                 self.latest = snap
                 self._publish(snap)
                 try:
@@ -525,7 +569,7 @@ class Monitor:
             # close() already published the final snapshot to the subscribers.
             snap = latest if error is None else dataclasses.replace(latest, error=error)
         else:
-            snap = take_snapshot(self._run, latest, final=True, error=error)
+            snap = take_snapshot(self._run, latest, final=True, error=error, timing=self._timing)
             self._publish(snap)
         self.latest = snap
         try:
@@ -547,6 +591,7 @@ def monitor(
     *,
     on_snapshot: SnapshotCallback | None = None,
     buffer: int = 16,
+    timing: PipelineTiming | None = None,
 ) -> Monitor:
     """Sample ``run`` every ``interval`` seconds while the ``async with`` block runs.
 
@@ -557,6 +602,8 @@ def monitor(
 
     ``run`` is the object ``stream.stream()`` returns (or a Stream: its latest run). Each
     sample goes to ``on_snapshot`` (sync or async) and to every subscriber (iterate the
-    monitor, or call :meth:`Monitor.subscribe`). See :class:`Monitor`.
+    monitor, or call :meth:`Monitor.subscribe`). ``timing``, the run's
+    :class:`~anystream.observe.latency.PipelineTiming`, adds latency percentiles and
+    blocked time to every snapshot. See :class:`Monitor`.
     """
-    return Monitor(run, interval, on_snapshot=on_snapshot, buffer=buffer)
+    return Monitor(run, interval, on_snapshot=on_snapshot, buffer=buffer, timing=timing)
