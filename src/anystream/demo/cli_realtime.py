@@ -261,7 +261,10 @@ def run(args: argparse.Namespace) -> int:
             _main, demo, out, args.backend, args.duration, args.grace, backend=args.backend
         )
     except KeyboardInterrupt:
-        out.aborted("a second Ctrl-C", _last_summary(demo))
+        # A second Ctrl-C during the drain; or a first one before the run was handling
+        # signals (start-up), which Python turns into KeyboardInterrupt by itself.
+        second = out.run is not None and out.run.stopping
+        out.aborted("a second Ctrl-C" if second else "Ctrl-C", _last_summary(demo))
         return 130
     except Aborted as exc:
         out.aborted(str(exc), _last_summary(demo))

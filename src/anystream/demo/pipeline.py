@@ -127,8 +127,8 @@ class Demo:
     origin: float | None = None
     ended: float | None = None
     max_load: list[int] = field(default_factory=list)
-    _positions: dict[str, int] = field(default_factory=dict)
-    _buffers: tuple[int, ...] = ()
+    _positions: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _buffers: tuple[int, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [step.name for step in self.stream.steps]
