@@ -283,7 +283,8 @@ class Run(Generic[T_co]):
         self._stop = StopState()
         self._tg: TaskGroup | None = None
         self._source_scope: CancelScope | None = None
-        self._helper_scope = CancelScope()
+        # One scope per helper task (signal watcher, grace timer): cancelled at the end.
+        self._helper_scopes: list[CancelScope] = []
         self._closables: list[Any] = []  # generators and iterators, in creation order
         self._streams: list[Any] = []
         self._final_factory: Callable[[str, Any], Any] | None = None
@@ -345,13 +346,18 @@ class Run(Generic[T_co]):
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
 
+    def _helper(self) -> CancelScope:
+        scope = CancelScope()
+        self._helper_scopes.append(scope)
+        return scope
+
     async def _grace_timer(self, grace: float) -> None:
-        with self._helper_scope:
+        with self._helper():
             await anyio.sleep(grace)
             self.abort(Aborted(f"the graceful stop did not finish within {grace:g} s"))
 
     async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        with self._helper_scope, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
+        with self._helper(), anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
             task_status.started()
             async for signum in sigs:
                 if not self._stop.stopping:
@@ -636,7 +642,8 @@ class Run(Generic[T_co]):
             return None
         if not finished:
             self._tg.cancel_scope.cancel()
-        self._helper_scope.cancel()
+        for scope in self._helper_scopes:
+            scope.cancel()
         suppress = await self._exit_task_group(exc_type, exc, tb)
         if self._abort_error is not None:
             error, self._abort_error = self._abort_error, None
