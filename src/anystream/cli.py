@@ -30,6 +30,7 @@ __all__ = ["DEFAULT_DEMO", "DEMOS", "build_parser", "main"]
 #: Demo subcommands: name -> module implementing it (see the module docstring).
 DEMOS: dict[str, str] = {
     "realtime": "anystream.demo.cli_realtime",
+    "ingest": "anystream.demo.cli_ingest",
 }
 
 #: The demo ``anystream demo`` runs when no demo name is given.

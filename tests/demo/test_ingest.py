@@ -45,3 +45,9 @@ async def test_fault_injection_never_loses_or_duplicates(
     # Every event is written or dead-lettered (transient failures can exhaust retries).
     assert report.accounted
     assert report.exactly_once
+
+
+def test_the_cli_runs_the_scenario() -> None:
+    from anystream.cli import main
+
+    assert main(["demo", "ingest", "--virtual-clock", "--events", "60", "--backend", "trio"]) == 0
