@@ -24,6 +24,8 @@ from typing import Any
 import anyio
 import pytest
 from anyio import BrokenWorkerProcess
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anystream import from_iterable, map_process, map_thread, take
 
@@ -144,6 +146,38 @@ async def test_map_thread_runs_in_other_threads() -> None:
     main = threading.get_ident()
     idents = await (from_iterable(range(5)) | map_thread(lambda _: threading.get_ident())).collect()
     assert main not in idents
+
+
+def sleep_and_tag(item: tuple[int, float]) -> int:
+    index, delay = item
+    time.sleep(delay)
+    return index
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    delays=st.lists(st.sampled_from([0.0, 0.0005, 0.002]), max_size=30),
+    workers=st.integers(min_value=1, max_value=4),
+    ordered=st.booleans(),
+)
+async def test_map_thread_property_order_and_bound(
+    delays: list[float], workers: int, ordered: bool
+) -> None:
+    # Any mix of call durations: ordered output is the input order, unordered is a
+    # permutation, and the stage never holds more than its bound.
+    items = list(enumerate(delays))
+    bound = 2 * workers if ordered else workers
+    stream = from_iterable(items) | map_thread(sleep_and_tag, workers=workers, ordered=ordered)
+    out = []
+    async with stream.stream() as run:
+        async for index in run:
+            stats = run.stats()[1]
+            assert stats.received - stats.emitted <= bound
+            out.append(index)
+    if ordered:
+        assert out == list(range(len(delays)))
+    else:
+        assert sorted(out) == list(range(len(delays)))
 
 
 @pytest.mark.parametrize("ordered", [True, False])
