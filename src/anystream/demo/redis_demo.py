@@ -1,0 +1,358 @@
+"""Scale-out demo: the reference pipeline sharded over Redis Streams partitions.
+
+``produce`` writes ``N`` events (``ts,type,severity,user_id`` lines with an id ``e<n>``)
+to ``P`` partitions, ``<prefix>:events:0`` ... ``:P-1``, routed by a stable hash of the
+event id; ``--malformed K`` adds K lines that ``parse`` will reject. ``worker`` runs, as
+one consumer of a consumer group::
+
+    from_redis_stream(partitions) --> parse --> where(severity) --> buffered(50)
+        --> map_async(region lookup) --> buffered(50) --> map_async(commit)
+
+Start several workers with the same group and different consumer names: Redis spreads
+the entries; kill one with SIGKILL and, after ``--claim-idle`` seconds, the others claim
+what it had taken but not finished.
+
+Why the commit is one Lua script. Delivery is at-least-once: an entry whose worker died
+after writing its result but before XACKing it is processed again by another worker. An
+in-process dedup (``IdempotentSink``/``SeenKeys``) cannot see what another process wrote,
+and "SADD then XADD" as two commands can be cut in half by a SIGKILL. So the check and
+the writes run in one script, atomically on the server: ``SADD <prefix>:seen id``; only if
+it was new, ``XADD <prefix>:sink`` and ``HINCRBY <prefix>:windows <window> 1``. The sink
+therefore holds every event exactly once, and the window counts (event-time tumbling
+windows of ``--window`` seconds, counted in Redis) sum to the number of distinct events,
+whichever worker handled them and however often they were redelivered.
+
+(The windows are counted per event in Redis rather than by ``tumbling_window`` in each
+worker because a window held in a worker's memory is lost with the worker: with
+acknowledgements through windows its events would be redelivered and counted by a
+survivor, but the commit would then need to be per window; the per-event form is correct
+either way and keeps the sink exact.)
+
+Run it by hand: see ``docs/redis.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from .._core.stream import Stream
+from ..connectors.redis import (
+    RedisEntry,
+    _open_client,
+    from_redis_stream,
+    partition_streams,
+    to_redis_stream,
+)
+from ..ops.create import from_iterable
+from ..ops.flow import buffered
+from ..ops.select import where
+from ..ops.transform import map_async, parse
+from .events import SEVERITIES, TYPES, Event, RegionService, at_least, parse_event
+
+__all__ = [
+    "PRODUCE_HELP",
+    "WORKER_HELP",
+    "WorkerSummary",
+    "add_produce_arguments",
+    "add_worker_arguments",
+    "build_worker",
+    "main",
+    "produce",
+    "produce_command",
+    "run_produce",
+    "run_worker",
+    "worker",
+    "worker_command",
+]
+
+PRODUCE_HELP = "write N demo events to P Redis stream partitions (scale-out demo)"
+WORKER_HELP = (
+    "run the reference pipeline as one consumer of a Redis consumer group, into a "
+    "deduplicating sink stream (scale-out demo)"
+)
+
+#: Atomic dedup-and-write: see the module docstring.
+COMMIT_SCRIPT = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], unpack(ARGV, 3))
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+return 1
+"""
+
+
+def keys(prefix: str) -> dict[str, str]:
+    """The Redis keys the demo uses under ``prefix``."""
+    return {
+        "events": f"{prefix}:events",
+        "sink": f"{prefix}:sink",
+        "seen": f"{prefix}:seen",
+        "windows": f"{prefix}:windows",
+    }
+
+
+# -- produce --------------------------------------------------------------------------------
+
+
+def make_events(events: int, *, seed: int = 0, malformed: int = 0) -> list[dict[str, str]]:
+    """``events`` valid event entries (ids ``e0``...), then ``malformed`` bad ones."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(events):
+        ts = n * 0.01
+        line = f"{ts:.3f},{rng.choice(TYPES)},{rng.choice(SEVERITIES)},{rng.randint(1, 6)}"
+        out.append({"id": f"e{n}", "line": line})
+    out += [{"id": f"bad{n}", "line": f"garbage line {n}"} for n in range(malformed)]
+    return out
+
+
+async def produce(
+    url: str,
+    *,
+    events: int,
+    partitions: int,
+    prefix: str = "demo",
+    seed: int = 0,
+    malformed: int = 0,
+) -> int:
+    """Write the demo's events to ``partitions`` streams; return the number written."""
+    stream = from_iterable(make_events(events, seed=seed, malformed=malformed)) | to_redis_stream(
+        url, keys(prefix)["events"], key=lambda e: e["id"], partitions=partitions, batch=500
+    )
+    written = 0
+    async with stream.stream() as run:
+        async for _ in run:
+            written += 1
+    return written
+
+
+# -- worker ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerSummary:
+    """What one worker did: entries read, rejected, filtered, written, duplicates."""
+
+    consumer: str
+    read: int = 0
+    malformed: int = 0
+    filtered: int = 0
+    written: int = 0
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event": "summary", **self.__dict__}
+
+
+def _parse_entry(entry: RedisEntry) -> tuple[str, Event]:
+    # KeyError (no field) and ValueError (bad line) both count as malformed in parse().
+    return entry.fields["id"], parse_event(entry.fields["line"])
+
+
+def build_worker(
+    url: str,
+    client: Any,
+    *,
+    group: str,
+    consumer: str,
+    partitions: int,
+    prefix: str = "demo",
+    min_severity: str = "debug",
+    latency: float = 0.005,
+    concurrency: int = 4,
+    window: float = 2.0,
+    block: float = 0.5,
+    claim_idle: float = 30.0,
+    claim_interval: float | None = None,
+    idle_stop: float | None = None,
+    summary: WorkerSummary | None = None,
+) -> Stream[bool]:
+    """The worker's pipeline; it emits True per event written, False per duplicate.
+
+    ``client`` (a coredis client, entered) runs the commit script; the source opens its
+    own connection from ``url``.
+    """
+    names = keys(prefix)
+    service = RegionService(latency)
+    tally = summary if summary is not None else WorkerSummary(consumer)
+    script = client.register_script(COMMIT_SCRIPT)
+
+    async def enrich(item: tuple[str, Event]) -> tuple[str, Event]:
+        event_id, event = item
+        region = await service.lookup(event.user_id)
+        return event_id, Event(event.ts, event.type, event.severity, event.user_id, region)
+
+    async def commit(item: tuple[str, Event]) -> bool:
+        event_id, event = item
+        bucket = str(math.floor(event.ts / window))
+        new = await script(
+            keys=[names["seen"], names["sink"], names["windows"]],
+            args=[event_id, bucket, "type", event.type, "severity", event.severity,
+                  "user_id", event.user_id, "region", event.region or "unknown",
+                  "ts", repr(event.ts), "worker", consumer],
+        )  # fmt: skip
+        if new:
+            tally.written += 1
+        else:
+            tally.duplicates += 1
+        return bool(new)
+
+    def keep(item: tuple[str, Event]) -> bool:
+        return at_least(min_severity)(item[1])
+
+    source = from_redis_stream(
+        url,
+        partition_streams(names["events"], partitions),
+        group=group,
+        consumer=consumer,
+        batch=50,
+        block=block,
+        claim_idle=claim_idle,
+        claim_interval=claim_interval,
+        idle_stop=idle_stop,
+    )
+    stream = (
+        source
+        | parse(_parse_entry)
+        | where(keep)
+        | buffered(50)
+        | map_async(enrich, concurrency=concurrency)
+        | buffered(50)
+        | map_async(commit, concurrency=concurrency)
+    )
+    return stream
+
+
+async def worker(
+    url: str,
+    *,
+    group: str,
+    consumer: str,
+    partitions: int,
+    prefix: str = "demo",
+    min_severity: str = "debug",
+    latency: float = 0.005,
+    concurrency: int = 4,
+    window: float = 2.0,
+    block: float = 0.5,
+    claim_idle: float = 30.0,
+    claim_interval: float | None = None,
+    idle_stop: float | None = None,
+    handle_signals: bool = True,
+) -> WorkerSummary:
+    """Run one worker until stopped (Ctrl-C/SIGTERM: graceful) or idle for ``idle_stop``."""
+    summary = WorkerSummary(consumer)
+    async with _open_client(url, "worker", 5.0) as client:
+        stream = build_worker(
+            url, client, group=group, consumer=consumer, partitions=partitions,
+            prefix=prefix, min_severity=min_severity, latency=latency,
+            concurrency=concurrency, window=window, block=block, claim_idle=claim_idle,
+            claim_interval=claim_interval, idle_stop=idle_stop, summary=summary,
+        )  # fmt: skip
+        async with stream.stream(handle_signals=handle_signals) as run:
+            async for _ in run:
+                pass
+    ops = stream.stats().operators
+    summary.read = ops[0].received
+    summary.malformed = ops[1].dropped.get("malformed", 0)
+    summary.filtered = ops[2].dropped.get("filtered", 0)
+    return summary
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default="redis://localhost:6379", help="Redis URL")
+    parser.add_argument("--prefix", default="demo", help="key prefix (demo)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions (4)")
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+
+
+def add_produce_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--events", type=int, default=1000, help="events to write (1000)")
+    parser.add_argument("--malformed", type=int, default=0, help="extra malformed lines (0)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--group", default="workers", help="consumer group (workers)")
+    parser.add_argument("--consumer", required=True, help="this worker's consumer name")
+    parser.add_argument("--min-severity", choices=SEVERITIES, default="debug")
+    parser.add_argument("--latency", type=float, default=0.005, help="lookup latency, s")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--window", type=float, default=2.0, help="event-time window, s")
+    parser.add_argument("--block", type=float, default=0.5, help="XREADGROUP block, s")
+    parser.add_argument("--claim-idle", type=float, default=30.0, help="claim after, s")
+    parser.add_argument("--claim-interval", type=float, default=None)
+    parser.add_argument("--idle-stop", type=float, default=None, help="exit when idle, s")
+
+
+def run_produce(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        return await produce(
+            args.url, events=args.events, partitions=args.partitions, prefix=args.prefix,
+            seed=args.seed, malformed=args.malformed,
+        )  # fmt: skip
+
+    written = anyio.run(go, backend=args.backend)
+    print(json.dumps({"event": "produced", "entries": written}), flush=True)
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    async def go() -> WorkerSummary:
+        print(json.dumps({"event": "start", "consumer": args.consumer}), flush=True)
+        return await worker(
+            args.url, group=args.group, consumer=args.consumer, partitions=args.partitions,
+            prefix=args.prefix, min_severity=args.min_severity, latency=args.latency,
+            concurrency=args.concurrency, window=args.window, block=args.block,
+            claim_idle=args.claim_idle, claim_interval=args.claim_interval,
+            idle_stop=args.idle_stop,
+        )  # fmt: skip
+
+    summary = anyio.run(go, backend=args.backend)
+    print(json.dumps(summary.as_dict()), flush=True)
+    return 0
+
+
+class _Command:
+    """The shape ``anystream.cli`` expects of a demo (HELP, add_arguments, run)."""
+
+    def __init__(self, help: str, add: Any, run: Any) -> None:
+        self.HELP = help
+        self.add_arguments = add
+        self.run = run
+
+
+produce_command = _Command(PRODUCE_HELP, add_produce_arguments, run_produce)
+worker_command = _Command(WORKER_HELP, add_worker_arguments, run_worker)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m anystream.demo.redis_demo produce|worker ...``."""
+    parser = argparse.ArgumentParser(prog="python -m anystream.demo.redis_demo")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, command in (("produce", produce_command), ("worker", worker_command)):
+        sub = commands.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(sub)
+        sub.set_defaults(handler=command.run)
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
