@@ -1,5 +1,521 @@
-"""Operators of the combine family (see the module docstrings of the other families)."""
+"""Combinators: several streams in, one stream out (``merge``, ``zip``, ``concat``, ``zip_latest``).
+
+Each combinator runs its input streams *inside its own task*, each with
+``async with inner.stream() as run:`` (a task may hold a task group open; a generator may
+not, DESIGN.md section 2), and forwards their items into the pipeline with the fast
+hand-off. The functions (``merge(a, b)``) are :class:`TaskSource` sources; the pipeable
+forms (``a | merge_with(b)``) are staged operators that treat their upstream as the first
+input.
+
+**Backpressure.** Every hand-off is a rendezvous: an input runs ahead of the consumer by
+at most the item its forwarder holds, plus the item its own source task holds (the
+source functions give an input without a staged operator a rendezvous of its own, so
+that a stop can interrupt it), plus whatever buffers the input pipeline itself has.
+``merge`` of ``k`` such inputs has at most ``2k`` items in hand; ``zip`` the same plus
+the tuple being sent.
+
+**Errors.** An input that fails ends the whole combinator: its exception propagates as
+itself, with a note naming the combinator and the input's position, and every other input
+is closed (their ``finally`` blocks run) before it reaches the caller.
+
+**Early exit.** When the consumer leaves (``take(3)``, ``break``), every input run is
+closed before the pipeline's ``async with`` exits.
+
+**Graceful stop.** A stop of the run is relayed to every input run with ``run.stop()``:
+each input's source stops and what it already pulled drains through, exactly as for a
+single stream; ``concat`` starts no further input. The source functions notice the stop
+after the next item of any input, and within ``STOP_POLL`` seconds when every input is
+idle (the runner's ``StopState`` offers a flag, not an event, and cancelling the
+combinator's scope, as the runner does for a plain source, would abort the input runs
+instead of draining them). The pipeable forms are staged operators, which the runner
+does not tell about a stop: their upstream stops, but the *other* streams run on until
+they end or the run's grace period aborts them; prefer the function form (``merge(a,
+b)``) for inputs that never end.
+
+Names compared with aiostream's ``stream`` module: ``merge`` and ``zip`` are the same;
+``concat`` is aiostream's ``chain``; ``zip_latest`` is aiostream's ``ziplatest`` (RxJS
+``combineLatest``).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar, overload
+
+import anyio
+from anyio import BrokenResourceError, EndOfStream, WouldBlock
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._core.errors import add_operator_note
+from .._core.handoff import downstream_left, receive, send
+from .._core.operator import Operator, StageContext, StagedStep
+from .._core.runner import Run
+from .._core.shutdown import StopState
+from .._core.source import TaskSource
+from .._core.stream import Stream
+from .flow import buffered
+
+__all__ = [
+    "concat",
+    "concat_with",
+    "merge",
+    "merge_with",
+    "zip",
+    "zip_latest",
+    "zip_with",
+]
+
+T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+
+#: How often (seconds) a combinator whose inputs are all idle checks for a graceful stop.
+STOP_POLL = 0.1
+
+_MISSING: Any = object()
+
+# An input is either a Stream (run inside the combinator's task) or, for the pipeable
+# forms, the staged step's upstream receive stream.
+Input = Stream[Any] | MemoryObjectReceiveStream[Any]
+
+
+# -- shared machinery -----------------------------------------------------------------------
+
+
+class _Upstream:
+    """The staged step's input as an async iterator (fast path first), counting receipts."""
+
+    __slots__ = ("_counts", "_rx")
+
+    def __init__(self, rx: MemoryObjectReceiveStream[Any], counts: list[int]) -> None:
+        self._rx = rx
+        self._counts = counts
+
+    def __aiter__(self) -> _Upstream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = self._rx.receive_nowait()
+        except WouldBlock:
+            try:
+                item = await self._rx.receive()
+            except EndOfStream:
+                raise StopAsyncIteration from None
+        except EndOfStream:
+            raise StopAsyncIteration from None
+        self._counts[0] += 1
+        return item
+
+
+class _Combinator:
+    """One run of a combinator: its inputs, its output, and the stop relay.
+
+    ``stop`` is the run's :class:`StopState` for the source functions and None for the
+    pipeable forms (staged steps are not told about stops). ``counts`` is the staged
+    step's ``[received, emitted]`` (a throwaway list for sources: the runner counts a
+    source's items downstream of it).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        tx: MemoryObjectSendStream[Any],
+        stop: StopState | None,
+        counts: list[int],
+    ) -> None:
+        self.name = name
+        self.tx = tx
+        self.stop = stop
+        self.counts = counts
+        self.runs: list[Run[Any]] = []
+
+    def is_stopping(self) -> bool:
+        # A method, not a property: type checkers would narrow a property's value across
+        # awaits, during which another task may request the stop.
+        return self.stop is not None and self.stop.stopping
+
+    def relay_stop(self, run: Run[Any]) -> None:
+        if self.is_stopping() and not run.stopping:
+            run.stop()
+
+    async def watch_stop(self) -> None:
+        """Relay a graceful stop to every input run (cancelled when the combinator ends)."""
+        # Polled: StopState is a flag without an event to wait on (see module docstring).
+        while not self.is_stopping():  # noqa: ASYNC110
+            await anyio.sleep(STOP_POLL)
+        for run in list(self.runs):
+            run.stop()
+
+    @asynccontextmanager
+    async def open(self, index: int, source: Input) -> AsyncIterator[AsyncIterator[Any]]:
+        """Iterate input ``index``; an error of a stream input gets a note naming it."""
+        if not isinstance(source, Stream):
+            yield _Upstream(source, self.counts)
+            return
+        if self.stop is not None:
+            source = _interruptible(source)
+        try:
+            async with source.stream() as run:
+                self.runs.append(run)
+                try:
+                    self.relay_stop(run)
+                    yield run
+                finally:
+                    self.runs.remove(run)
+        except BrokenResourceError:
+            # Our own send failing because the consumer left is handled by ``emit``;
+            # anything else is the input's own error.
+            if not downstream_left(self.tx):
+                raise
+        except Exception as exc:
+            add_operator_note(exc, f"{self.name}, input {index + 1}")
+            raise
+
+    async def emit(self, item: Any, tg: TaskGroup) -> bool:
+        """Send ``item`` downstream; False (and everything cancelled) if downstream left."""
+        try:
+            await send(self.tx, item)
+        except BrokenResourceError:
+            if downstream_left(self.tx):
+                tg.cancel_scope.cancel()
+                return False
+            raise
+        self.counts[1] += 1
+        return True
+
+
+def _interruptible(stream: Stream[Any]) -> Stream[Any]:
+    """``stream``, run so that ``run.stop()`` from another task interrupts its source.
+
+    A stream without a staged operator runs inline in the iterating task, where a stop is
+    a flag checked before the next pull (see ``_core/shutdown.py``): an idle input such as
+    ``never()`` would never see it. A rendezvous after its steps gives its source a task
+    of its own, whose waits a stop can cancel. It costs one hop per item, and only for
+    inputs that have no staged operator already.
+    """
+    if isinstance(stream.source, TaskSource) or any(
+        isinstance(step, StagedStep) for step in stream.steps
+    ):
+        return stream
+    return stream | buffered(0)
+
+
+Body = Callable[[_Combinator, Sequence[Input], TaskGroup], Awaitable[None]]
+
+
+async def _run(body: Body, comb: _Combinator, inputs: Sequence[Input]) -> None:
+    async with anyio.create_task_group() as tg:
+        if comb.stop is not None:
+            tg.start_soon(comb.watch_stop, name=f"anystream {comb.name} stop relay")
+        await body(comb, inputs, tg)
+        tg.cancel_scope.cancel()  # the stop relay, and zip's inputs after the shortest ended
+
+
+def _source(name: str, body: Body, streams: Sequence[Stream[Any]]) -> TaskSource[Any]:
+    async def run(tx: MemoryObjectSendStream[Any], stop: StopState) -> None:
+        # Never sets ``stop.pulling``: a cancel of this task's scope would abort the
+        # input runs (their task groups live in it) instead of letting them drain.
+        await _run(body, _Combinator(name, tx, stop, [0, 0]), streams)
+
+    return TaskSource(run, name)
+
+
+def _staged(name: str, body: Body, others: Sequence[Stream[Any]]) -> Operator[Any, Any]:
+    async def run(
+        rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await _run(body, _Combinator(name, tx, None, ctx.counts), [rx, *others])
+
+    return Operator((StagedStep(name, run),))
+
+
+def _check_streams(op: str, streams: Sequence[Any], *, first: int = 1) -> None:
+    for position, stream in enumerate(streams, start=first):
+        if not isinstance(stream, Stream):
+            hint = (
+                " (wrap an iterable with from_iterable())"
+                if hasattr(stream, "__iter__") or hasattr(stream, "__aiter__")
+                else ""
+            )
+            raise TypeError(
+                f"{op}(): argument {position} must be a Stream, got {type(stream).__name__}{hint}"
+            )
+
+
+# -- merge ------------------------------------------------------------------------------------
+
+
+async def _merge_body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup) -> None:
+    async def forward(index: int, source: Input) -> None:
+        async with comb.open(index, source) as items:
+            async for item in items:
+                if not await comb.emit(item, tg):
+                    return
+                if comb.is_stopping() and isinstance(items, Run):
+                    comb.relay_stop(items)
+
+    async with anyio.create_task_group() as forwarders:
+        for index, source in enumerate(inputs):
+            forwarders.start_soon(forward, index, source, name=f"anystream {comb.name} input")
+
+
+def merge(*streams: Stream[T]) -> Stream[T]:
+    """Emit the items of all ``streams`` as they arrive, interleaved; end when all have ended.
+
+    ::
+
+        a:        -1---2-----3|
+        b:        ---x----y|
+        merge:    -1-x-2--y--3|
+
+    Items of one input keep their order; between inputs, arrival order. Each input runs
+    concurrently and pauses while its item waits for the consumer (backpressure: at most
+    one item in hand per input). An error in any input ends the merge and closes the
+    others. ``merge()`` is empty. aiostream: ``stream.merge``; RxJS ``merge``.
+    """
+    _check_streams("merge", streams)
+    return Stream(_source(f"merge({len(streams)})", _merge_body, streams))
+
+
+def merge_with(*others: Stream[T]) -> Operator[T, T]:
+    """Pipeable :func:`merge`: ``s | merge_with(t, u)`` interleaves ``s``, ``t`` and ``u``.
+
+    Ends when the upstream and every other stream have ended. A graceful stop stops the
+    upstream only (see the module docstring); use ``merge(s, t)`` for endless ``others``.
+    """
+    _check_streams("merge_with", others)
+    return _staged(f"merge_with({len(others)})", _merge_body, others)
+
+
+# -- concat -----------------------------------------------------------------------------------
+
+
+async def _concat_body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup) -> None:
+    for index, source in enumerate(inputs):
+        if comb.is_stopping():
+            return
+        async with comb.open(index, source) as items:
+            async for item in items:
+                if not await comb.emit(item, tg):
+                    return
+                if comb.is_stopping() and isinstance(items, Run):
+                    comb.relay_stop(items)
+
+
+def concat(*streams: Stream[T]) -> Stream[T]:
+    """Emit every item of the first stream, then of the second, and so on.
+
+    ::
+
+        a:        -1-2|
+        b:             -3-4|      (b starts only when a has ended)
+        concat:   -1-2-3-4|
+
+    Each input is started only when the previous one has ended, so an endless input
+    hides the ones after it. A graceful stop drains the current input and starts no
+    other. aiostream: ``stream.chain``; RxJS ``concat``.
+    """
+    _check_streams("concat", streams)
+    return Stream(_source(f"concat({len(streams)})", _concat_body, streams))
+
+
+def concat_with(*others: Stream[T]) -> Operator[T, T]:
+    """Pipeable :func:`concat`: ``s | concat_with(t)`` emits ``s``, then ``t``.
+
+    The upstream's end is indistinguishable from a graceful stop here, so after a stop
+    the ``others`` still run (see the module docstring).
+    """
+    _check_streams("concat_with", others)
+    return _staged(f"concat_with({len(others)})", _concat_body, others)
+
+
+# -- zip --------------------------------------------------------------------------------------
+
+
+def _zip_body(strict: bool) -> Body:
+    async def body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup) -> None:
+        # Each stream input is run by a feeder task into its own rendezvous, so all
+        # inputs work on their next item concurrently; this task assembles the tuples.
+        # The upstream of the pipeable form is read directly.
+        channels: list[MemoryObjectReceiveStream[Any]] = []
+        made: list[MemoryObjectReceiveStream[Any]] = []
+
+        async def feed(index: int, source: Input, out: MemoryObjectSendStream[Any]) -> None:
+            with out:
+                async with comb.open(index, source) as items:
+                    async for item in items:
+                        try:
+                            await send(out, item)
+                        except BrokenResourceError:
+                            return  # zip has finished with this input
+                        if comb.is_stopping() and isinstance(items, Run):
+                            comb.relay_stop(items)
+
+        async with anyio.create_task_group() as feeders:
+            try:
+                for index, source in enumerate(inputs):
+                    if isinstance(source, Stream):
+                        out, chan = anyio.create_memory_object_stream[Any](0)
+                        channels.append(chan)
+                        made.append(chan)
+                        feeders.start_soon(feed, index, source, out, name="anystream zip input")
+                    else:
+                        channels.append(source)
+                await _zip_rows(comb, channels, strict, tg)
+                feeders.cancel_scope.cancel()  # close the inputs that have not ended
+            finally:
+                for chan in made:
+                    chan.close()
+
+    return body
+
+
+async def _zip_rows(
+    comb: _Combinator,
+    channels: list[MemoryObjectReceiveStream[Any]],
+    strict: bool,
+    tg: TaskGroup,
+) -> None:
+    count = 0
+    while channels:
+        row = []
+        for index, chan in enumerate(channels):
+            try:
+                row.append(await receive(chan))
+            except EndOfStream:
+                if strict and not comb.is_stopping():
+                    await _check_strict(comb, channels, index, count)
+                return
+        comb.counts[0] += 1  # the staged form's upstream is channel 0 (sources ignore it)
+        if not await comb.emit(tuple(row), tg):
+            return
+        count += 1
+
+
+async def _check_strict(
+    comb: _Combinator, channels: list[MemoryObjectReceiveStream[Any]], ended: int, count: int
+) -> None:
+    """Raise like ``builtins.zip(strict=True)`` when input ``ended`` ended too early."""
+    if ended > 0:
+        which = "1" if ended == 1 else f"1-{ended}"
+        raise ValueError(
+            f"{comb.name}: input {ended + 1} is shorter than input {which} "
+            f"(it ended after {count} items; the others have at least {count + 1})"
+        )
+    for index in range(1, len(channels)):
+        try:
+            await receive(channels[index])
+        except EndOfStream:
+            continue
+        raise ValueError(
+            f"{comb.name}: input {index + 1} is longer than input 1 "
+            f"(input 1 ended after {count} items; input {index + 1} has at least {count + 1})"
+        )
+
+
+@overload
+def zip(s1: Stream[T1], /, *, strict: bool = ...) -> Stream[tuple[T1]]: ...
+@overload
+def zip(s1: Stream[T1], s2: Stream[T2], /, *, strict: bool = ...) -> Stream[tuple[T1, T2]]: ...
+@overload
+def zip(
+    s1: Stream[T1], s2: Stream[T2], s3: Stream[T3], /, *, strict: bool = ...
+) -> Stream[tuple[T1, T2, T3]]: ...
+@overload
+def zip(*streams: Stream[Any], strict: bool = ...) -> Stream[tuple[Any, ...]]: ...
+def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
+    """Emit tuples of the ``n``-th item of every stream; end with the shortest.
+
+    ::
+
+        a:     -1---2---3|
+        b:     ---x-y|
+        zip:   ---(1,x)-(2,y)|
+
+    Like ``builtins.zip``: when one input ends, the items already taken from the others
+    for the unfinished tuple are discarded and every input is closed. With
+    ``strict=True``, inputs of different lengths raise ``ValueError`` naming the inputs
+    and lengths (to know that input 1 ended *last*, zip waits for the others to end).
+    All inputs run concurrently, each at most one item ahead of the tuple being built.
+    aiostream: ``stream.zip`` (no ``strict``); RxJS ``zip``.
+    """
+    _check_strict_flag("zip", strict)
+    _check_streams("zip", streams)
+    name = "zip" if not strict else "zip(strict=True)"
+    return Stream(_source(name, _zip_body(strict), streams))
+
+
+def zip_with(*others: Stream[Any], strict: bool = False) -> Operator[Any, tuple[Any, ...]]:
+    """Pipeable :func:`zip`: ``s | zip_with(t)`` emits ``(s_item, t_item)`` tuples."""
+    _check_strict_flag("zip_with", strict)
+    _check_streams("zip_with", others)
+    name = "zip_with" if not strict else "zip_with(strict=True)"
+    return _staged(name, _zip_body(strict), others)
+
+
+def _check_strict_flag(op: str, strict: object) -> None:
+    if not isinstance(strict, bool):
+        raise TypeError(f"{op}(): strict must be True or False, got {strict!r}")
+
+
+# -- zip_latest -------------------------------------------------------------------------------
+
+
+def _zip_latest_body(partial: bool) -> Body:
+    async def body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup) -> None:
+        latest = [_MISSING] * len(inputs)
+        missing = len(inputs)
+
+        async def forward(index: int, source: Input) -> None:
+            nonlocal missing
+            async with comb.open(index, source) as items:
+                async for item in items:
+                    if latest[index] is _MISSING:
+                        missing -= 1
+                    latest[index] = item
+                    if partial or missing == 0:
+                        # The tuple is a snapshot taken on arrival; this input waits
+                        # (and so pulls nothing more) until the consumer takes it.
+                        row = tuple(None if v is _MISSING else v for v in latest)
+                        if not await comb.emit(row, tg):
+                            return
+                    if comb.is_stopping() and isinstance(items, Run):
+                        comb.relay_stop(items)
+            if not partial and latest[index] is _MISSING:
+                # No tuple can ever be complete: end now (RxJS combineLatest does too).
+                forwarders.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as forwarders:
+            for index, source in enumerate(inputs):
+                forwarders.start_soon(forward, index, source, name="anystream zip_latest input")
+
+    return body
+
+
+def zip_latest(*streams: Stream[Any], partial: bool = True) -> Stream[tuple[Any, ...]]:
+    """Whenever any stream emits, emit a tuple of the latest item of every stream.
+
+    ::
+
+        a:           -1-----2----|
+        b:           ---x-y---|
+        zip_latest:  -(1,None)-(1,x)-(1,y)-(2,y)|        (partial=True)
+        zip_latest:  ---(1,x)-(1,y)-(2,y)|               (partial=False)
+
+    With ``partial=True`` (the default) tuples start with the first item of any input,
+    ``None`` standing for inputs that have not emitted yet; with ``partial=False``
+    nothing is emitted until every input has emitted once, and if an input ends without
+    ever emitting, the result ends at once. Otherwise it ends when all inputs have ended.
+    Each tuple is a snapshot taken when its item arrived; the input that sent it waits
+    until the consumer takes the tuple. aiostream: ``stream.ziplatest`` (same
+    ``partial``); RxJS ``combineLatest`` (which behaves as ``partial=False``).
+    """
+    if not isinstance(partial, bool):
+        raise TypeError(f"zip_latest(): partial must be True or False, got {partial!r}")
+    _check_streams("zip_latest", streams)
+    name = "zip_latest" if partial else "zip_latest(partial=False)"
+    return Stream(_source(name, _zip_latest_body(partial), streams))
