@@ -388,3 +388,36 @@ async def test_core_acknowledged_task_source_without_steps() -> None:
     got = await a.Stream(TaskSource(run, "t", acknowledged=True)).collect()
     assert got == [0, 1, 2]
     assert acked == [0, 1, 2]
+
+
+async def test_core_delivered_item_is_acked_when_the_consumer_asks_for_the_next() -> None:
+    """Core bug, no Redis needed: the last delivered item is not acked while the source idles.
+
+    acks.py ``tracked_loop``/``generate()`` calls ``previous.done()`` only when the *next*
+    pair arrives from upstream, not when the consumer comes back for the next item as the
+    contract says. With a quiet source (a Redis stream with nothing new) the last entry
+    stays unacknowledged, so other consumers' XAUTOCLAIM takes it over after claim_idle
+    and it is processed twice. Fix: call ``token.done()`` right after ``yield y`` resumes.
+    """
+    acked: list[int] = []
+    seen_at_ask: list[int] = []
+    release = anyio.Event()
+
+    async def run(tx: Any, stop: Any) -> None:
+        await tx.send(a.Acked(1, functools.partial(acked.append, 1)))
+        await release.wait()
+
+    async def later() -> None:
+        await anyio.sleep(0.5)  # the consumer is waiting for the next item by now
+        seen_at_ask.extend(acked)
+        release.set()
+
+    stream = a.Stream(TaskSource(run, "t", acknowledged=True)) | a.map(same_value)
+    async with anyio.create_task_group() as tg, stream.stream() as items:
+        async for _ in items:
+            tg.start_soon(later)
+    assert seen_at_ask == [1]
+
+
+def same_value(x: int) -> int:
+    return x
