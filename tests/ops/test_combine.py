@@ -458,3 +458,53 @@ async def test_property_zip_and_concat_match_builtins(inputs: list[list[int]]) -
     streams = [from_iterable(xs) for xs in inputs]
     assert await zip(*streams).collect() == list(builtins.zip(*inputs))
     assert await concat(*streams).collect() == [x for xs in inputs for x in xs]
+
+
+# -- graceful stop and cancellation of zip, zip_latest, concat ------------------------------------
+
+
+async def stop_after(stream: Stream[Any], delay: float) -> tuple[list[Any], float]:
+    got: list[Any] = []
+    start = anyio.current_time()
+    async with stream.stream() as run, anyio.create_task_group() as tg:
+
+        async def stopper() -> None:
+            await anyio.sleep(delay)
+            run.stop()
+
+        tg.start_soon(stopper)
+        async for item in run:
+            got.append(item)
+    return got, anyio.current_time() - start
+
+
+async def test_zip_strict_stop_is_not_a_length_error() -> None:
+    got, took = await stop_after(zip(interval(1), interval(2), strict=True), 5.5)
+    assert got == [(0, 0), (1, 1)]
+    assert took <= 5.5 + STOP_POLL + 1e-9
+
+
+async def test_zip_latest_stop() -> None:
+    got, took = await stop_after(zip_latest(interval(2), never()), 5)
+    assert got == [(0, None), (1, None)]
+    assert took <= 5 + STOP_POLL + 1e-9
+
+
+@pytest.mark.parametrize("combine", [zip, zip_latest, concat, merge])
+async def test_cancellation_closes_inputs(combine: Callable[..., Stream[Any]]) -> None:
+    a = ScriptedSource(at(1, 1), hang())
+    b = ScriptedSource(at(1, 2), hang())
+    start = anyio.current_time()
+    with anyio.move_on_after(3):
+        await combine(a.as_stream(), b.as_stream()).collect()
+    assert anyio.current_time() - start == 3
+    assert a.closed == a.opened == 1
+    assert b.closed == b.opened
+
+
+async def test_cancellation_at_first_pull() -> None:
+    a = ScriptedSource(1)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await merge(a.as_stream()).collect()
+    assert a.closed == a.opened
