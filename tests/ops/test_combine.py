@@ -35,7 +35,7 @@ from anystream import (
     zip_with,
 )
 from anystream import map as map_
-from anystream.ops.combine import STOP_POLL
+from anystream.ops.combine import INPUT_BUFFER, STOP_POLL
 from anystream.testing import ScriptedSource, at, hang, raise_
 
 pytestmark = pytest.mark.anyio
@@ -169,10 +169,10 @@ async def test_merge_backpressure_bounds_what_each_input_pulls() -> None:
         async for _ in items:
             consumed += 1
             await anyio.sleep(1)  # a slow consumer
-            # Each input holds at most two items (its own source task, its forwarder),
-            # plus one in the hop between the merge and the consumer, plus the one the
-            # consumer holds: consumed counts that one already.
-            assert a.pulled + b.pulled <= consumed + 2 * 2 + 1
+            # Each input holds at most its INPUT_BUFFER plus two items (its own source
+            # task, its forwarder), plus one in the hop between the merge and the
+            # consumer, plus the one the consumer holds (counted in consumed).
+            assert a.pulled + b.pulled <= consumed + 2 * (INPUT_BUFFER + 2) + 1
             if consumed == 50:
                 break
     assert a.pulled >= 20
@@ -338,7 +338,7 @@ async def test_zip_error_and_early_exit_close_everything() -> None:
     a, b = Pulls("a"), Pulls("b")
     assert await (zip(a.stream(), b.stream()) | take(2)).collect() == [("a1", "b1"), ("a2", "b2")]
     assert a.closed == b.closed == 1
-    assert a.pulled <= 5
+    assert a.pulled <= INPUT_BUFFER + 5
 
 
 async def test_zip_backpressure() -> None:
@@ -348,8 +348,9 @@ async def test_zip_backpressure() -> None:
         async for _ in items:
             consumed += 1
             await anyio.sleep(1)
-            assert a.pulled <= consumed + 4
-            assert b.pulled <= consumed + 4
+            # buffer + source task + feeder + zip's assembling hand + the hop downstream
+            assert a.pulled <= consumed + INPUT_BUFFER + 4
+            assert b.pulled <= consumed + INPUT_BUFFER + 4
             if consumed == 20:
                 break
 
