@@ -31,6 +31,8 @@ __all__ = ["DEFAULT_DEMO", "DEMOS", "build_parser", "main"]
 DEMOS: dict[str, str] = {
     "realtime": "anystream.demo.cli_realtime",
     "ingest": "anystream.demo.cli_ingest",
+    "produce": "anystream.demo.redis_demo:produce_command",
+    "worker": "anystream.demo.redis_demo:worker_command",
 }
 
 #: The demo ``anystream demo`` runs when no demo name is given.
@@ -47,8 +49,11 @@ class DemoCommand(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def _load(module: str) -> DemoCommand:
-    return cast(DemoCommand, importlib.import_module(module))
+def _load(spec: str) -> DemoCommand:
+    """Import ``"module"`` or ``"module:attribute"`` (one module may hold several demos)."""
+    module, _, attribute = spec.partition(":")
+    loaded = importlib.import_module(module)
+    return cast(DemoCommand, getattr(loaded, attribute) if attribute else loaded)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -257,23 +257,18 @@ def tracked_loop(
     if out_kind == "yield":
 
         async def generate() -> AsyncIterator[Any]:
-            previous: Any = None
             try:
                 if limits and satisfied():
                     return
                 async for x, token in pairs:
-                    if previous is not None:
-                        previous.done()  # the consumer came back: it handled that one
-                        previous = None
                     keep, y = await apply(x, token)
                     if keep:
-                        previous = token
                         yield y
+                        # The consumer came back for the next item: its loop body for
+                        # this one completed, so the item was fully handled.
+                        token.done()
                     if limits and satisfied():
                         break
-                if previous is not None:
-                    previous.done()
-                    previous = None
             finally:
                 await pairs.aclose()  # type: ignore[attr-defined]
 

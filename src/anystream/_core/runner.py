@@ -515,8 +515,6 @@ class Run(Generic[T_co]):
             stoppable=False,
             closables=self._final_closables,
             tracking=self._tracking,
-            is_source=len(self._stream._steps) == 0
-            and isinstance(self._stream._source, TaskSource),
         )
 
     # -- tasks ---------------------------------------------------------------------------
