@@ -65,6 +65,7 @@ from anyio import EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 
 from .errors import add_operator_note
+from .handoff import receive_fast_path, send_fast_path
 from .operator import Kernel
 
 __all__ = ["CHECKPOINT_EVERY", "MALFORMED", "FusedShape", "compile_kernels"]
@@ -106,10 +107,31 @@ def _call_user(code: _Code, depth: int, i: int, expr: str, extra: Sequence[str] 
 def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
     kinds, source, output, stoppable = shape
     m = len(kinds)
+    slots = 2 * m + 1
     has_take = "take" in kinds
+    # Local counters (see "Counters" in the module docstring): only when the loop never
+    # awaits per item, so that publishing them before each await is rare. With a
+    # per-item await (an async source, an async kernel, a yield to the consumer) the
+    # list is updated in place as before.
+    local = (
+        source in ("iter", "stream")
+        and output in ("send", "list")
+        and not ({"amap", "afilter"} & set(kinds))
+    )
+
+    def slot(j: int) -> str:
+        return f"c{j}" if local else f"cnt[{j}]"
+
+    flush = "; ".join(f"cnt[{j}] = c{j}" for j in range(slots))
+
+    def publish(depth: int) -> None:
+        # Before every await: the only moments another task can read the counters.
+        if local:
+            code(depth, flush)
+
     code = _Code()
     code(0, "def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,")
-    code(0, "            isawaitable, MALFORMED, MISSING, K):")
+    code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast):")
     for i in range(m):
         code(1, f"k{i} = fns[{i}]; n{i} = args[{i}]; name{i} = names[{i}]")
     code(1, "async def seg(src, out, cnt, st, close_upstream):")
@@ -123,8 +145,10 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(d, "nx = iter(src).__next__")
     else:
         code(d, "rn = src.receive_nowait; rv = src.receive")
+        code(d, "bi, ws = rx_fast(src)")
     if output == "send":
         code(d, "sn = out.send_nowait; sd = out.send")
+        code(d, "so, bo, wr, cap = tx_fast(out)")
     elif output == "list":
         code(d, "ap = out.append")
     if has_take:
@@ -133,19 +157,29 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             if kind == "take":
                 code(d, f"t{i} = 0")
                 code(d, f"if n{i} <= 0: done = True")
+    if local:
+        code(d, "; ".join(f"c{j} = cnt[{j}]" for j in range(slots)))
+        code(d, "try:")
+        d += 1
+    body_depth = d
     # -- loop header: obtain x --------------------------------------------------------
     loop = "while not done:" if has_take else "while True:"
+
+    def tick_checkpoint(depth: int) -> None:
+        code(depth, "tick += 1")
+        code(depth, "if tick >= K:")
+        code(depth + 1, "tick = 0")
+        publish(depth + 1)
+        if stoppable:
+            code(depth + 1, "st.pulling = True")
+        code(depth + 1, "await checkpoint()")
+        if stoppable:
+            code(depth + 1, "st.pulling = False")
+
     if source == "iter" and not has_take:
         code(d, "for x in src:")
         d += 1
-        code(d, "tick += 1")
-        code(d, "if tick >= K:")
-        code(d + 1, "tick = 0")
-        if stoppable:
-            code(d + 1, "st.pulling = True")
-        code(d + 1, "await checkpoint()")
-        if stoppable:
-            code(d + 1, "st.pulling = False")
+        tick_checkpoint(d)
         if stoppable:
             code(d, "if st.stopping: break")
     elif source == "iter":
@@ -157,14 +191,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 1, "x = nx()")
         code(d, "except StopIteration:")
         code(d + 1, "break")
-        code(d, "tick += 1")
-        code(d, "if tick >= K:")
-        code(d + 1, "tick = 0")
-        if stoppable:
-            code(d + 1, "st.pulling = True")
-        code(d + 1, "await checkpoint()")
-        if stoppable:
-            code(d + 1, "st.pulling = False")
+        tick_checkpoint(d)
     elif source == "aiter":
         code(d, loop)
         d += 1
@@ -180,46 +207,51 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
     else:
         code(d, loop)
         d += 1
-        code(d, "try:")
-        code(d + 1, "x = rn()")
-        code(d, "except WouldBlock:")
-        code(d + 1, "x = MISSING")
-        code(d, "except EndOfStream:")
-        code(d + 1, "break")
-        code(d, "if x is MISSING:")
+        # Fast path: take straight from the buffer when it has data and no sender is
+        # parked (a parked sender must be moved into the buffer and woken, which
+        # receive_nowait() does).
+        code(d, "if bi and not ws:")
+        code(d + 1, "x = bi.popleft()")
+        code(d, "else:")
         code(d + 1, "try:")
-        code(d + 2, "x = await rv()")
+        code(d + 2, "x = rn()")
+        code(d + 1, "except WouldBlock:")
+        code(d + 2, "x = MISSING")
         code(d + 1, "except EndOfStream:")
         code(d + 2, "break")
+        code(d + 1, "if x is MISSING:")
+        publish(d + 2)
+        code(d + 2, "try:")
+        code(d + 3, "x = await rv()")
+        code(d + 2, "except EndOfStream:")
+        code(d + 3, "break")
     # -- kernels ----------------------------------------------------------------------
     for i, kind in enumerate(kinds):
         drop = m + 1 + i
-        code(d, f"cnt[{i}] += 1")
+        code(d, f"{slot(i)} += 1")
         if kind == "map":
             _call_user(code, d, i, f"x = k{i}(x)")
         elif kind == "amap":
             _call_user(code, d, i, f"x = await k{i}(x)")
         elif kind == "filter":
-            _call_user(
-                code,
-                d,
-                i,
-                f"r = k{i}(x)",
-                ["if r is not True and r is not False and isawaitable(r):", "    r = await r"],
-            )
+            extra = ["if r is not True and r is not False and isawaitable(r):"]
+            if local:
+                extra.append("    " + flush)
+            extra.append("    r = await r")
+            _call_user(code, d, i, f"r = k{i}(x)", extra)
             code(d, "if not r:")
-            code(d + 1, f"cnt[{drop}] += 1")
+            code(d + 1, f"{slot(drop)} += 1")
             code(d + 1, "continue")
         elif kind == "afilter":
             _call_user(code, d, i, f"r = await k{i}(x)")
             code(d, "if not r:")
-            code(d + 1, f"cnt[{drop}] += 1")
+            code(d + 1, f"{slot(drop)} += 1")
             code(d + 1, "continue")
         elif kind == "parse":
             code(d, "try:")
             code(d + 1, f"x = k{i}(x)")
             code(d, "except MALFORMED:")
-            code(d + 1, f"cnt[{drop}] += 1")
+            code(d + 1, f"{slot(drop)} += 1")
             code(d + 1, "continue")
             code(d, "except Exception as e:")
             code(d + 1, f"note(e, name{i})")
@@ -230,7 +262,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         else:  # pragma: no cover - guarded by Kernel's constructor callers
             raise AssertionError(f"unknown kernel kind {kind!r}")
     # -- output -----------------------------------------------------------------------
-    code(d, f"cnt[{m}] += 1")
+    code(d, f"{slot(m)} += 1")
     if output == "yield":
         code(d, "yield x")
     elif output == "list":
@@ -238,21 +270,34 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
     elif output == "put":
         code(d, "await out(x)")
     else:
+        # Fast path: append to the buffer when there is room and no receiver is parked
+        # (a parked receiver must be handed the item and woken: send_nowait() does).
+        code(d, "if not wr and len(bo) < cap and so.open_receive_channels:")
+        code(d + 1, "bo.append(x)")
+        code(d + 1, "continue")
         code(d, "try:")
         code(d + 1, "sn(x)")
         code(d, "except WouldBlock:")
         code(d + 1, "pass")
         code(d, "else:")
         code(d + 1, "continue")
+        publish(d)
         code(d, "await sd(x)")
+        if source == "iter":
+            # send() always checkpoints: the tick can start again.
+            code(d, "tick = 0")
     if has_take:
         # take() is satisfied: close the upstream now, not when the run ends.
-        d = 2
+        d = body_depth
         code(d, "if done:")
         if source == "stream":
             code(d + 1, "src.close()")
         else:
+            publish(d + 1)
             code(d + 1, "await close_upstream()")
+    if local:
+        code(body_depth - 1, "finally:")
+        code(body_depth, flush)
     code(1, "return seg")
     return "\n".join(code.lines) + "\n"
 
@@ -296,6 +341,8 @@ def compile_kernels(
         MALFORMED,
         _MISSING,
         CHECKPOINT_EVERY,
+        receive_fast_path,
+        send_fast_path,
     )
 
 

@@ -1,0 +1,228 @@
+"""Fused loops: busy pipelines stay cancellable and fair; counters stay exact.
+
+The fused loops skip the scheduler whenever they can (a sync source is iterated with no
+``await`` per item, hand-offs use the buffers directly), so these tests pin down what
+must survive that: a busy pipeline ends promptly when cancelled from outside, two busy
+pipelines in one event loop both make progress, other tasks are not starved, and the
+per-operator counters (kept in locals and published before every wait) are exact.
+
+On a virtual clock time does not move while any task is runnable, and a busy pipeline
+always is: there a deadline that is already due (``move_on_after(0)``) or a cancel from a
+sibling task stands for "the timeout fires"; the real-clock tests use a real deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from anystream import Stream, buffered, from_iterable, map, parse, take, where
+from anystream._core.fuse import CHECKPOINT_EVERY, compile_kernels, source_of
+from anystream._core.operator import Kernel
+
+pytestmark = pytest.mark.anyio
+
+
+class Counting:
+    """An endless sync iterable that counts what was pulled from it."""
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def __iter__(self) -> Any:
+        for i in itertools.count():
+            self.pulled += 1
+            yield i
+
+
+def _inc(x: int) -> int:
+    return x + 1
+
+
+def _even(x: int) -> bool:
+    return x % 2 == 0
+
+
+# Busy pipelines: a sync source that never blocks, no sleeps anywhere.
+BUSY: dict[str, Callable[[Stream[int]], Stream[Any]]] = {
+    "fused_only": lambda s: s | map(_inc) | where(_even),
+    "buffered_hops": lambda s: (
+        s | buffered(50) | map(_inc) | buffered(50) | where(_even) | buffered(50)
+    ),
+    "rendezvous_hops": lambda s: s | buffered(0) | map(_inc) | buffered(0),
+}
+
+# Items a busy pipeline may still pull after a cancel was requested: one checkpoint
+# interval of the sync source plus what fits in its buffers and stages.
+SLACK = CHECKPOINT_EVERY + 3 * 50 + 8
+
+
+@pytest.mark.parametrize("shape", list(BUSY))
+async def test_busy_pipeline_is_cancelled_by_an_expired_deadline(shape: str) -> None:
+    src = Counting()
+    with anyio.move_on_after(0) as scope:
+        await BUSY[shape](from_iterable(src)).collect()
+    assert scope.cancelled_caught
+    assert src.pulled <= SLACK
+
+
+@pytest.mark.parametrize("shape", list(BUSY))
+async def test_busy_pipeline_is_cancelled_promptly_from_another_task(shape: str) -> None:
+    """A sibling cancels the busy run's scope; the run stops within a bounded number of items."""
+    src = Counting()
+    at_cancel = 0
+    async with anyio.create_task_group() as tg:
+        scope = anyio.CancelScope()
+
+        async def canceller() -> None:
+            nonlocal at_cancel
+            # Only runs if the busy pipeline lets it: this is also a fairness check.
+            while src.pulled < 20_000:
+                await anyio.lowlevel.checkpoint()
+            at_cancel = src.pulled
+            scope.cancel()
+
+        async def busy() -> None:
+            with scope:
+                await BUSY[shape](from_iterable(src)).collect()
+
+        tg.start_soon(busy)
+        tg.start_soon(canceller)
+    assert scope.cancelled_caught
+    assert src.pulled - at_cancel <= SLACK
+
+
+@pytest.mark.real_clock
+@pytest.mark.parametrize("shape", list(BUSY))
+async def test_busy_pipeline_obeys_a_real_deadline(shape: str) -> None:
+    src = Counting()
+    start = perf_counter()
+    with anyio.move_on_after(0.1) as scope:
+        await BUSY[shape](from_iterable(src)).collect()
+    elapsed = perf_counter() - start
+    assert scope.cancelled_caught
+    assert src.pulled > 0
+    # Generous: what matters is that it ends at all, not how close to 0.1 s (the event
+    # loop only sees the deadline at a checkpoint, every CHECKPOINT_EVERY items at most).
+    assert elapsed < 5
+
+
+@pytest.mark.parametrize("clock", ["virtual", pytest.param("real", marks=pytest.mark.real_clock)])
+@pytest.mark.parametrize("shape", list(BUSY))
+async def test_two_busy_pipelines_in_one_loop_both_make_progress(shape: str, clock: str) -> None:
+    got = [0, 0]
+    heartbeats = 0
+
+    async def consume(k: int) -> None:
+        async with BUSY[shape](from_iterable(itertools.count())).stream() as items:
+            async for _ in items:
+                got[k] += 1
+                if got[k] >= 30_000:
+                    tg.cancel_scope.cancel()
+
+    async def heartbeat() -> None:
+        nonlocal heartbeats
+        while True:
+            heartbeats += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume, 0)
+        tg.start_soon(consume, 1)
+        tg.start_soon(heartbeat)
+    # Both got a real share (a starved one would be at 0 or a handful of items), and a
+    # plain task that only checkpoints was not starved either.
+    assert min(got) >= 3_000, got
+    assert heartbeats >= 30_000 // CHECKPOINT_EVERY, heartbeats
+
+
+LINES = [str(n) if n % 5 else f"bad{n}" for n in range(2_000)]
+
+
+@pytest.mark.parametrize("with_hops", [False, True], ids=["fused", "buffered"])
+async def test_counters_are_exact_after_a_run(with_hops: bool) -> None:
+    hop = buffered(7) if with_hops else map(lambda x: x)
+    s = from_iterable(LINES) | hop | parse(int) | hop | where(_even) | hop | map(_inc)
+    out = await s.collect()
+    stats = s.stats()
+    ok = [int(x) for x in LINES if not x.startswith("bad")]
+    assert out == [n + 1 for n in ok if n % 2 == 0]
+    assert stats["from_iterable"].emitted == len(LINES)
+    assert stats["parse"].received == len(LINES)
+    assert stats["parse"].dropped == {"malformed": len(LINES) - len(ok)}
+    assert stats["parse"].emitted == len(ok)
+    assert stats["where"].received == len(ok)
+    assert stats["where"].dropped == {"filtered": len(ok) - len(out)}
+    assert stats[len(stats) - 1].emitted == len(out)
+    for op in stats.operators:
+        assert op.in_flight == 0, op
+
+
+async def test_counters_are_published_while_the_consumer_runs() -> None:
+    """Another task (here the consumer) reads live counters between items."""
+    s = from_iterable(range(10_000)) | buffered(16) | map(_inc) | buffered(16)
+    async with s.stream() as run:
+        n = 0
+        async for _ in run:
+            n += 1
+            snap = {op.name: op for op in run.stats().operators}
+            assert snap["map(_inc)"].received >= n
+            assert run.stats()[0].emitted >= n
+            # Pulled but not delivered: within buffers + one per stage.
+            assert run.stats()[0].emitted - n <= 16 + 16 + 3
+    assert n == 10_000
+
+
+async def test_counters_include_the_item_a_kernel_raised_on() -> None:
+    def boom(x: int) -> int:
+        if x == 300:
+            raise RuntimeError("boom")
+        return x
+
+    for s in (
+        from_iterable(range(1_000)) | map(boom),
+        from_iterable(range(1_000)) | buffered(10) | map(boom) | buffered(10),
+    ):
+        with pytest.raises(RuntimeError, match="boom"):
+            await s.collect()
+        op = s.stats()["map"]
+        assert op.received == 301
+        assert op.emitted == 300
+
+
+async def test_take_after_a_buffer_stops_the_sync_source_within_the_bound() -> None:
+    src = Counting()
+    out = await (from_iterable(src) | buffered(20) | map(_inc) | take(5)).collect()
+    assert out == [1, 2, 3, 4, 5]
+    # Run-ahead: the buffer, plus what the source pushed before the next hand-off
+    # noticed that downstream left.
+    assert src.pulled <= 5 + 20 + 2
+
+
+def test_generated_sources_compile_for_every_shape() -> None:
+    kinds = ("map", "amap", "filter", "afilter", "parse", "take")
+    for inp in ("aiter", "iter", "stream"):
+        for out in ("yield", "send", "put", "list"):
+            for stoppable in (False, True):
+                shape = (kinds, inp, out, stoppable)
+                compile(source_of(shape), "<test>", "exec")  # type: ignore[arg-type]
+                loop = compile_kernels(
+                    [Kernel(k, k, _inc, 1) for k in kinds], inp, out, stoppable=stoppable
+                )
+                assert callable(loop)
+
+
+def test_local_counters_only_without_per_item_awaits() -> None:
+    # A loop with a per-item await publishes counts in place (another task may read them
+    # at every await); one without keeps them in locals and publishes before each wait.
+    assert "c0 += 1" in source_of((("parse", "map"), "stream", "send", False))
+    assert "c0 += 1" in source_of((("parse", "map"), "iter", "list", True))
+    assert "cnt[0] += 1" in source_of((("map",), "aiter", "send", False))
+    assert "cnt[0] += 1" in source_of((("amap",), "stream", "send", False))
+    assert "cnt[0] += 1" in source_of((("map",), "stream", "yield", False))
