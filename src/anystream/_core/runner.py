@@ -603,14 +603,15 @@ class Run(Generic[T_co]):
 
         The consumer's generator cannot tell: a closed async generator looks the same
         whether it ran to its end or was ``aclose()``-d half way (aiostream does that
-        after its own ``take``). The stream feeding it can: at the end of input every
-        sender has closed it and nothing is left in it.
+        after its own ``take``), and neither can ``collect()`` after a ``take``. The
+        stream feeding the consumer's segment can: at the end of input every sender has
+        closed it and nothing is left in it.
         """
-        if self._done:
-            return True
         upstream = self._final_upstream
         if upstream is None:
-            return False
+            return self._done
+        # A take() in the consumer's segment may have ended it early while the upstream
+        # still runs (or waits on a quiet source): that is not the end of input.
         stats = upstream.statistics()
         return stats.open_send_streams == 0 and stats.current_buffer_used == 0
 
