@@ -291,6 +291,7 @@ class Run(Generic[T_co]):
         self._final: Any = None
         self._final_closables: list[Any] = []
         self._final_upstream: MemoryObjectReceiveStream[Any] | None = None
+        self._producers: list[_Producer] = []
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
@@ -527,17 +528,21 @@ class Run(Generic[T_co]):
         closables: list[Any],
         scope: CancelScope | None,
     ) -> None:
+        producer = self._producer(downstream)
         try:
-            if scope is not None:
-                with scope:
-                    await loop
-            else:
-                await loop
-        except BrokenResourceError:
-            if not downstream_left(downstream):
-                raise
+            try:
+                with producer.scope:
+                    if scope is not None:
+                        with scope:
+                            await loop
+                    else:
+                        await loop
+            except BrokenResourceError:
+                if not downstream_left(downstream):
+                    raise
+            producer.ended = True
+            _end_output(downstream)
         finally:
-            downstream.close()
             if upstream is not None:
                 upstream.close()
             # Close this segment's generators (and the source, for the first segment) now,
@@ -553,27 +558,37 @@ class Run(Generic[T_co]):
         ctx: StageContext,
     ) -> None:
         assert run is not None
+        producer = self._producer(downstream)
         try:
-            await run(upstream, downstream, ctx)
-        except BrokenResourceError:
-            if not downstream_left(downstream):
-                raise
+            try:
+                with producer.scope:
+                    await run(upstream, downstream, ctx)
+            except BrokenResourceError:
+                if not downstream_left(downstream):
+                    raise
+            producer.ended = True
+            _end_output(downstream)
         finally:
-            downstream.close()
             upstream.close()
 
     async def _run_task_source(
         self, source: TaskSource[Any], downstream: MemoryObjectSendStream[Any]
     ) -> None:
         assert self._source_scope is not None
+        producer = self._producer(downstream)
         try:
-            with self._source_scope:
+            with producer.scope, self._source_scope:
                 await source.run(downstream, self._stop)
         except BrokenResourceError:
             if not downstream_left(downstream):
                 raise
-        finally:
-            downstream.close()
+        producer.ended = True
+        _end_output(downstream)
+
+    def _producer(self, output: MemoryObjectSendStream[Any]) -> _Producer:
+        producer = _Producer(output)
+        self._producers.append(producer)
+        return producer
 
     # -- iteration -----------------------------------------------------------------------
 
@@ -641,6 +656,14 @@ class Run(Generic[T_co]):
             return None
         if not finished:
             self._tg.cancel_scope.cancel()
+        else:
+            # The consumer saw the end of input, but a task whose output nobody reads any
+            # more (the source behind a take_until that fired) may still wait on its own
+            # input: stop those. A task that ended its output and is finishing up (a
+            # source flushing acknowledgements) is left to finish.
+            for producer in self._producers:
+                if producer.orphaned():
+                    producer.scope.cancel()
         for scope in self._helper_scopes:
             scope.cancel()
         suppress = await self._exit_task_group(exc_type, exc, tb)
@@ -667,6 +690,31 @@ class Run(Generic[T_co]):
             for item in self._streams:
                 item.close()
             await _close_all(self._closables)
+
+
+class _Producer:
+    """A task of the run and its output, for deciding what is still useful at the end."""
+
+    __slots__ = ("ended", "output", "scope")
+
+    def __init__(self, output: MemoryObjectSendStream[Any]) -> None:
+        self.scope = CancelScope()
+        self.output = output
+        self.ended = False
+
+    def orphaned(self) -> bool:
+        """Still producing, but nobody will ever read what it produces."""
+        return not self.ended and self.output.statistics().open_receive_streams == 0
+
+
+def _end_output(downstream: MemoryObjectSendStream[Any]) -> None:
+    """A task ended normally: close its output so end-of-stream travels downstream.
+
+    Only then. After a failure the output stays open (the runner closes it once the task
+    group has cancelled everything): an ``EndOfStream`` would make the next stage flush
+    partial results (a window, a count) as if the input had simply ended.
+    """
+    downstream.close()
 
 
 async def _close_all(items: list[Any]) -> None:
