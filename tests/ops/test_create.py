@@ -279,7 +279,9 @@ async def test_from_receive_stream_stop_loses_nothing() -> None:
     tx, rx = anyio.create_memory_object_stream[int](0)
     got: list[int] = []
     sent: list[int] = []
-    async with tx, rx, from_receive_stream(rx).stream() as run, anyio.create_task_group() as tg:
+    # buffered(0): one hop between source and consumer that holds an item in hand.
+    pipeline = from_receive_stream(rx) | buffered(0)
+    async with tx, rx, pipeline.stream() as run, anyio.create_task_group() as tg:
 
         async def produce() -> None:
             await tx.send(0)  # goes to the consumer, which is then busy for 1 s
@@ -301,7 +303,9 @@ async def test_from_receive_stream_stop_loses_nothing() -> None:
 async def test_from_receive_stream_stop_while_idle() -> None:
     tx, rx = anyio.create_memory_object_stream[int](0)
     start = anyio.current_time()
-    async with tx, rx, from_receive_stream(rx).stream() as run, anyio.create_task_group() as tg:
+    # buffered(0): one hop between source and consumer that holds an item in hand.
+    pipeline = from_receive_stream(rx) | buffered(0)
+    async with tx, rx, pipeline.stream() as run, anyio.create_task_group() as tg:
 
         async def stopper() -> None:
             await anyio.sleep(2)

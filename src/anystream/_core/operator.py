@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec,
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+    from .shutdown import StopState
     from .stats import OpStats
 
 __all__ = [
@@ -94,6 +95,10 @@ class StageContext:
 
     stats: OpStats
     counts: list[int]
+    #: The run's graceful-stop state: ``stop.stopping`` / ``await stop.wait()``. A staged
+    #: operator with inputs of its own (``merge_with``) stops them when it is set; others
+    #: need not look: a stop reaches them as the end of their input.
+    stop: StopState | None = None
 
 
 StageRun = Callable[

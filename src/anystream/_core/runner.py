@@ -326,7 +326,7 @@ class Run(Generic[T_co]):
         the drain has not finished that many seconds later.
         """
         first = not self._stop.stopping
-        self._stop.stopping = True
+        self._stop.request()
         scope = self._source_scope
         if scope is not None and self._stop.pulling:
             # The source task is waiting inside the source, not inside a send: cancelling
@@ -380,14 +380,21 @@ class Run(Generic[T_co]):
         source = self._stream._source
         if self._tracking is not None:
             self._tracking.check(nodes)
-        if len(nodes) == 1 and not isinstance(source, TaskSource) and not self._handle_signals:
+        if (
+            len(nodes) == 1
+            and not isinstance(source, TaskSource)
+            and not self._handle_signals
+            and self._grace is None
+        ):
+            # No staged operator and no stop to enforce from outside: one loop, no task.
             return self._enter_inline(nodes[0])
         first = nodes[0]
         assert isinstance(first, _Segment)
-        if len(nodes) == 1 or first.gens:
+        if not isinstance(source, TaskSource) and (len(nodes) == 1 or first.gens):
             # The source must be alone in its task's cancel scope for a stop to interrupt
             # it: a generator operator after it (scan, take_last...) would be cancelled
-            # too and lose what it holds. One rendezvous keeps the source separate.
+            # too and lose what it holds. One rendezvous keeps the source separate. (A
+            # task source stops by itself and has its own stream already.)
             nodes[0:1] = [_Segment([]), _Boundary(0, "block", None), first]
         self._bind_stats(nodes)
         tg = anyio.create_task_group()
@@ -445,22 +452,41 @@ class Run(Generic[T_co]):
         source = self._stream._source
         upstream: MemoryObjectReceiveStream[Any] | None = None
         opened: Any = None
+        skip = 0
         if isinstance(source, TaskSource):
             tx, rx = create_memory_object_stream[Any](0)
             self._streams += [tx, rx]
             self._source_scope = CancelScope()
             tg.start_soon(self._run_task_source, source, tx, name=f"anystream {source.name}")
             upstream = rx
+            first, after = nodes[0], nodes[1] if len(nodes) > 1 else None
+            if (
+                self._tracking is None  # a segment must turn Acked items into pairs
+                and isinstance(first, _Segment)
+                and first.empty
+                and isinstance(after, _Boundary)
+                and after.position is None
+                and after.capacity == 0
+            ):
+                # Nothing between the task source and a stage: let the stage read the
+                # source's own stream instead of pumping it through an empty segment.
+                skip = 2
+                following = nodes[2]
+                assert not isinstance(following, _Boundary)
+                ops[0]._bind_split(following.in_ref, following.in_ref)
         else:
             opened = source.open()
         last = len(nodes) - 1
         for index, node in enumerate(nodes):
-            if isinstance(node, _Boundary):
+            if index < skip or isinstance(node, _Boundary):
                 continue
             if index == last:
                 assert isinstance(node, _Segment)
                 assert upstream is not None
-                self._final_factory = functools.partial(self._build_final, node, upstream)
+                from_source = index == 0 and isinstance(source, TaskSource)
+                self._final_factory = functools.partial(
+                    self._build_final, node, upstream, from_source
+                )
                 self._final_upstream = upstream
                 break
             boundary = nodes[index + 1]
@@ -469,7 +495,7 @@ class Run(Generic[T_co]):
             self._streams += [tx, next_rx]
             if isinstance(node, _Stage):
                 assert upstream is not None
-                ctx = StageContext(stats=ops[node.position], counts=node.counts)
+                ctx = StageContext(stats=ops[node.position], counts=node.counts, stop=self._stop)
                 name = f"anystream {node.step.name}"
                 run = node.step.run if self._tracking is None else node.step.tracked
                 tg.start_soon(self._run_stage, run, upstream, tx, ctx, name=name)
@@ -507,7 +533,12 @@ class Run(Generic[T_co]):
             upstream = next_rx
 
     def _build_final(
-        self, segment: _Segment, upstream: MemoryObjectReceiveStream[Any], kind: str, out: Any
+        self,
+        segment: _Segment,
+        upstream: MemoryObjectReceiveStream[Any],
+        from_source: bool,
+        kind: str,
+        out: Any,
     ) -> Any:
         return segment.build(
             ("stream", upstream),
@@ -516,6 +547,7 @@ class Run(Generic[T_co]):
             stoppable=False,
             closables=self._final_closables,
             tracking=self._tracking,
+            is_source=from_source,
         )
 
     # -- tasks ---------------------------------------------------------------------------
@@ -703,8 +735,13 @@ class _Producer:
         self.ended = False
 
     def orphaned(self) -> bool:
-        """Still producing, but nobody will ever read what it produces."""
-        return not self.ended and self.output.statistics().open_receive_streams == 0
+        """Still producing, but nobody will ever read what it produces.
+
+        A task that closed its output itself (a source that finished producing and now
+        flushes its acknowledgements) is not: it is finishing up.
+        """
+        stats = self.output.statistics()
+        return not self.ended and stats.open_send_streams > 0 and stats.open_receive_streams == 0
 
 
 def _end_output(downstream: MemoryObjectSendStream[Any]) -> None:

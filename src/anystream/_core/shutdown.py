@@ -52,6 +52,8 @@ behaves as Python normally does.
 
 from __future__ import annotations
 
+import anyio
+
 __all__ = ["Aborted", "StopState"]
 
 
@@ -64,11 +66,29 @@ class StopState:
 
     ``stopping``: a stop was requested; the source loop checks it before every pull.
     ``pulling``: the source task is currently waiting inside the source, so cancelling
-    the source's scope now loses nothing.
+    the source's scope now loses nothing. ``await wait()`` returns once a stop was
+    requested: for task sources and staged operators that must stop inputs of their own
+    (``merge``, ``merge_with``) without polling.
     """
 
-    __slots__ = ("pulling", "stopping")
+    __slots__ = ("_event", "pulling", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
         self.pulling = False
+        self._event: anyio.Event | None = None
+
+    def request(self) -> None:
+        """Mark the stop (the runner calls this from ``Run.stop()``)."""
+        self.stopping = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        """Return once a graceful stop has been requested."""
+        if self.stopping:
+            return
+        if self._event is None:
+            # Created on first use: a StopState may be made outside an event loop.
+            self._event = anyio.Event()
+        await self._event.wait()
