@@ -21,6 +21,7 @@ from anystream import (
     operator,
     parse,
     take,
+    tumbling_window,
     where,
 )
 
@@ -66,6 +67,10 @@ SHAPES: dict[str, Callable[[Stream[Any]], Stream[Any]]] = {
     "map_async": lambda s: s | parse(int) | map_async(_double, concurrency=3),
     "unordered": lambda s: s | parse(int) | map_async(_double, concurrency=3, ordered=False),
     "amap": lambda s: s | parse(int) | map_async(_double) | buffered(0),
+}
+WINDOWED: dict[str, Callable[[Stream[Any]], Stream[Any]]] = {
+    "window": lambda s: s | parse(int) | buffered(4) | tumbling_window(0.01),
+    "keyed": lambda s: s | parse(int) | tumbling_window(0.01, key=lambda n: n % 3),
 }
 VALUES = [str(n) if n % 5 else "bad" for n in range(30)]
 
@@ -189,3 +194,31 @@ async def test_acks_and_nacks_partition_what_was_pulled(
     assert sorted(ledger.acked + ledger.nacked) == sorted(ledger.pulled)
     if fail_at == -1 or fail_at > received:
         assert ledger.nacked == []
+
+
+@pytest.mark.parametrize("shape", list(WINDOWED))
+async def test_items_folded_into_a_window_are_acked_with_the_window(shape: str) -> None:
+    ledger = Ledger(VALUES, delay=0.001)
+    windows = 0
+    async with WINDOWED[shape](ledger.stream()).stream() as items:
+        async for window in items:
+            windows += 1
+            # The window being processed: none of its items is acked yet.
+            assert not set(window.items) & set(ledger.acked)
+    assert windows > 1
+    assert sorted(ledger.acked) == list(range(30))
+    ledger.check_exclusive()
+
+
+@pytest.mark.parametrize("shape", list(WINDOWED))
+async def test_an_abort_does_not_ack_items_of_windows_not_handled(shape: str) -> None:
+    ledger = Ledger(VALUES, delay=0.001)
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        async with WINDOWED[shape](ledger.stream()).stream() as items:
+            async for window in items:
+                if window.items:
+                    failed = set(window.items)
+                    raise RuntimeError("consumer failed")
+    assert not failed & set(ledger.acked)
+    ledger.check_exclusive()
+    assert sorted(ledger.acked + ledger.nacked) == sorted(ledger.pulled)

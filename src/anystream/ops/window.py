@@ -630,12 +630,38 @@ EngineFactory = Callable[[float, Callable[[Any], None]], _Engine]
 # -- drivers ------------------------------------------------------------------------------
 
 
-async def _emit(out: list[Window[Any]], tx: MemoryObjectSendStream[Any], counts: list[int]) -> None:
+async def _emit(
+    out: list[Window[Any]],
+    tx: MemoryObjectSendStream[Any],
+    counts: list[int],
+    tokens: list[Any] | None = None,
+) -> None:
+    """Send the closed windows; with ``tokens``, as pairs sharing those tokens."""
     batch = out[:]
     out.clear()
+    share = None
+    if tokens is not None and batch:
+        share = _Share(tokens[:], len(batch))
+        tokens.clear()
     for window in batch:
         counts[1] += 1
-        await send(tx, window)
+        await send(tx, window if share is None else (window, share))
+
+
+class _Share:
+    """The tokens of a batch of windows, done once every window of the batch is."""
+
+    __slots__ = ("_pending", "_tokens")
+
+    def __init__(self, tokens: list[Any], windows: int) -> None:
+        self._tokens = tokens
+        self._pending = windows
+
+    def done(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            for token in self._tokens:
+                token.done()
 
 
 async def _run_event_time(
@@ -684,6 +710,8 @@ async def _run_processing_time(
     rx: MemoryObjectReceiveStream[Any],
     tx: MemoryObjectSendStream[Any],
     ctx: StageContext,
+    *,
+    tracked: bool = False,
 ) -> None:
     counts = ctx.counts
     current_time = anyio.current_time
@@ -692,6 +720,11 @@ async def _run_processing_time(
     push, advance, out = engine.push, engine.advance, engine.out
     receive_nowait = rx.receive_nowait
     since_clock = 0
+    # Acknowledged sources (tracked=True) send (value, token) pairs. In processing time a
+    # tumbling window closes before the item that closes it is added, and items arrive in
+    # time order, so the windows emitted together hold exactly the items received before
+    # that item: their tokens travel with that batch (see _core/acks.py).
+    tokens: list[Any] = []
     try:
         while True:
             try:
@@ -701,7 +734,7 @@ async def _run_processing_time(
                 advance(now)
                 if out:
                     # Sending may wait on downstream; time moves meanwhile.
-                    await _emit(out, tx, counts)
+                    await _emit(out, tx, counts, tokens if tracked else None)
                     continue
                 received = False
                 with anyio.move_on_at(engine.deadline()):
@@ -722,24 +755,37 @@ async def _run_processing_time(
                     since_clock = 0
                     now = current_time()
             counts[0] += 1
-            push(item, now)
+            if tracked:
+                item, token = item
+                push(item, now)
+                if out:
+                    await _emit(out, tx, counts, tokens)
+                tokens.append(token)
+            else:
+                push(item, now)
+                if out:
+                    await _emit(out, tx, counts, None)
             if out:
-                await _emit(out, tx, counts)
                 now = current_time()
         # End of input: flush the open windows with their nominal ends.
         engine.flush(current_time())
     except Exception as exc:  # key, fold or make_initial raised
         add_operator_note(exc, name)
         raise
-    await _emit(out, tx, counts)
+    await _emit(out, tx, counts, tokens if tracked else None)
 
 
-def _staged(name: str, cfg: _Config, make_engine: EngineFactory) -> Operator[Any, Any]:
+def _staged(
+    name: str, cfg: _Config, make_engine: EngineFactory, *, trackable: bool = False
+) -> Operator[Any, Any]:
+    """The staged step; ``trackable``: it can carry acknowledgements (tumbling windows in
+    processing time, see ``_run_processing_time``)."""
     if cfg.time is not None:
         run = functools.partial(_run_event_time, make_engine, cfg, name)
         return Operator((StagedStep(name, run, capacity=EVENT_TIME_BUFFER),))
     run = functools.partial(_run_processing_time, make_engine, cfg, name)
-    return Operator((StagedStep(name, run),))
+    tracked = functools.partial(run, tracked=True) if trackable else None
+    return Operator((StagedStep(name, run, tracked=tracked),))
 
 
 # -- public window operators --------------------------------------------------------------
@@ -795,7 +841,7 @@ def tumbling_window(
     def make(origin: float, late: Callable[[Any], None]) -> _Engine:
         return _grid_engine(cfg, length, length, origin, late)
 
-    return _staged(f"tumbling_window({length:g})", cfg, make)
+    return _staged(f"tumbling_window({length:g})", cfg, make, trackable=True)
 
 
 def sliding_window(
