@@ -61,7 +61,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from anyio import EndOfStream, WouldBlock
+from anyio import CancelScope, EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 
 from .errors import add_operator_note
@@ -131,7 +131,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
 
     code = _Code()
     code(0, "def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,")
-    code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast):")
+    code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE):")
     for i in range(m):
         code(1, f"k{i} = fns[{i}]; n{i} = args[{i}]; name{i} = names[{i}]")
     code(1, "async def seg(src, out, cnt, st, close_upstream):")
@@ -180,7 +180,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d, "for x in src:")
         d += 1
         tick_checkpoint(d)
-        if stoppable:
+        if stoppable and output == "yield":
             code(d, "if st.stopping: break")
     elif source == "iter":
         code(d, loop)
@@ -225,67 +225,85 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 3, "x = await rv()")
         code(d + 2, "except EndOfStream:")
         code(d + 3, "break")
-    # -- kernels ----------------------------------------------------------------------
-    for i, kind in enumerate(kinds):
-        drop = m + 1 + i
-        code(d, f"{slot(i)} += 1")
-        if kind == "map":
-            _call_user(code, d, i, f"x = k{i}(x)")
-        elif kind == "amap":
-            _call_user(code, d, i, f"x = await k{i}(x)")
-        elif kind == "filter":
-            extra = ["if r is not True and r is not False and isawaitable(r):"]
-            if local:
-                extra.append("    " + flush)
-            extra.append("    r = await r")
-            _call_user(code, d, i, f"r = k{i}(x)", extra)
-            code(d, "if not r:")
-            code(d + 1, f"{slot(drop)} += 1")
+
+    def emit_body(d: int) -> None:
+        """The kernels and the output for one item ``x``, at depth ``d``."""
+        # -- kernels ----------------------------------------------------------------------
+        for i, kind in enumerate(kinds):
+            drop = m + 1 + i
+            code(d, f"{slot(i)} += 1")
+            if kind == "map":
+                _call_user(code, d, i, f"x = k{i}(x)")
+            elif kind == "amap":
+                _call_user(code, d, i, f"x = await k{i}(x)")
+            elif kind == "filter":
+                extra = ["if r is not True and r is not False and isawaitable(r):"]
+                if local:
+                    extra.append("    " + flush)
+                extra.append("    r = await r")
+                _call_user(code, d, i, f"r = k{i}(x)", extra)
+                code(d, "if not r:")
+                code(d + 1, f"{slot(drop)} += 1")
+                code(d + 1, "continue")
+            elif kind == "afilter":
+                _call_user(code, d, i, f"r = await k{i}(x)")
+                code(d, "if not r:")
+                code(d + 1, f"{slot(drop)} += 1")
+                code(d + 1, "continue")
+            elif kind == "parse":
+                code(d, "try:")
+                code(d + 1, f"x = k{i}(x)")
+                code(d, "except MALFORMED:")
+                code(d + 1, f"{slot(drop)} += 1")
+                code(d + 1, "continue")
+                code(d, "except Exception as e:")
+                code(d + 1, f"note(e, name{i})")
+                code(d + 1, "raise")
+            elif kind == "take":
+                code(d, f"t{i} += 1")
+                code(d, f"if t{i} >= n{i}: done = True")
+            else:  # pragma: no cover - guarded by Kernel's constructor callers
+                raise AssertionError(f"unknown kernel kind {kind!r}")
+        # -- output -----------------------------------------------------------------------
+        code(d, f"{slot(m)} += 1")
+        if output == "yield":
+            code(d, "yield x")
+        elif output == "list":
+            code(d, "ap(x)")
+        elif output == "put":
+            code(d, "await out(x)")
+        else:
+            # Fast path: append to the buffer when there is room and no receiver is parked
+            # (a parked receiver must be handed the item and woken: send_nowait() does).
+            code(d, "if not wr and len(bo) < cap and so.open_receive_channels:")
+            code(d + 1, "bo.append(x)")
             code(d + 1, "continue")
-        elif kind == "afilter":
-            _call_user(code, d, i, f"r = await k{i}(x)")
-            code(d, "if not r:")
-            code(d + 1, f"{slot(drop)} += 1")
-            code(d + 1, "continue")
-        elif kind == "parse":
             code(d, "try:")
-            code(d + 1, f"x = k{i}(x)")
-            code(d, "except MALFORMED:")
-            code(d + 1, f"{slot(drop)} += 1")
+            code(d + 1, "sn(x)")
+            code(d, "except WouldBlock:")
+            code(d + 1, "pass")
+            code(d, "else:")
             code(d + 1, "continue")
-            code(d, "except Exception as e:")
-            code(d + 1, f"note(e, name{i})")
-            code(d + 1, "raise")
-        elif kind == "take":
-            code(d, f"t{i} += 1")
-            code(d, f"if t{i} >= n{i}: done = True")
-        else:  # pragma: no cover - guarded by Kernel's constructor callers
-            raise AssertionError(f"unknown kernel kind {kind!r}")
-    # -- output -----------------------------------------------------------------------
-    code(d, f"{slot(m)} += 1")
-    if output == "yield":
-        code(d, "yield x")
-    elif output == "list":
-        code(d, "ap(x)")
-    elif output == "put":
-        code(d, "await out(x)")
-    else:
-        # Fast path: append to the buffer when there is room and no receiver is parked
-        # (a parked receiver must be handed the item and woken: send_nowait() does).
-        code(d, "if not wr and len(bo) < cap and so.open_receive_channels:")
-        code(d + 1, "bo.append(x)")
-        code(d + 1, "continue")
-        code(d, "try:")
-        code(d + 1, "sn(x)")
-        code(d, "except WouldBlock:")
-        code(d + 1, "pass")
-        code(d, "else:")
-        code(d + 1, "continue")
-        publish(d)
-        code(d, "await sd(x)")
-        if source == "iter":
-            # send() always checkpoints: the tick can start again.
-            code(d, "tick = 0")
+            publish(d)
+            code(d, "await sd(x)")
+            if source == "iter":
+                # send() always checkpoints: the tick can start again.
+                code(d, "tick = 0")
+
+    shielded = stoppable and output != "yield" and source in ("iter", "aiter")
+    if shielded:
+        # A stop cancels this task's source scope while it waits in the source; anyio
+        # delivers that cancellation at the task's next wait, so when the source had
+        # already produced ``x`` it would land on the hand-off below and lose ``x``.
+        # After a stop, finish the item in hand shielded, then stop (shutdown.py).
+        code(d, "if st.stopping:")
+        code(d + 1, "with shield():")
+        # A one-pass loop: the body's ``continue`` (a drop) must end this item, not pull
+        # the next one.
+        code(d + 2, "for _ in ONCE:")
+        emit_body(d + 3)
+        code(d + 1, "break")
+    emit_body(d)
     if has_take:
         # take() is satisfied: close the upstream now, not when the run ends.
         d = body_depth
@@ -316,6 +334,13 @@ def _factory(shape: tuple[tuple[str, ...], str, str, bool]) -> Callable[..., Any
     return factory
 
 
+def _shield() -> CancelScope:
+    return CancelScope(shield=True)
+
+
+_ONCE = (None,)
+
+
 def compile_kernels(
     kernels: Sequence[Kernel], source: str, output: str, *, stoppable: bool = False
 ) -> Callable[..., Any]:
@@ -343,6 +368,8 @@ def compile_kernels(
         CHECKPOINT_EVERY,
         receive_fast_path,
         send_fast_path,
+        _shield,
+        _ONCE,
     )
 
 
