@@ -52,7 +52,12 @@ Inputs and outputs of a fused loop:
 
 Counters: ``cnt`` is one list per fused loop; slot ``i`` counts items entering kernel
 ``i``, slot ``m`` (the number of kernels) items leaving the loop, and slot ``m + 1 + i``
-items kernel ``i`` dropped. See ``stats.py``.
+items kernel ``i`` dropped. See ``stats.py``. A loop with no per-item ``await`` (sync or
+stream input, send or list output, no async kernel) counts in local variables and writes
+them to ``cnt`` before every ``await`` and when it ends: other tasks can only read the
+counters while the loop is suspended, so they always see exact figures, at a third of
+the cost of a list increment per item. (Code called *by* the loop, e.g. a kernel reading
+``run.stats()``, sees the figures as of the loop's last wait.)
 """
 
 from __future__ import annotations
