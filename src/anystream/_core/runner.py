@@ -23,6 +23,8 @@ from __future__ import annotations
 import functools
 import inspect
 import signal
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -41,7 +43,9 @@ from .source import Source, TaskSource
 from .stats import OpStats, RunStats
 
 if TYPE_CHECKING:
+    from ..observe.latency import LatencyReport
     from .stream import Stream
+    from .timing import Timer
 
 __all__ = ["Run", "StopState"]
 
@@ -146,6 +150,29 @@ class _Segment:
             closables.append(gen_iter)
             kind, it = "aiter", gen_iter
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stage_names(nodes: list[Node], source: Source[Any]) -> list[str]:
+    """A name per task of a timed run, in order (the task source first, if any)."""
+    names = [source.name] if isinstance(source, TaskSource) else []
+    for index, node in enumerate(nodes):
+        if isinstance(node, _Stage):
+            names.append(node.step.name)
+        elif isinstance(node, _Segment):
+            parts = [kernel.name for kernel in node.groups[0]]
+            for gen, group in zip(node.gens, node.groups[1:], strict=True):
+                parts += [gen.name] + [kernel.name for kernel in group]
+            if index == 0 and not isinstance(source, TaskSource):
+                parts.insert(0, source.name)
+            label = " | ".join(parts) or "pass"
+            names.append(f"{label} (consumer)" if index == len(nodes) - 1 else label)
+    return names
+
+
+def _make_timer(nodes: list[Node], source: Source[Any], clock: Callable[[], float] | None) -> Timer:
+    from .timing import Timer  # the sketches are imported only by timed runs
+
+    return Timer(_stage_names(nodes, source), clock or time.perf_counter)
 
 
 class _Tracking:
@@ -276,10 +303,15 @@ class Run(Generic[T_co]):
         *,
         handle_signals: bool = False,
         grace: float | None = None,
+        timing: bool = False,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._stream = stream
         self._handle_signals = handle_signals
         self._grace = grace
+        self._timing = timing
+        self._clock = clock
+        self._timer: Timer | None = None
         self._stop = StopState()
         self._tg: TaskGroup | None = None
         self._source_scope: CancelScope | None = None
@@ -310,6 +342,19 @@ class Run(Generic[T_co]):
     def stats(self) -> RunStats:
         """The live counters of this run (see :class:`RunStats`)."""
         return self._stats
+
+    def latency(self) -> LatencyReport:
+        """Per-stage wait / compute / blocked and end-to-end latency (``timing=True``).
+
+        Available during and after the run; see ``anystream._core.timing``.
+        """
+        if self._timer is None:
+            raise RuntimeError(
+                "this run was not timed: start it with stream.stream(timing=True)"
+                if not self._timing
+                else "timing starts when the run is entered (async with)"
+            )
+        return self._timer.report()
 
     # -- control -------------------------------------------------------------------------
 
@@ -385,6 +430,7 @@ class Run(Generic[T_co]):
             and not isinstance(source, TaskSource)
             and not self._handle_signals
             and self._grace is None
+            and not self._timing
         ):
             # No staged operator and no stop to enforce from outside: one loop, no task.
             return self._enter_inline(nodes[0])
@@ -454,11 +500,6 @@ class Run(Generic[T_co]):
         opened: Any = None
         skip = 0
         if isinstance(source, TaskSource):
-            tx, rx = create_memory_object_stream[Any](0)
-            self._streams += [tx, rx]
-            self._source_scope = CancelScope()
-            tg.start_soon(self._run_task_source, source, tx, name=f"anystream {source.name}")
-            upstream = rx
             first, after = nodes[0], nodes[1] if len(nodes) > 1 else None
             if (
                 self._tracking is None  # a segment must turn Acked items into pairs
@@ -474,8 +515,20 @@ class Run(Generic[T_co]):
                 following = nodes[2]
                 assert not isinstance(following, _Boundary)
                 ops[0]._bind_split(following.in_ref, following.in_ref)
+        if self._timing:
+            self._timer = _make_timer(nodes[skip:], source, self._clock)
+        stage = 0  # index of the next task's stage, for timing
+        if isinstance(source, TaskSource):
+            tx, rx = self._link(0, stage)
+            stage += 1
+            self._source_scope = CancelScope()
+            tg.start_soon(self._run_task_source, source, tx, name=f"anystream {source.name}")
+            upstream = rx
         else:
             opened = source.open()
+            if self._timer is not None:
+                self._closables.append(opened[1])
+                opened = ("aiter", self._timer.source(*opened))
         last = len(nodes) - 1
         for index, node in enumerate(nodes):
             if index < skip or isinstance(node, _Boundary):
@@ -485,14 +538,14 @@ class Run(Generic[T_co]):
                 assert upstream is not None
                 from_source = index == 0 and isinstance(source, TaskSource)
                 self._final_factory = functools.partial(
-                    self._build_final, node, upstream, from_source
+                    self._build_final, node, upstream, from_source, stage
                 )
                 self._final_upstream = upstream
                 break
             boundary = nodes[index + 1]
             assert isinstance(boundary, _Boundary)
-            tx, next_rx = create_memory_object_stream[Any](boundary.capacity)
-            self._streams += [tx, next_rx]
+            tx, next_rx = self._link(boundary.capacity, stage)
+            stage += 1
             if isinstance(node, _Stage):
                 assert upstream is not None
                 ctx = StageContext(stats=ops[node.position], counts=node.counts, stop=self._stop)
@@ -532,15 +585,30 @@ class Run(Generic[T_co]):
                 )
             upstream = next_rx
 
+    def _link(self, capacity: int, sender_stage: int) -> tuple[Any, Any]:
+        """A boundary stream: (send side, receive side), timed in a timed run."""
+        tx, rx = create_memory_object_stream[Any](capacity)
+        self._streams += [tx, rx]
+        if self._timer is None:
+            return tx, rx
+        from .timing import TimedReceive, TimedSend
+
+        entries: deque[tuple[float, float]] = deque()
+        return (
+            TimedSend(tx, entries, self._timer, sender_stage),
+            TimedReceive(rx, entries, self._timer),
+        )
+
     def _build_final(
         self,
         segment: _Segment,
         upstream: MemoryObjectReceiveStream[Any],
         from_source: bool,
+        stage: int,
         kind: str,
         out: Any,
     ) -> Any:
-        return segment.build(
+        final = segment.build(
             ("stream", upstream),
             (kind, out),
             self._stop,
@@ -549,6 +617,10 @@ class Run(Generic[T_co]):
             tracking=self._tracking,
             is_source=from_source,
         )
+        if self._timer is None:
+            return final
+        self._final_closables.append(final)
+        return self._timer.final(stage, final)
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -639,6 +711,8 @@ class Run(Generic[T_co]):
         """Drain the run into a list with the final loop appending directly."""
         if self._final is not None or self._final_factory is None:
             raise RuntimeError("collect() needs a fresh run")
+        if self._timer is not None:  # timing measures each delivery: iterate
+            return [item async for item in self]
         result: list[T_co] = []
         self._final = self._final_factory("list", result)
         await self._final

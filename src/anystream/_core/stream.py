@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
 from .operator import Operator, Step
@@ -45,18 +46,31 @@ class Stream(Generic[T_co]):
             )
         return Stream(self._source, self._steps + op.steps)  # type: ignore[arg-type]
 
-    def stream(self, *, handle_signals: bool = False, grace: float | None = None) -> Run[T_co]:
+    def stream(
+        self,
+        *,
+        handle_signals: bool = False,
+        grace: float | None = None,
+        timing: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> Run[T_co]:
         """Start a run: an async context manager yielding the run's async iterator.
 
         ``handle_signals=True`` turns the first SIGINT or SIGTERM into a graceful stop
         and the second into an abort (see ``anystream._core.shutdown``). ``grace`` bounds
         a graceful stop: if the drain takes longer, the run is aborted.
+
+        ``timing=True`` measures, per stage, how long items waited in the buffer in
+        front of it, computed, and were blocked handing results on, plus end-to-end
+        latency: ``run.latency()`` (see ``anystream._core.timing``). ``clock`` is the
+        time source for it (``time.perf_counter`` by default; ``anyio.current_time``
+        makes it follow a virtual clock in tests).
         """
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
             raise TypeError(f"stream(): grace must be a number of seconds, got {grace!r}")
         if grace is not None and grace < 0:
             raise ValueError(f"stream(): grace must be >= 0, got {grace}")
-        return Run(self, handle_signals=handle_signals, grace=grace)
+        return Run(self, handle_signals=handle_signals, grace=grace, timing=timing, clock=clock)
 
     async def collect(self) -> list[T_co]:
         """Run the stream to the end and return every item in a list."""
