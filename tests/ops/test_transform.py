@@ -182,7 +182,10 @@ async def test_map_async_ordered_holds_at_most_twice_concurrency() -> None:
         async for item in items:
             if item == 0:
                 started_when_first_out.append(len(fn.started))
-    assert started_when_first_out == [2 * concurrency]
+    # Item 0 has left the stage when the consumer sees it, and its slot may already have
+    # let one more call start: the stage holds 2 * concurrency items, item 0 included.
+    (started,) = started_when_first_out
+    assert 2 * concurrency <= started <= 2 * concurrency + 1
     assert fn.peak <= concurrency
 
 

@@ -1,11 +1,11 @@
 """The staged implementation of ``map_async``: worker tasks, ordering, retry, error policy.
 
 ``concurrency`` workers take items from the stage's input as they become free. In
-ordered mode one dispatcher task numbers the items: when several tasks wait in
-``receive()`` the items are handed out in order, but the tasks *resume* in whatever
-order the scheduler picks (trio shuffles it on purpose), so numbering on resumption
-would misnumber them. A worker that finishes the earliest outstanding item emits it and
-every consecutive finished result after it.
+ordered mode each item is numbered as it is taken, and only one worker at a time waits
+in ``receive()``: when several tasks wait there, items are handed out in order but the
+tasks *resume* in whatever order the scheduler picks (trio shuffles it on purpose), so
+numbering on resumption would misnumber them. A worker that finishes the earliest
+outstanding item emits it and every consecutive finished result after it.
 """
 
 from __future__ import annotations
@@ -215,28 +215,48 @@ async def _run_ordered(
     results: dict[int, Any] = {}
     emitted = 0  # index of the next result to emit
     flushing = False
-    to_workers, inbox = anyio.create_memory_object_stream[tuple[int, Any]](0)
+    numbered = 0  # index of the next input item
+    reader: anyio.Event | None = None  # set while one worker waits in receive()
 
-    async def dispatch() -> None:
-        index = 0
-        with to_workers:
-            while True:
-                await slots.acquire()
-                item = await _take(rx)
-                if item is _MISSING:
-                    slots.release()
-                    return
-                counts[0] += 1
-                await send(to_workers, (index, item))
-                index += 1
+    async def take_numbered() -> Any:
+        """The next item and its index; ``_MISSING`` at end of input.
+
+        Only one worker at a time may wait in ``receive()``: an item handed to a waiting
+        task is delivered before that task resumes, so another worker taking the next
+        item with ``receive_nowait()`` meanwhile would number it first. Numbering right
+        after taking, with no wait in between, keeps input order; and a call that never
+        suspends costs no task switch at all.
+        """
+        nonlocal numbered, reader
+        while reader is not None:
+            await reader.wait()
+        try:
+            item = rx.receive_nowait()
+        except WouldBlock:
+            waiting = reader = anyio.Event()
+            try:
+                item = await rx.receive()
+            except EndOfStream:
+                return _MISSING
+            finally:
+                reader = None
+                waiting.set()
+        except EndOfStream:
+            return _MISSING
+        index = numbered
+        numbered += 1
+        return index, item
 
     async def worker() -> None:
         nonlocal emitted, flushing
         while True:
-            job = await _take(inbox)
+            await slots.acquire()
+            job = await take_numbered()
             if job is _MISSING:
+                slots.release()
                 return
             index, item = job
+            counts[0] += 1
             results[index] = await call(item)
             if flushing or index != emitted:
                 continue  # the flusher, or the worker of the earlier item, emits it
@@ -257,8 +277,6 @@ async def _run_ordered(
             finally:
                 flushing = False
 
-    with inbox:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(dispatch)
-            for _ in range(concurrency):
-                tg.start_soon(worker)
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
