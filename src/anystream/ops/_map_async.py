@@ -216,7 +216,8 @@ async def _run_ordered(
     emitted = 0  # index of the next result to emit
     flushing = False
     numbered = 0  # index of the next input item
-    reader: anyio.Event | None = None  # set while one worker waits in receive()
+    reading = False  # one worker is waiting in receive()
+    queue: deque[anyio.Event] = deque()  # workers waiting for that one to be done
 
     async def take_numbered() -> Any:
         """The next item and its index; ``_MISSING`` at end of input.
@@ -225,26 +226,42 @@ async def _run_ordered(
         task is delivered before that task resumes, so another worker taking the next
         item with ``receive_nowait()`` meanwhile would number it first. Numbering right
         after taking, with no wait in between, keeps input order; and a call that never
-        suspends costs no task switch at all.
+        suspends costs no task switch at all. Waiting workers queue and are woken one at
+        a time (waking them all for every item was a thundering herd).
         """
-        nonlocal numbered, reader
-        while reader is not None:
-            await reader.wait()
-        try:
-            item = rx.receive_nowait()
-        except WouldBlock:
-            waiting = reader = anyio.Event()
+        nonlocal numbered, reading
+        while reading:
+            turn = anyio.Event()
+            queue.append(turn)
             try:
-                item = await rx.receive()
-            except EndOfStream:
-                return _MISSING
-            finally:
-                reader = None
-                waiting.set()
+                await turn.wait()
+            except BaseException:
+                if turn in queue:
+                    queue.remove(turn)
+                elif queue:
+                    queue.popleft().set()  # woken while being cancelled: pass it on
+                raise
+        try:
+            try:
+                item = rx.receive_nowait()
+            except WouldBlock:
+                reading = True
+                try:
+                    item = await rx.receive()
+                finally:
+                    reading = False
         except EndOfStream:
+            while queue:  # the end of input is for everyone
+                queue.popleft().set()
             return _MISSING
+        except BaseException:
+            if queue:
+                queue.popleft().set()  # cancelled while reading: let the next one read
+            raise
         index = numbered
         numbered += 1
+        if queue:
+            queue.popleft().set()  # pass the baton: the next idle worker takes the next item
         return index, item
 
     async def worker() -> None:
