@@ -199,7 +199,9 @@ async def test_map_thread_holds_a_bounded_number_of_items(ordered: bool, bound: 
             held.append(stats.received - stats.emitted)
             await anyio.sleep(0.002)
     assert max(held) <= bound
-    assert max(held) >= 3  # the workers did run ahead of the consumer
+    # The workers did run ahead of the consumer (a result blocked in its hand-off
+    # already counts as emitted, as everywhere in the runner).
+    assert max(held) >= 2
 
 
 async def test_map_thread_error_propagates_as_itself_with_note_and_traceback() -> None:

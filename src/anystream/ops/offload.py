@@ -41,20 +41,18 @@ import pickle
 import signal
 import sys
 import traceback
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_process
 import anyio.to_thread
-from anyio import BrokenResourceError, BrokenWorkerProcess, EndOfStream, WouldBlock
+from anyio import BrokenWorkerProcess
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_int, check_sync_callable, describe
-from .._core.errors import add_operator_note
-from .._core.handoff import downstream_left, send
 from .._core.operator import Operator, StageContext, StagedStep
+from ._map_async import run_map_async
 
 __all__ = ["map_process", "map_thread"]
 
@@ -122,7 +120,7 @@ def map_thread(
 
         return call
 
-    return Operator((StagedStep(name, functools.partial(_run, make_call, workers, ordered, name)),))
+    return _staged(name, make_call, workers, ordered)
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -186,7 +184,7 @@ def map_process(
 
         return call
 
-    return Operator((StagedStep(name, functools.partial(_run, make_call, workers, ordered, name)),))
+    return _staged(name, make_call, workers, ordered)
 
 
 def _check_picklable(op: str, fn: Any) -> None:
@@ -275,18 +273,11 @@ class _RemoteCall:
 # -- the stage -----------------------------------------------------------------------------
 
 
-async def _take(rx: MemoryObjectReceiveStream[Any]) -> Any:
-    """Next item from ``rx`` (fast path first); ``_MISSING`` at end of input."""
-    try:
-        return rx.receive_nowait()
-    except WouldBlock:
-        pass
-    except EndOfStream:
-        return _MISSING
-    try:
-        return await rx.receive()
-    except EndOfStream:
-        return _MISSING
+def _staged(
+    name: str, make_call: Callable[[], Call], workers: int, ordered: bool
+) -> Operator[Any, Any]:
+    run = functools.partial(_run, make_call, workers, ordered, name)
+    return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
 
 
 async def _run(
@@ -297,123 +288,20 @@ async def _run(
     rx: MemoryObjectReceiveStream[Any],
     tx: MemoryObjectSendStream[Any],
     ctx: StageContext,
+    *,
+    tracked: bool = False,
 ) -> None:
-    call = make_call()
-    if ordered:
-        await _run_ordered(call, workers, name, rx, tx, ctx)
-    else:
-        await _run_unordered(call, workers, name, rx, tx, ctx)
-
-
-async def _run_unordered(
-    call: Call,
-    workers: int,
-    name: str,
-    rx: MemoryObjectReceiveStream[Any],
-    tx: MemoryObjectSendStream[Any],
-    ctx: StageContext,
-) -> None:
-    counts = ctx.counts
-
-    async def worker() -> None:
-        while True:
-            item = await _take(rx)
-            if item is _MISSING:
-                return
-            counts[0] += 1
-            try:
-                result = await call(item)
-            except Exception as exc:
-                add_operator_note(exc, name)
-                raise
-            try:
-                await send(tx, result)
-            except BrokenResourceError:
-                if downstream_left(tx):
-                    tg.cancel_scope.cancel()  # downstream left: stop quietly
-                    return
-                raise
-            counts[1] += 1
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(workers):
-            tg.start_soon(worker)
-
-
-class _Pending:
-    """One item's place in the output order, holding its result once its call returned."""
-
-    __slots__ = ("done", "result")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.result: Any = None
-
-
-async def _run_ordered(
-    call: Call,
-    workers: int,
-    name: str,
-    rx: MemoryObjectReceiveStream[Any],
-    tx: MemoryObjectSendStream[Any],
-    ctx: StageContext,
-) -> None:
-    # The output order is fixed when an item is *taken*: under `take_lock` a worker
-    # takes an item and appends its _Pending place to `order` with no await in between.
-    # Several tasks waiting in receive() at once would not do: items are handed to them in
-    # order, but they *resume* in whatever order the scheduler picks (trio shuffles it on
-    # purpose), so places appended on resumption could be misordered.
-    #
-    # Whoever finishes the item at the head of `order` emits it and every finished item
-    # behind it; a worker that finishes while another is emitting leaves its result for
-    # that one (which re-checks the head after every send). No dispatcher or emitter
-    # task: each would add a task switch per item, which matters at ~50 us per call.
-    #
-    # `window` bounds the stage to 2 * workers items: at most `workers` calls running,
-    # the rest finished and waiting for an earlier result. It is taken *before* an item
-    # is taken from the input, so a full window leaves the item upstream.
-    counts = ctx.counts
-    window = anyio.Semaphore(2 * workers, fast_acquire=True)
-    take_lock = anyio.Lock(fast_acquire=True)
-    order: deque[_Pending] = deque()
-    flushing = False
-
-    async def worker() -> None:
-        nonlocal flushing
-        while True:
-            async with take_lock:
-                await window.acquire()
-                item = await _take(rx)
-                if item is _MISSING:
-                    window.release()
-                    return
-                counts[0] += 1
-                pending = _Pending()
-                order.append(pending)
-            try:
-                pending.result = await call(item)
-            except Exception as exc:
-                add_operator_note(exc, name)
-                raise
-            pending.done = True
-            if flushing:
-                continue  # the emitting worker will find it at the head in time
-            flushing = True
-            try:
-                while order and order[0].done:
-                    head = order.popleft()
-                    result, head.result = head.result, None
-                    await send(tx, result)
-                    counts[1] += 1
-                    window.release()
-            except BrokenResourceError:
-                if downstream_left(tx):
-                    tg.cancel_scope.cancel()  # downstream left: stop quietly
-                    return
-                raise
-            finally:
-                flushing = False
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(workers):
-            tg.start_soon(worker)
+    # The same workers, ordering and bounds as map_async (ops/_map_async.py): only the
+    # call differs, and it is made per run (a CapacityLimiter belongs to one event loop).
+    await run_map_async(
+        make_call(),
+        rx,
+        tx,
+        ctx,
+        concurrency=workers,
+        ordered=ordered,
+        retry=None,
+        on_error="raise",
+        name=name,
+        tracked=tracked,
+    )
