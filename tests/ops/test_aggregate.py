@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from anystream import (
     Group,
     GroupLimitExceeded,
-    Stream,
     buffered,
     count,
     empty,
@@ -29,37 +28,13 @@ from anystream import (
     take,
     tap,
 )
-from anystream.testing import at, record, run, scripted
+from anystream.testing import CountingSource, at, raised_in, record, run, scripted
 
 pytestmark = pytest.mark.anyio
-
-NOTE = "anystream: raised in operator "
-
-
-class Tracked:
-    def __init__(self, n: int = 1_000) -> None:
-        self.n = n
-        self.pulled = 0
-        self.closed = False
-
-    async def items(self) -> AsyncIterator[int]:
-        try:
-            for i in builtins.range(self.n):
-                self.pulled += 1
-                yield i
-        finally:
-            self.closed = True
-
-    def stream(self) -> Stream[int]:
-        return from_iterable(self.items())
 
 
 class Boom(Exception):
     pass
-
-
-def has_note(exc: BaseException, name: str) -> bool:
-    return any(note.startswith(NOTE + name) for note in getattr(exc, "__notes__", ()))
 
 
 # -- reduce / count -------------------------------------------------------------------------
@@ -79,7 +54,7 @@ async def test_reduce_on_empty_input_without_initial_is_functools_type_error() -
     with pytest.raises(TypeError) as info:
         await (empty() | reduce(op.add)).collect()
     assert str(info.value) == str(expected.value)
-    assert has_note(info.value, "reduce(")
+    assert raised_in(info.value, "reduce(")
 
 
 async def test_reduce_async_fn() -> None:
@@ -92,7 +67,7 @@ async def test_reduce_async_fn() -> None:
 
 
 async def test_reduce_error_and_bad_argument() -> None:
-    src = Tracked()
+    src = CountingSource()
 
     def fail(acc: int, x: int) -> int:
         if x == 5:
@@ -101,7 +76,7 @@ async def test_reduce_error_and_bad_argument() -> None:
 
     with pytest.raises(Boom) as info:
         await (src.stream() | reduce(fail)).collect()
-    assert has_note(info.value, "reduce(")
+    assert raised_in(info.value, "reduce(")
     assert src.closed
     with pytest.raises(TypeError, match=r"reduce\(\): fn must be callable"):
         reduce(1)  # type: ignore[call-overload]
@@ -119,13 +94,13 @@ def test_reduce_and_count_match_python(items: list[int]) -> None:
 async def test_count() -> None:
     assert await (range(7) | count()).collect() == [7]
     assert await (empty() | count()).collect() == [0]
-    src = Tracked(10)
+    src = CountingSource(10)
     assert await (src.stream() | count() | map(lambda n: n * 2)).collect() == [20]
     assert src.closed
 
 
 async def test_reduce_before_take_closes_on_early_exit() -> None:
-    src = Tracked(5)
+    src = CountingSource(5)
     assert await (src.stream() | reduce(op.add) | take(1)).collect() == [10]
     assert src.closed
 
@@ -179,11 +154,11 @@ async def test_group_by_in_the_consuming_loop_with_a_task_per_group() -> None:
 
 
 async def test_group_by_limit_is_a_clear_error() -> None:
-    src = Tracked()
+    src = CountingSource()
     s = src.stream() | group_by(lambda x: x % 5, max_groups=3) | merge_map(summarise, 5)
     with pytest.raises(GroupLimitExceeded, match="max_groups=3") as info:
         await s.collect()
-    assert has_note(info.value, "group_by(")
+    assert raised_in(info.value, "group_by(")
     assert src.closed
 
 
@@ -209,7 +184,7 @@ async def test_group_by_buffer_lets_groups_be_collected_later() -> None:
 
 
 async def test_group_by_key_error_has_note() -> None:
-    src = Tracked()
+    src = CountingSource()
     with pytest.raises(Boom) as info:
 
         def key(x: int) -> int:
@@ -218,12 +193,12 @@ async def test_group_by_key_error_has_note() -> None:
             return x % 2
 
         await (src.stream() | group_by(key) | merge_map(summarise, 2)).collect()
-    assert has_note(info.value, "group_by(")
+    assert raised_in(info.value, "group_by(")
     assert src.closed
 
 
 async def test_group_by_upstream_error_is_the_runs_error() -> None:
-    src = Tracked()
+    src = CountingSource()
 
     def late_failure(x: int) -> int:
         if x == 7:
@@ -234,7 +209,7 @@ async def test_group_by_upstream_error_is_the_runs_error() -> None:
         await (
             src.stream() | map(late_failure) | group_by(lambda x: x % 2) | merge_map(summarise, 2)
         ).collect()
-    assert has_note(info.value, "map(")
+    assert raised_in(info.value, "map(")
     assert src.closed
 
 
@@ -259,7 +234,7 @@ async def test_an_upstream_failure_is_not_seen_as_the_end_of_input_downstream() 
 
 
 async def test_group_by_early_exit_closes_everything() -> None:
-    src = Tracked()
+    src = CountingSource()
     with anyio.fail_after(5):
         async with (src.stream() | group_by(lambda x: x % 3)).stream() as groups:
             async for group in groups:

@@ -3,7 +3,6 @@ take_until, distinct_until_changed, dedupe."""
 
 from __future__ import annotations
 
-import builtins
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,39 +34,13 @@ from anystream import (
     timer,
     where,
 )
-from anystream.testing import at, record, run, scripted
+from anystream.testing import CountingSource, at, raised_in, record, run, scripted
 
 pytestmark = pytest.mark.anyio
-
-NOTE = "anystream: raised in operator "
-
-
-class Tracked:
-    """A one-shot async generator source that records how far it was pulled and closing."""
-
-    def __init__(self, n: int = 1_000) -> None:
-        self.n = n
-        self.pulled = 0
-        self.closed = False
-
-    async def items(self) -> AsyncIterator[int]:
-        try:
-            for i in builtins.range(self.n):
-                self.pulled += 1
-                yield i
-        finally:
-            self.closed = True
-
-    def stream(self) -> Stream[int]:
-        return from_iterable(self.items())
 
 
 class Boom(Exception):
     pass
-
-
-def has_note(exc: BaseException, name: str) -> bool:
-    return any(note.startswith(NOTE + name) for note in getattr(exc, "__notes__", ()))
 
 
 def fails_at(n: int) -> Any:
@@ -117,10 +90,10 @@ async def test_where_async_and_awaitable_returning_predicates() -> None:
 
 
 async def test_where_error_and_bad_argument() -> None:
-    src = Tracked(10)
+    src = CountingSource(10)
     with pytest.raises(Boom) as info:
         await (src.stream() | where(fails_at(4))).collect()
-    assert has_note(info.value, "where(")
+    assert raised_in(info.value, "where(")
     assert src.closed
     with pytest.raises(TypeError, match=r"where\(\): predicate must be callable"):
         where(True)  # type: ignore[arg-type]
@@ -130,7 +103,7 @@ async def test_where_error_and_bad_argument() -> None:
 
 
 async def test_take_closes_the_upstream_at_once() -> None:
-    src = Tracked()
+    src = CountingSource()
     async with (src.stream() | take(3)).stream() as items:
         out = [x async for x in items]
         # Still inside the run: the source is already closed and was not pulled further.
@@ -140,14 +113,14 @@ async def test_take_closes_the_upstream_at_once() -> None:
 
 
 async def test_take_before_a_staged_operator_closes_the_source() -> None:
-    src = Tracked()
+    src = CountingSource()
     assert await (src.stream() | take(3) | buffered(2)).collect() == [0, 1, 2]
     assert src.closed
     assert src.pulled == 3
 
 
 async def test_take_zero_never_starts_the_source() -> None:
-    src = Tracked()
+    src = CountingSource()
     assert await (src.stream() | take(0)).collect() == []
     assert src.pulled == 0
 
@@ -191,7 +164,7 @@ async def test_skip_last_emits_each_item_n_items_late() -> None:
 
 
 async def test_take_while_stops_at_the_first_failure_and_closes_upstream() -> None:
-    src = Tracked()
+    src = CountingSource()
     s = src.stream() | take_while(lambda x: x < 3)
     assert await s.collect() == [0, 1, 2]
     assert src.pulled == 4  # the failing item, nothing after it
@@ -201,7 +174,7 @@ async def test_take_while_stops_at_the_first_failure_and_closes_upstream() -> No
 
 
 async def test_take_while_mid_pipeline_pulls_nothing_more() -> None:
-    src = Tracked(10**9)
+    src = CountingSource(10**9)
     with anyio.fail_after(5):
         out = await (src.stream() | take_while(lambda x: x < 3) | buffered(0)).collect()
     assert out == [0, 1, 2]
@@ -251,10 +224,10 @@ async def test_distinct_until_changed() -> None:
     ],
 )
 async def test_callback_errors_have_notes_and_close_the_source(make: Any, name: str) -> None:
-    src = Tracked()
+    src = CountingSource()
     with pytest.raises(Boom) as info:
         await (src.stream() | make()).collect()
-    assert has_note(info.value, name)
+    assert raised_in(info.value, name)
     assert src.closed
 
 
@@ -271,7 +244,7 @@ async def test_callback_errors_have_notes_and_close_the_source(make: Any, name: 
     ],
 )
 async def test_early_exit_closes_the_upstream(make: Any) -> None:
-    src = Tracked()
+    src = CountingSource()
     with anyio.fail_after(5):
         await first_then_exit(src.stream() | make())
     assert src.closed
@@ -344,13 +317,13 @@ async def test_take_until_an_event() -> None:
 async def test_take_until_an_event_already_set_emits_nothing() -> None:
     event = anyio.Event()
     event.set()
-    src = Tracked()
+    src = CountingSource()
     assert await (src.stream() | take_until(event)).collect() == []
     assert src.closed
 
 
 async def test_take_until_closes_the_upstream_and_the_trigger() -> None:
-    src = Tracked(10**9)
+    src = CountingSource(10**9)
     trigger_closed: list[bool] = []
 
     async def trigger_items() -> AsyncIterator[str]:
@@ -384,7 +357,7 @@ async def test_take_until_trigger_error_propagates() -> None:
     trigger = timer(1.0) | map(lambda _: 1 / 0)
     with pytest.raises(ZeroDivisionError) as info:
         await (interval(0.5) | take_until(trigger)).collect()
-    assert has_note(info.value, "map(")
+    assert raised_in(info.value, "map(")
 
 
 def test_take_until_rejects_bad_arguments() -> None:
@@ -432,10 +405,10 @@ async def test_dedupe_is_fresh_per_run() -> None:
 async def test_dedupe_errors_have_notes() -> None:
     with pytest.raises(KeyError) as info:
         await (from_iterable([{"id": 1}, {}]) | dedupe(lambda e: e["id"], max_keys=5)).collect()
-    assert has_note(info.value, "dedupe(")
+    assert raised_in(info.value, "dedupe(")
     with pytest.raises(TypeError, match="unhashable") as type_info:
         await (from_iterable([[1]]) | dedupe(max_keys=5)).collect()
-    assert has_note(type_info.value, "dedupe(")
+    assert raised_in(type_info.value, "dedupe(")
 
 
 def test_dedupe_requires_a_bound_and_valid_arguments() -> None:

@@ -31,31 +31,9 @@ from anystream import (
     take,
     tap,
 )
-from anystream.testing import at, record, run, scripted
+from anystream.testing import CountingSource, at, raised_in, record, run, scripted
 
 pytestmark = pytest.mark.anyio
-
-NOTE = "anystream: raised in operator "
-
-
-class Tracked:
-    """A one-shot async generator source that records how far it was pulled and closing."""
-
-    def __init__(self, n: int = 1_000) -> None:
-        self.n = n
-        self.pulled = 0
-        self.closed = False
-
-    async def items(self) -> AsyncIterator[int]:
-        try:
-            for i in builtins.range(self.n):
-                self.pulled += 1
-                yield i
-        finally:
-            self.closed = True
-
-    def stream(self) -> Stream[int]:
-        return from_iterable(self.items())
 
 
 class Boom(Exception):
@@ -69,10 +47,6 @@ def boom_at(n: int) -> Any:
         return x
 
     return fn
-
-
-def has_note(exc: BaseException, name: str) -> bool:
-    return any(note.startswith(NOTE + name) for note in getattr(exc, "__notes__", ()))
 
 
 async def first_then_exit(stream: Stream[Any]) -> Any:
@@ -101,10 +75,10 @@ def test_map_rejects_bad_arguments() -> None:
 
 
 async def test_map_error_propagates_with_note() -> None:
-    src = Tracked(10)
+    src = CountingSource(10)
     with pytest.raises(Boom) as info:
         await (src.stream() | map(boom_at(3))).collect()
-    assert has_note(info.value, "map(")
+    assert raised_in(info.value, "map(")
     assert src.closed
 
 
@@ -118,7 +92,7 @@ async def test_parse_drops_and_counts_malformed() -> None:
 async def test_parse_raise_mode_and_other_errors() -> None:
     with pytest.raises(ValueError, match="invalid literal") as info:
         await (from_iterable(["1", "x"]) | parse(int, on_error="raise")).collect()
-    assert has_note(info.value, "parse(")
+    assert raised_in(info.value, "parse(")
     with pytest.raises(Boom):  # not a "malformed" exception type: always propagates
         await (range(5) | parse(boom_at(2))).collect()
 
@@ -197,10 +171,10 @@ async def test_map_async_error_is_itself_with_note() -> None:
         return x
 
     for concurrency in (1, 4):
-        src = Tracked(100)
+        src = CountingSource(100)
         with pytest.raises(Boom, match="four") as info:
             await (src.stream() | map_async(fail, concurrency=concurrency)).collect()
-        assert has_note(info.value, "map_async(")
+        assert raised_in(info.value, "map_async(")
         assert src.closed
 
 
@@ -210,7 +184,7 @@ async def test_map_async_early_exit_closes_upstream(concurrency: int) -> None:
         await anyio.sleep(0.01)
         return x
 
-    src = Tracked(10_000)
+    src = CountingSource(10_000)
     assert await first_then_exit(src.stream() | map_async(slow, concurrency=concurrency)) == 0
     assert src.closed
     assert src.pulled < 20
@@ -247,7 +221,7 @@ async def test_starmap_sync_and_async() -> None:
 async def test_starmap_error_and_bad_argument() -> None:
     with pytest.raises(Boom) as info:
         await (from_iterable([(1, 2), (3, 4)]) | starmap(boom_at(3))).collect()
-    assert has_note(info.value, "starmap(")
+    assert raised_in(info.value, "starmap(")
     with pytest.raises(TypeError, match="starmap\\(\\): fn must be callable"):
         starmap(None)  # type: ignore[arg-type]
 
@@ -273,10 +247,10 @@ async def test_tap_sync_async_and_awaitable_returning() -> None:
 
 
 async def test_tap_error_and_bad_argument() -> None:
-    src = Tracked(10)
+    src = CountingSource(10)
     with pytest.raises(Boom) as info:
         await (src.stream() | tap(boom_at(2))).collect()
-    assert has_note(info.value, "tap(")
+    assert raised_in(info.value, "tap(")
     assert src.closed
     with pytest.raises(TypeError, match="tap\\(\\): fn must be callable"):
         tap(1)  # type: ignore[arg-type]
@@ -319,7 +293,7 @@ def test_scan_matches_itertools_accumulate(items: list[int], initial: int) -> No
 
 
 async def test_scan_error_and_bad_argument() -> None:
-    src = Tracked(10)
+    src = CountingSource(10)
 
     def fail(acc: int, x: int) -> int:
         if x == 3:
@@ -328,7 +302,7 @@ async def test_scan_error_and_bad_argument() -> None:
 
     with pytest.raises(Boom) as info:
         await (src.stream() | scan(fail, 0)).collect()
-    assert has_note(info.value, "scan(")
+    assert raised_in(info.value, "scan(")
     assert src.closed
     with pytest.raises(TypeError, match="scan\\(\\): fn must be callable"):
         scan(0, 0)  # type: ignore[call-overload]
@@ -354,7 +328,7 @@ async def test_enumerate_and_pairwise() -> None:
     [lambda: scan(op.add, 0), lambda: enumerate(), lambda: pairwise(), lambda: tap(print)],
 )
 async def test_per_item_operators_close_upstream_on_early_exit(operator: Any) -> None:
-    src = Tracked()
+    src = CountingSource()
     with anyio.fail_after(5):
         await first_then_exit(src.stream() | operator())
     assert src.closed
@@ -396,7 +370,7 @@ async def test_flat_map_stats() -> None:
 async def test_flat_map_errors_have_notes() -> None:
     with pytest.raises(Boom) as info:
         await (range(5) | flat_map(lambda x: [boom_at(2)(x)])).collect()
-    assert has_note(info.value, "flat_map(")
+    assert raised_in(info.value, "flat_map(")
 
     async def failing(x: int) -> AsyncIterator[int]:
         yield x
@@ -404,7 +378,7 @@ async def test_flat_map_errors_have_notes() -> None:
 
     with pytest.raises(Boom, match="inner") as info:
         await (range(5) | flat_map(failing)).collect()
-    assert has_note(info.value, "flat_map(")
+    assert raised_in(info.value, "flat_map(")
 
     with pytest.raises(TypeError, match=r"flat_map.*must return a Stream"):
         await (range(2) | flat_map(lambda x: x)).collect()
@@ -412,7 +386,7 @@ async def test_flat_map_errors_have_notes() -> None:
     # An inner Stream's own operator names itself; no extra flat_map note on the way up.
     with pytest.raises(Boom) as info:
         await (range(2) | flat_map(lambda x: range(3) | map(boom_at(1)))).collect()
-    assert has_note(info.value, "map(")
+    assert raised_in(info.value, "map(")
 
 
 def test_inner_operators_reject_bad_arguments() -> None:
@@ -470,7 +444,7 @@ async def test_inner_operators_close_everything_on_early_exit(make: str) -> None
         "merge_map": lambda: merge_map(tracker.make, 3),
         "switch_map": lambda: switch_map(tracker.make),
     }[make]()
-    src = Tracked()
+    src = CountingSource()
     with anyio.fail_after(5):
         await first_then_exit(src.stream() | operator)
     assert src.closed
@@ -526,7 +500,7 @@ async def test_merge_map_inner_error_cancels_the_others() -> None:
 
     with pytest.raises(Boom) as info:
         await (range(5) | merge_map(make, 3)).collect()
-    assert has_note(info.value, "map(")
+    assert raised_in(info.value, "map(")
     assert tracker.open == 0
     assert {0, 1} <= set(tracker.closed)  # and every inner opened was closed
 
@@ -558,12 +532,12 @@ async def test_switch_map_with_stream_inners() -> None:
 async def test_switch_map_error_in_fn() -> None:
     with pytest.raises(Boom) as info:
         await (range(5) | switch_map(lambda x: [boom_at(3)(x)])).collect()
-    assert has_note(info.value, "switch_map(")
+    assert raised_in(info.value, "switch_map(")
 
 
 async def test_take_after_inner_operator_stops_everything() -> None:
     tracker = InnerTracker(n=1_000, delay=0.01)
-    src = Tracked()
+    src = CountingSource()
     out = await (src.stream() | merge_map(tracker.make, 2) | take(5)).collect()
     assert len(out) == 5
     assert src.closed

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from anyio import get_cancelled_exc_class
 
-__all__ = ["add_operator_note", "unwrap"]
+__all__ = ["NOTE_PREFIX", "add_operator_note", "unwrap"]
 
-_NOTE_PREFIX = "anystream: raised in operator "
+NOTE_PREFIX = "anystream: raised in operator "
 
 
 def add_operator_note(exc: BaseException, operator: str) -> None:
     """Record on ``exc`` which operator's user code raised it (once per operator)."""
-    note = f"{_NOTE_PREFIX}{operator}"
+    note = f"{NOTE_PREFIX}{operator}"
     notes = getattr(exc, "__notes__", None)
     if notes is None or note not in notes:
         exc.add_note(note)

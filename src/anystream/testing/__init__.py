@@ -27,9 +27,11 @@ from anystream.testing.sources import (
     raise_,
     scripted,
 )
+from anystream.testing.tracking import CountingSource, raised_in
 
 __all__ = [
     "At",
+    "CountingSource",
     "Directive",
     "End",
     "Hang",
@@ -43,6 +45,7 @@ __all__ = [
     "hang",
     "marbles",
     "raise_",
+    "raised_in",
     "record",
     "run",
     "scripted",
