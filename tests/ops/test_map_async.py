@@ -158,3 +158,23 @@ def test_bad_resilience_arguments(
 def test_dead_letters_validates_max_items() -> None:
     with pytest.raises(ValueError, match="max_items"):
         DeadLetters(max_items=-1)
+
+
+async def test_map_with_an_error_policy_drops_or_dead_letters() -> None:
+    from anystream import map
+
+    def invert(x: int) -> float:
+        return 1 / x
+
+    s = from_iterable([1, 0, 2]) | map(invert, on_error="drop")
+    assert await s.collect() == [1.0, 0.5]
+    assert s.stats()["map"].dropped == {"error:ZeroDivisionError": 1}
+
+    dead: DeadLetters[int] = DeadLetters()
+    s = from_iterable([1, 0, 2]) | map(invert, on_error=dead)
+    assert await s.collect() == [1.0, 0.5]
+    assert [(d.item, d.operator) for d in dead] == [
+        (0, "map(test_map_with_an_error_policy_drops_or_dead_letters.<locals>.invert)")
+    ]
+    with pytest.raises(ValueError, match="on_error"):
+        map(invert, on_error="skip")  # type: ignore[arg-type]

@@ -69,14 +69,37 @@ A = TypeVar("A")
 _MISSING: Any = object()
 
 
-def map(fn: Callable[[T], U]) -> Operator[T, U]:
+def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
     """Emit ``fn(item)`` for every item, in order (a plain function; see ``map_async``).
 
     Fused with neighbouring per-item operators into one loop: it costs a function call
     per item, not a generator layer.
+
+    ``on_error`` (see ``anystream.ops.errors``): ``"raise"`` (default) ends the run with
+    the exception; ``"drop"`` discards the item and counts it by exception type; a
+    callable such as :class:`~anystream.DeadLetters` receives it as a dead letter. With
+    a policy other than ``"raise"`` the operator runs as its own stage (the error
+    handling of ``map_async``), so keep the default on hot paths.
     """
     check_sync_callable("map", "fn", fn, async_alternative="map_async(fn)")
-    return Operator((Kernel("map", f"map({describe(fn)})", fn),))
+    handler = check_on_error("map", on_error)
+    name = f"map({describe(fn)})"
+    if handler == "raise":
+        return Operator((Kernel("map", name, fn),))
+
+    async def call(item: T) -> U:
+        return fn(item)
+
+    run = functools.partial(
+        run_map_async,
+        call,
+        concurrency=1,
+        ordered=True,
+        retry=None,
+        on_error=handler,
+        name=name,
+    )
+    return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
 
 
 def parse(fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop") -> Operator[T, U]:
