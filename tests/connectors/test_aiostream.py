@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 import anystream as A
 from anystream.connectors.aiostream import from_aiostream, open_aiostream, to_aiostream
 from anystream.testing import ScriptedSource, at, raise_, record, scripted
-from anystream.testing._clock import clock_backend_options
+from anystream.testing._asyncio_clock import clock_backend_options
 
 pytestmark = pytest.mark.anyio
 

@@ -14,6 +14,7 @@ or the grace period running out) or if the summary does not balance.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import sys
@@ -248,9 +249,7 @@ def run(args: argparse.Namespace) -> int:
     )
     demo = build_demo(config, on_source_stop=out.source_stopped)
     if args.backend == "trio":
-        try:
-            import trio  # noqa: F401 - only checking that it is installed
-        except ImportError:
+        if importlib.util.find_spec("trio") is None:
             print(
                 "anystream demo: --backend trio needs trio: pip install 'anystream[trio]'",
                 file=sys.stderr,

@@ -12,7 +12,7 @@ Importing this package does not import pytest; the pytest integration lives in
 :mod:`anystream.testing.pytest_plugin` and is enabled with ``-p anystream.testing.pytest_plugin``.
 """
 
-from anystream.testing._clock import VirtualClockEventLoop, run
+from anystream.testing._asyncio_clock import VirtualClockEventLoop, run
 from anystream.testing.recorder import Recorder, Recording, marbles, record
 from anystream.testing.sources import (
     At,

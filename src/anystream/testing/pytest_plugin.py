@@ -45,7 +45,7 @@ from typing import Any
 
 import pytest
 
-from anystream.testing._clock import BackendName, clock_backend_options
+from anystream.testing._asyncio_clock import BackendName, clock_backend_options
 
 __all__ = ["anyio_backend", "backend_name"]
 
