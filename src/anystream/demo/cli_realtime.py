@@ -248,13 +248,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     demo = build_demo(config, on_source_stop=out.source_stopped)
-    if args.backend == "trio":
-        if importlib.util.find_spec("trio") is None:
-            print(
-                "anystream demo: --backend trio needs trio: pip install 'anystream[trio]'",
-                file=sys.stderr,
-            )
-            return 2
+    if args.backend == "trio" and importlib.util.find_spec("trio") is None:
+        print(
+            "anystream demo: --backend trio needs trio: pip install 'anystream[trio]'",
+            file=sys.stderr,
+        )
+        return 2
     try:
         summary = anyio.run(
             _main, demo, out, args.backend, args.duration, args.grace, backend=args.backend
