@@ -9,7 +9,7 @@ input.
 
 **Backpressure.** Every hand-off of the combinator itself is a rendezvous: an input runs
 ahead of the consumer by at most the item its forwarder holds, plus whatever its own
-pipeline holds. The source functions give an input that has no staged operator a
+pipeline holds. An input stream that has no staged operator gets a
 ``buffered(INPUT_BUFFER)`` (16) of its own, so that its source runs in a task that a
 stop can interrupt: such an input is at most ``INPUT_BUFFER + 2`` items ahead (buffer,
 its source task's hand, its forwarder's hand). A slow consumer therefore bounds what
@@ -22,16 +22,16 @@ is closed (their ``finally`` blocks run) before it reaches the caller.
 **Early exit.** When the consumer leaves (``take(3)``, ``break``), every input run is
 closed before the pipeline's ``async with`` exits.
 
-**Graceful stop.** A stop of the run is relayed to every input run with ``run.stop()``:
-each input's source stops and what it already pulled drains through, exactly as for a
-single stream; ``concat`` starts no further input. The source functions notice the stop
-after the next item of any input, and within ``STOP_POLL`` seconds when every input is
-idle (the runner's ``StopState`` offers a flag, not an event, and cancelling the
-combinator's scope, as the runner does for a plain source, would abort the input runs
-instead of draining them). The pipeable forms are staged operators, which the runner
-does not tell about a stop: their upstream stops, but the *other* streams run on until
-they end or the run's grace period aborts them; prefer the function form (``merge(a,
-b)``) for inputs that never end.
+**Graceful stop.** A stop of the run is relayed at once to every input run with
+``run.stop()`` (a watcher task waits on the run's ``StopState``): each input's source
+stops and what it already pulled drains through, exactly as for a single stream, even
+when every input is idle. ``concat`` starts no further input. The relay is a stop, not
+a cancel: cancelling the combinator's scope, as the runner does for a plain source,
+would abort the input runs instead of draining them. The pipeable forms do the same for
+their *other* streams with the ``StageContext.stop`` the runner hands them, while their
+upstream stops with the run's source as usual; ``concat_with`` starts none of its
+``others`` once a stop was requested. (Run outside the runner, without a
+``StageContext.stop``, a pipeable form is not told about stops.)
 
 Names compared with aiostream's ``stream`` module: ``merge`` and ``zip`` are the same;
 ``concat`` is aiostream's ``chain``; ``zip_latest`` is aiostream's ``ziplatest`` (RxJS
@@ -72,9 +72,6 @@ T = TypeVar("T")
 T1 = TypeVar("T1")
 T2 = TypeVar("T2")
 T3 = TypeVar("T3")
-
-#: How often (seconds) a combinator whose inputs are all idle checks for a graceful stop.
-STOP_POLL = 0.1
 
 #: Buffer given to an input without a staged operator of its own (see ``_interruptible``).
 #: A rendezvous there would cost a scheduler round-trip per item (about 10 us, doubling
@@ -120,8 +117,8 @@ class _Upstream:
 class _Combinator:
     """One run of a combinator: its inputs, its output, and the stop relay.
 
-    ``stop`` is the run's :class:`StopState` for the source functions and None for the
-    pipeable forms (staged steps are not told about stops). ``counts`` is the staged
+    ``stop`` is the run's :class:`StopState` (None only for a staged step run with a
+    ``StageContext`` that carries none: then stops are not relayed). ``counts`` is the staged
     step's ``[received, emitted]`` (a throwaway list for sources: the runner counts a
     source's items downstream of it).
     """
@@ -148,11 +145,13 @@ class _Combinator:
         if self.is_stopping() and not run.stopping:
             run.stop()
 
-    async def watch_stop(self) -> None:
-        """Relay a graceful stop to every input run (cancelled when the combinator ends)."""
-        # Polled: StopState is a flag without an event to wait on (see module docstring).
-        while not self.is_stopping():  # noqa: ASYNC110
-            await anyio.sleep(STOP_POLL)
+    async def watch_stop(self, stop: StopState) -> None:
+        """Relay a graceful stop to every input run (cancelled when the combinator ends).
+
+        Runs opened after the stop are stopped by ``open`` itself (``relay_stop``), so
+        between them every input run is told exactly once.
+        """
+        await stop.wait()
         for run in list(self.runs):
             run.stop()
 
@@ -216,7 +215,7 @@ Body = Callable[[_Combinator, Sequence[Input], TaskGroup], Awaitable[None]]
 async def _run(body: Body, comb: _Combinator, inputs: Sequence[Input]) -> None:
     async with anyio.create_task_group() as tg:
         if comb.stop is not None:
-            tg.start_soon(comb.watch_stop, name=f"anystream {comb.name} stop relay")
+            tg.start_soon(comb.watch_stop, comb.stop, name=f"anystream {comb.name} stop relay")
         await body(comb, inputs, tg)
         tg.cancel_scope.cancel()  # the stop relay, and zip's inputs after the shortest ended
 
@@ -234,7 +233,9 @@ def _staged(name: str, body: Body, others: Sequence[Stream[Any]]) -> Operator[An
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
     ) -> None:
-        await _run(body, _Combinator(name, tx, None, ctx.counts), [rx, *others])
+        # The upstream stops with the run's source; ``ctx.stop`` lets the watcher stop
+        # the other streams too (and ``concat`` start no more of them).
+        await _run(body, _Combinator(name, tx, ctx.stop, ctx.counts), [rx, *others])
 
     return Operator((StagedStep(name, run),))
 
@@ -261,8 +262,6 @@ async def _merge_body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup)
             async for item in items:
                 if not await comb.emit(item, tg):
                     return
-                if comb.is_stopping() and isinstance(items, Run):
-                    comb.relay_stop(items)
 
     async with anyio.create_task_group() as forwarders:
         for index, source in enumerate(inputs):
@@ -290,8 +289,9 @@ def merge(*streams: Stream[T]) -> Stream[T]:
 def merge_with(*others: Stream[T]) -> Operator[T, T]:
     """Pipeable :func:`merge`: ``s | merge_with(t, u)`` interleaves ``s``, ``t`` and ``u``.
 
-    Ends when the upstream and every other stream have ended. A graceful stop stops the
-    upstream only (see the module docstring); use ``merge(s, t)`` for endless ``others``.
+    Ends when the upstream and every other stream have ended. A graceful stop of the run
+    stops the upstream and every other stream, and all they pulled drains through, so
+    ``s | merge_with(interval(1))`` ends promptly.
     """
     _check_streams("merge_with", others)
     return _staged(f"merge_with({len(others)})", _merge_body, others)
@@ -308,8 +308,6 @@ async def _concat_body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup
             async for item in items:
                 if not await comb.emit(item, tg):
                     return
-                if comb.is_stopping() and isinstance(items, Run):
-                    comb.relay_stop(items)
 
 
 def concat(*streams: Stream[T]) -> Stream[T]:
@@ -332,8 +330,8 @@ def concat(*streams: Stream[T]) -> Stream[T]:
 def concat_with(*others: Stream[T]) -> Operator[T, T]:
     """Pipeable :func:`concat`: ``s | concat_with(t)`` emits ``s``, then ``t``.
 
-    The upstream's end is indistinguishable from a graceful stop here, so after a stop
-    the ``others`` still run (see the module docstring).
+    A graceful stop drains the stream currently running (the upstream or one of the
+    ``others``) and starts no further one.
     """
     _check_streams("concat_with", others)
     return _staged(f"concat_with({len(others)})", _concat_body, others)
@@ -358,8 +356,6 @@ def _zip_body(strict: bool) -> Body:
                             await send(out, item)
                         except BrokenResourceError:
                             return  # zip has finished with this input
-                        if comb.is_stopping() and isinstance(items, Run):
-                            comb.relay_stop(items)
 
         async with anyio.create_task_group() as feeders:
             try:
@@ -489,8 +485,6 @@ def _zip_latest_body(partial: bool) -> Body:
                         row = tuple(None if v is _MISSING else v for v in latest)
                         if not await comb.emit(row, tg):
                             return
-                    if comb.is_stopping() and isinstance(items, Run):
-                        comb.relay_stop(items)
             if not partial and latest[index] is _MISSING:
                 # No tuple can ever be complete: end now (RxJS combineLatest does too).
                 forwarders.cancel_scope.cancel()
