@@ -15,17 +15,18 @@ runs, an async generator may not (DESIGN.md section 2).
 A pipeline with no staged operator needs no task at all: the whole chain is one fused
 loop in the consumer's task, and ``collect()`` appends to its list directly.
 
-Shutdown is documented in ``shutdown.py``; error unwrapping in ``errors.py``.
+The node list and the segments' loops are built by ``plan.py``; this module decides
+where each runs and owns the tasks. Shutdown is documented in ``shutdown.py``, error
+unwrapping in ``errors.py``, acknowledgements in ``acks.py``, timing in ``timing.py``.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -33,11 +34,11 @@ from anyio import BrokenResourceError, CancelScope, create_memory_object_stream
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .acks import Token, require_tracking, tracked_loop
+from .acks import Token, require_tracking
 from .errors import reraise_unwrapped
-from .fuse import compile_kernels
 from .handoff import downstream_left, make_put
-from .operator import GenStep, Kernel, StageContext, StagedStep, StageRun, Step
+from .operator import StageContext, StageRun
+from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names
 from .shutdown import Aborted, StopState
 from .source import Source, TaskSource
 from .stats import OpStats, RunStats
@@ -51,128 +52,11 @@ __all__ = ["Run", "StopState"]
 
 T_co = TypeVar("T_co", covariant=True)
 
-Piece = Kernel | GenStep
-Ref = tuple[list[int], int]
-
-
-class _Segment:
-    """Per-item steps between two boundaries, split into fused groups around generators.
-
-    Pieces come with their position in the stream's step list, which is how their
-    counters are found (the same operator object may appear twice in one stream).
-    """
-
-    def __init__(self, pieces: Sequence[tuple[int, Piece]]) -> None:
-        self.groups: list[list[Kernel]] = [[]]
-        self.positions: list[list[int]] = [[]]
-        self.gens: list[GenStep] = []
-        self.gen_positions: list[int] = []
-        for position, piece in pieces:
-            if isinstance(piece, GenStep):
-                self.gens.append(piece)
-                self.gen_positions.append(position)
-                self.groups.append([])
-                self.positions.append([])
-            else:
-                self.groups[-1].append(piece)
-                self.positions[-1].append(position)
-        # One counter list per fused group and run: see fuse.py for the slot layout.
-        self.counts = [[0] * (2 * len(g) + 1) for g in self.groups]
-
-    @property
-    def in_ref(self) -> Ref:
-        return (self.counts[0], 0)
-
-    @property
-    def out_ref(self) -> Ref:
-        return (self.counts[-1], len(self.groups[-1]))
-
-    def bind_stats(self, ops: list[OpStats]) -> None:
-        for gi, group in enumerate(self.groups):
-            m = len(group)
-            counts = self.counts[gi]
-            for i, kernel in enumerate(group):
-                op = ops[self.positions[gi][i]]
-                op._bind(counts, i, i + 1, m + 1 + i, _drop_reason(kernel))
-        for gi, position in enumerate(self.gen_positions):
-            before = (self.counts[gi], len(self.groups[gi]))
-            ops[position]._bind_split(before, (self.counts[gi + 1], 0))
-
-    @property
-    def empty(self) -> bool:
-        return not self.gens and not self.groups[0]
-
-    def build(
-        self,
-        source: tuple[str, Any],
-        output: tuple[str, Any],
-        stop: StopState,
-        *,
-        stoppable: bool,
-        closables: list[Any],
-        tracking: _Tracking | None = None,
-        is_source: bool = False,
-    ) -> Any:
-        """Chain the fused groups and generators; return the last group's loop object.
-
-        ``closables`` holds what is upstream of this segment (the source, for the first
-        one); the generators made here are appended to it. With ``tracking`` (the source
-        acknowledges items) the kernels run in the interpreted loop of ``acks.py``.
-        """
-        if tracking is not None:
-            return tracked_loop(
-                self.groups[0],
-                source,
-                output,
-                self.counts[0],
-                stop,
-                tracking.live,
-                tracking.source_name,
-                is_source=is_source,
-                task_source=tracking.task_source,
-            )
-        kind, it = source
-        last = len(self.groups) - 1
-        for gi, group in enumerate(self.groups):
-            out_kind, out = output if gi == last else ("yield", None)
-            loop = compile_kernels(group, kind, out_kind, stoppable=stoppable and gi == 0)
-            upstream = list(closables)
-
-            async def close_upstream(upstream: list[Any] = upstream) -> None:
-                with CancelScope(shield=True):
-                    await _close_all(upstream)
-
-            made = loop(it, out, self.counts[gi], stop, close_upstream)
-            if gi == last:
-                return made
-            closables.append(made)
-            gen_iter = aiter(self.gens[gi].make(made))
-            closables.append(gen_iter)
-            kind, it = "aiter", gen_iter
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _stage_names(nodes: list[Node], source: Source[Any]) -> list[str]:
-    """A name per task of a timed run, in order (the task source first, if any)."""
-    names = [source.name] if isinstance(source, TaskSource) else []
-    for index, node in enumerate(nodes):
-        if isinstance(node, _Stage):
-            names.append(node.step.name)
-        elif isinstance(node, _Segment):
-            parts = [kernel.name for kernel in node.groups[0]]
-            for gen, group in zip(node.gens, node.groups[1:], strict=True):
-                parts += [gen.name] + [kernel.name for kernel in group]
-            if index == 0 and not isinstance(source, TaskSource):
-                parts.insert(0, source.name)
-            label = " | ".join(parts) or "pass"
-            names.append(f"{label} (consumer)" if index == len(nodes) - 1 else label)
-    return names
-
 
 def _make_timer(nodes: list[Node], source: Source[Any], clock: Callable[[], float] | None) -> Timer:
     from .timing import Timer  # the sketches are imported only by timed runs
 
-    return Timer(_stage_names(nodes, source), clock or time.perf_counter)
+    return Timer(stage_names(nodes, source), clock or time.perf_counter)
 
 
 class _Tracking:
@@ -186,100 +70,17 @@ class _Tracking:
     def check(self, nodes: list[Node]) -> None:
         unsupported: list[str] = []
         for node in nodes:
-            if isinstance(node, _Segment):
+            if isinstance(node, Segment):
                 unsupported += [gen.name for gen in node.gens]
-            elif isinstance(node, _Stage) and node.step.tracked is None:
+            elif isinstance(node, Stage) and node.step.tracked is None:
                 unsupported.append(node.step.name)
-            elif isinstance(node, _Boundary) and node.overflow != "block":
+            elif isinstance(node, Boundary) and node.overflow != "block":
                 unsupported.append(f"buffered(overflow={node.overflow!r})")
         require_tracking(unsupported)
 
     def abandon(self, reason: BaseException | None) -> None:
         for token in list(self.live):
             token.abandon(reason)
-
-
-def _drop_reason(kernel: Kernel) -> str:
-    if kernel.kind == "parse":
-        return "malformed"
-    if kernel.kind in ("filter", "afilter"):
-        return "filtered"
-    return "dropped"
-
-
-class _Boundary:
-    def __init__(self, capacity: int, overflow: str, position: int | None) -> None:
-        self.capacity = capacity
-        self.overflow = overflow
-        # Position of the buffered() step it came from; None for an implicit rendezvous.
-        self.position = position
-
-
-class _Stage:
-    def __init__(self, step: StagedStep, position: int) -> None:
-        self.step = step
-        self.position = position
-        self.counts = [0, 0]  # received, emitted: bound to the operator's OpStats
-
-    @property
-    def in_ref(self) -> Ref:
-        return (self.counts, 0)
-
-    @property
-    def out_ref(self) -> Ref:
-        return (self.counts, 1)
-
-
-Node = _Segment | _Boundary | _Stage
-
-
-def _plan(steps: Sequence[Step]) -> list[Node]:
-    """Nodes for ``steps``; positions count from 1 (0 is the source's counters)."""
-    pieces: list[tuple[int, Piece]] = []
-    nodes: list[Node] = []
-    for position, step in enumerate(steps, start=1):
-        if isinstance(step, StagedStep):
-            nodes.append(_Segment(pieces))
-            pieces = []
-            if step.run is None:
-                nodes.append(_Boundary(step.capacity, step.overflow, position))
-            else:
-                implicit = step.capacity == 0 and step.overflow == "block"
-                nodes.append(
-                    _Boundary(step.capacity, step.overflow, None if implicit else position)
-                )
-                nodes.append(_Stage(step, position))
-                nodes.append(_Boundary(0, "block", None))
-        elif isinstance(step, Kernel | GenStep):
-            pieces.append((position, step))
-        else:  # pragma: no cover - Operator only builds these
-            raise TypeError(f"unknown step {step!r}")
-    nodes.append(_Segment(pieces))
-    return _merge_boundaries(nodes)
-
-
-def _merge_boundaries(nodes: list[Node]) -> list[Node]:
-    """Drop ``boundary, empty segment, boundary`` triples where one side is implicit.
-
-    ``buffered(50) | tumbling_window(2)`` would otherwise put a pump task and a
-    rendezvous between the buffer and the window: one more task, one more hop, one more
-    item in hand. The window task reads the buffer directly instead.
-    """
-    i = 1
-    while i + 2 < len(nodes):
-        a, seg, b = nodes[i], nodes[i + 1], nodes[i + 2]
-        if (
-            isinstance(a, _Boundary)
-            and isinstance(seg, _Segment)
-            and isinstance(b, _Boundary)
-            and seg.empty
-            and (a.position is None or b.position is None)
-        ):
-            keep = b if a.position is None else a
-            nodes[i : i + 3] = [keep]
-            continue
-        i += 1
-    return nodes
 
 
 class Run(Generic[T_co]):
@@ -421,7 +222,7 @@ class Run(Generic[T_co]):
         if self._entered:
             raise RuntimeError("a Run can be entered only once; call stream.stream() again")
         self._entered = True
-        nodes = _plan(self._stream._steps)
+        nodes = plan(self._stream._steps)
         source = self._stream._source
         if self._tracking is not None:
             self._tracking.check(nodes)
@@ -435,13 +236,13 @@ class Run(Generic[T_co]):
             # No staged operator and no stop to enforce from outside: one loop, no task.
             return self._enter_inline(nodes[0])
         first = nodes[0]
-        assert isinstance(first, _Segment)
+        assert isinstance(first, Segment)
         if not isinstance(source, TaskSource) and (len(nodes) == 1 or first.gens):
             # The source must be alone in its task's cancel scope for a stop to interrupt
             # it: a generator operator after it (scan, take_last...) would be cancelled
             # too and lose what it holds. One rendezvous keeps the source separate. (A
             # task source stops by itself and has its own stream already.)
-            nodes[0:1] = [_Segment([]), _Boundary(0, "block", None), first]
+            nodes[0:1] = [Segment([]), Boundary(0, "block", None), first]
         self._bind_stats(nodes)
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -458,7 +259,7 @@ class Run(Generic[T_co]):
 
     def _enter_inline(self, segment: Node) -> Run[T_co]:
         """No staged operator: the whole pipeline is one loop in the consumer's task."""
-        assert isinstance(segment, _Segment)
+        assert isinstance(segment, Segment)
         self._bind_stats([segment])
         opened = self._stream._source.open()
         self._closables.append(opened[1])
@@ -480,17 +281,17 @@ class Run(Generic[T_co]):
     def _bind_stats(self, nodes: list[Node]) -> None:
         ops = self._stats.operators
         first = nodes[0]
-        assert isinstance(first, _Segment)
+        assert isinstance(first, Segment)
         ops[0]._bind_split(first.in_ref, first.in_ref)
         for index, node in enumerate(nodes):
-            if isinstance(node, _Segment):
+            if isinstance(node, Segment):
                 node.bind_stats(ops)
-            elif isinstance(node, _Stage):
+            elif isinstance(node, Stage):
                 ops[node.position]._bind_split(node.in_ref, node.out_ref)
             elif node.position is not None:
                 before, after = nodes[index - 1], nodes[index + 1]
-                assert not isinstance(before, _Boundary)
-                assert not isinstance(after, _Boundary)
+                assert not isinstance(before, Boundary)
+                assert not isinstance(after, Boundary)
                 ops[node.position]._bind_split(before.out_ref, after.in_ref)
 
     def _start_tasks(self, nodes: list[Node], tg: TaskGroup) -> None:
@@ -503,9 +304,9 @@ class Run(Generic[T_co]):
             first, after = nodes[0], nodes[1] if len(nodes) > 1 else None
             if (
                 self._tracking is None  # a segment must turn Acked items into pairs
-                and isinstance(first, _Segment)
+                and isinstance(first, Segment)
                 and first.empty
-                and isinstance(after, _Boundary)
+                and isinstance(after, Boundary)
                 and after.position is None
                 and after.capacity == 0
             ):
@@ -513,7 +314,7 @@ class Run(Generic[T_co]):
                 # source's own stream instead of pumping it through an empty segment.
                 skip = 2
                 following = nodes[2]
-                assert not isinstance(following, _Boundary)
+                assert not isinstance(following, Boundary)
                 ops[0]._bind_split(following.in_ref, following.in_ref)
         if self._timing:
             self._timer = _make_timer(nodes[skip:], source, self._clock)
@@ -531,10 +332,10 @@ class Run(Generic[T_co]):
                 opened = ("aiter", self._timer.source(*opened))
         last = len(nodes) - 1
         for index, node in enumerate(nodes):
-            if index < skip or isinstance(node, _Boundary):
+            if index < skip or isinstance(node, Boundary):
                 continue
             if index == last:
-                assert isinstance(node, _Segment)
+                assert isinstance(node, Segment)
                 assert upstream is not None
                 from_source = index == 0 and isinstance(source, TaskSource)
                 self._final_factory = functools.partial(
@@ -543,10 +344,10 @@ class Run(Generic[T_co]):
                 self._final_upstream = upstream
                 break
             boundary = nodes[index + 1]
-            assert isinstance(boundary, _Boundary)
+            assert isinstance(boundary, Boundary)
             tx, next_rx = self._link(boundary.capacity, stage)
             stage += 1
-            if isinstance(node, _Stage):
+            if isinstance(node, Stage):
                 assert upstream is not None
                 ctx = StageContext(stats=ops[node.position], counts=node.counts, stop=self._stop)
                 name = f"anystream {node.step.name}"
@@ -601,7 +402,7 @@ class Run(Generic[T_co]):
 
     def _build_final(
         self,
-        segment: _Segment,
+        segment: Segment,
         upstream: MemoryObjectReceiveStream[Any],
         from_source: bool,
         stage: int,
@@ -652,7 +453,7 @@ class Run(Generic[T_co]):
             # Close this segment's generators (and the source, for the first segment) now,
             # so their ``finally`` blocks run as soon as the segment ends.
             with CancelScope(shield=True):
-                await _close_all(closables)
+                await close_all(closables)
 
     async def _run_stage(
         self,
@@ -750,7 +551,7 @@ class Run(Generic[T_co]):
         finished = exc is None and self._finished()
         try:
             with CancelScope(shield=True):
-                await _close_all(self._final_closables)
+                await close_all(self._final_closables)
         except BaseException as cleanup_error:
             if self._tg is None:
                 raise
@@ -758,7 +559,7 @@ class Run(Generic[T_co]):
             finished = False
         if self._tg is None:
             with CancelScope(shield=True):
-                await _close_all(self._closables)
+                await close_all(self._closables)
             return None
         if not finished:
             self._tg.cancel_scope.cancel()
@@ -795,7 +596,7 @@ class Run(Generic[T_co]):
         with CancelScope(shield=True):
             for item in self._streams:
                 item.close()
-            await _close_all(self._closables)
+            await close_all(self._closables)
 
 
 class _Producer:
@@ -826,18 +627,3 @@ def _end_output(downstream: MemoryObjectSendStream[Any]) -> None:
     partial results (a window, a count) as if the input had simply ended.
     """
     downstream.close()
-
-
-async def _close_all(items: list[Any]) -> None:
-    """Close generators and iterators, downstream first, so each upstream closes last."""
-    for item in reversed(items):
-        if isinstance(item, list):
-            await _close_all(item)
-            continue
-        aclose = getattr(item, "aclose", None)
-        if aclose is not None:
-            await aclose()
-            continue
-        close = getattr(item, "close", None)
-        if close is not None and (inspect.isgenerator(item) or hasattr(item, "__next__")):
-            close()

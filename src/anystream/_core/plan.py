@@ -1,0 +1,242 @@
+"""Compiling a stream's steps into the nodes a run executes.
+
+A run's chain becomes::
+
+    [segment] -> boundary -> [segment or stage task] -> boundary -> ... -> [segment]
+
+A *segment* (:class:`Segment`) is a maximal run of per-item steps: fused kernels and
+generator operators executed as one loop; a *boundary* (:class:`Boundary`) is a bounded
+memory object stream (``buffered(n)``, or an implicit rendezvous next to a stage); a
+*stage* (:class:`Stage`) is a staged operator's task. This module builds that list and
+the loops of segments; ``runner.py`` decides which run where and owns the tasks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from anyio import CancelScope
+
+from .acks import tracked_loop
+from .fuse import compile_kernels
+from .operator import GenStep, Kernel, StagedStep, Step
+from .shutdown import StopState
+from .source import Source, TaskSource
+from .stats import OpStats
+
+__all__ = ["Boundary", "Node", "Segment", "Stage", "close_all", "plan", "stage_names"]
+
+Piece = Kernel | GenStep
+Ref = tuple[list[int], int]
+
+
+class Segment:
+    """Per-item steps between two boundaries, split into fused groups around generators.
+
+    Pieces come with their position in the stream's step list, which is how their
+    counters are found (the same operator object may appear twice in one stream).
+    """
+
+    def __init__(self, pieces: Sequence[tuple[int, Piece]]) -> None:
+        self.groups: list[list[Kernel]] = [[]]
+        self.positions: list[list[int]] = [[]]
+        self.gens: list[GenStep] = []
+        self.gen_positions: list[int] = []
+        for position, piece in pieces:
+            if isinstance(piece, GenStep):
+                self.gens.append(piece)
+                self.gen_positions.append(position)
+                self.groups.append([])
+                self.positions.append([])
+            else:
+                self.groups[-1].append(piece)
+                self.positions[-1].append(position)
+        # One counter list per fused group and run: see fuse.py for the slot layout.
+        self.counts = [[0] * (2 * len(g) + 1) for g in self.groups]
+
+    @property
+    def in_ref(self) -> Ref:
+        return (self.counts[0], 0)
+
+    @property
+    def out_ref(self) -> Ref:
+        return (self.counts[-1], len(self.groups[-1]))
+
+    def bind_stats(self, ops: list[OpStats]) -> None:
+        for gi, group in enumerate(self.groups):
+            m = len(group)
+            counts = self.counts[gi]
+            for i, kernel in enumerate(group):
+                op = ops[self.positions[gi][i]]
+                op._bind(counts, i, i + 1, m + 1 + i, drop_reason(kernel))
+        for gi, position in enumerate(self.gen_positions):
+            before = (self.counts[gi], len(self.groups[gi]))
+            ops[position]._bind_split(before, (self.counts[gi + 1], 0))
+
+    @property
+    def empty(self) -> bool:
+        return not self.gens and not self.groups[0]
+
+    def build(
+        self,
+        source: tuple[str, Any],
+        output: tuple[str, Any],
+        stop: StopState,
+        *,
+        stoppable: bool,
+        closables: list[Any],
+        tracking: Any = None,
+        is_source: bool = False,
+    ) -> Any:
+        """Chain the fused groups and generators; return the last group's loop object.
+
+        ``closables`` holds what is upstream of this segment (the source, for the first
+        one); the generators made here are appended to it. With ``tracking`` (the source
+        acknowledges items) the kernels run in the interpreted loop of ``acks.py``.
+        """
+        if tracking is not None:
+            return tracked_loop(
+                self.groups[0],
+                source,
+                output,
+                self.counts[0],
+                stop,
+                tracking.live,
+                tracking.source_name,
+                is_source=is_source,
+                task_source=tracking.task_source,
+            )
+        kind, it = source
+        last = len(self.groups) - 1
+        for gi, group in enumerate(self.groups):
+            out_kind, out = output if gi == last else ("yield", None)
+            loop = compile_kernels(group, kind, out_kind, stoppable=stoppable and gi == 0)
+            upstream = list(closables)
+
+            async def close_upstream(upstream: list[Any] = upstream) -> None:
+                with CancelScope(shield=True):
+                    await close_all(upstream)
+
+            made = loop(it, out, self.counts[gi], stop, close_upstream)
+            if gi == last:
+                return made
+            closables.append(made)
+            gen_iter = aiter(self.gens[gi].make(made))
+            closables.append(gen_iter)
+            kind, it = "aiter", gen_iter
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stage_names(nodes: list[Node], source: Source[Any]) -> list[str]:
+    """A name per task of a timed run, in order (the task source first, if any)."""
+    names = [source.name] if isinstance(source, TaskSource) else []
+    for index, node in enumerate(nodes):
+        if isinstance(node, Stage):
+            names.append(node.step.name)
+        elif isinstance(node, Segment):
+            parts = [kernel.name for kernel in node.groups[0]]
+            for gen, group in zip(node.gens, node.groups[1:], strict=True):
+                parts += [gen.name] + [kernel.name for kernel in group]
+            if index == 0 and not isinstance(source, TaskSource):
+                parts.insert(0, source.name)
+            label = " | ".join(parts) or "pass"
+            names.append(f"{label} (consumer)" if index == len(nodes) - 1 else label)
+    return names
+
+
+def drop_reason(kernel: Kernel) -> str:
+    if kernel.kind == "parse":
+        return "malformed"
+    if kernel.kind in ("filter", "afilter"):
+        return "filtered"
+    return "dropped"
+
+
+class Boundary:
+    def __init__(self, capacity: int, overflow: str, position: int | None) -> None:
+        self.capacity = capacity
+        self.overflow = overflow
+        # Position of the buffered() step it came from; None for an implicit rendezvous.
+        self.position = position
+
+
+class Stage:
+    def __init__(self, step: StagedStep, position: int) -> None:
+        self.step = step
+        self.position = position
+        self.counts = [0, 0]  # received, emitted: bound to the operator's OpStats
+
+    @property
+    def in_ref(self) -> Ref:
+        return (self.counts, 0)
+
+    @property
+    def out_ref(self) -> Ref:
+        return (self.counts, 1)
+
+
+Node = Segment | Boundary | Stage
+
+
+def plan(steps: Sequence[Step]) -> list[Node]:
+    """Nodes for ``steps``; positions count from 1 (0 is the source's counters)."""
+    pieces: list[tuple[int, Piece]] = []
+    nodes: list[Node] = []
+    for position, step in enumerate(steps, start=1):
+        if isinstance(step, StagedStep):
+            nodes.append(Segment(pieces))
+            pieces = []
+            if step.run is None:
+                nodes.append(Boundary(step.capacity, step.overflow, position))
+            else:
+                implicit = step.capacity == 0 and step.overflow == "block"
+                nodes.append(Boundary(step.capacity, step.overflow, None if implicit else position))
+                nodes.append(Stage(step, position))
+                nodes.append(Boundary(0, "block", None))
+        elif isinstance(step, Kernel | GenStep):
+            pieces.append((position, step))
+        else:  # pragma: no cover - Operator only builds these
+            raise TypeError(f"unknown step {step!r}")
+    nodes.append(Segment(pieces))
+    return merge_boundaries(nodes)
+
+
+def merge_boundaries(nodes: list[Node]) -> list[Node]:
+    """Drop ``boundary, empty segment, boundary`` triples where one side is implicit.
+
+    ``buffered(50) | tumbling_window(2)`` would otherwise put a pump task and a
+    rendezvous between the buffer and the window: one more task, one more hop, one more
+    item in hand. The window task reads the buffer directly instead.
+    """
+    i = 1
+    while i + 2 < len(nodes):
+        a, seg, b = nodes[i], nodes[i + 1], nodes[i + 2]
+        if (
+            isinstance(a, Boundary)
+            and isinstance(seg, Segment)
+            and isinstance(b, Boundary)
+            and seg.empty
+            and (a.position is None or b.position is None)
+        ):
+            keep = b if a.position is None else a
+            nodes[i : i + 3] = [keep]
+            continue
+        i += 1
+    return nodes
+
+
+async def close_all(items: list[Any]) -> None:
+    """Close generators and iterators, downstream first, so each upstream closes last."""
+    for item in reversed(items):
+        if isinstance(item, list):
+            await close_all(item)
+            continue
+        aclose = getattr(item, "aclose", None)
+        if aclose is not None:
+            await aclose()
+            continue
+        close = getattr(item, "close", None)
+        if close is not None and (inspect.isgenerator(item) or hasattr(item, "__next__")):
+            close()
