@@ -35,6 +35,8 @@ from anystream import (
     zip_with,
 )
 from anystream import map as map_
+from anystream._core.operator import StageContext, StagedStep
+from anystream._core.stats import OpStats
 from anystream.ops.combine import INPUT_BUFFER
 from anystream.testing import ScriptedSource, at, hang, raise_
 
@@ -464,10 +466,14 @@ async def test_property_zip_and_concat_match_builtins(inputs: list[list[int]]) -
 # -- graceful stop and cancellation of zip, zip_latest, concat ------------------------------------
 
 
-async def stop_after(stream: Stream[Any], delay: float) -> tuple[list[Any], float]:
+async def stop_after(
+    stream: Stream[Any], delay: float, *, grace: float | None = None
+) -> tuple[list[Any], float]:
+    """Stop ``stream``'s run after ``delay`` s: (items, elapsed). With ``grace``, a drain
+    that does not finish in time raises ``Aborted`` (so a passing test proves no abort)."""
     got: list[Any] = []
     start = anyio.current_time()
-    async with stream.stream() as run, anyio.create_task_group() as tg:
+    async with stream.stream(grace=grace) as run, anyio.create_task_group() as tg:
 
         async def stopper() -> None:
             await anyio.sleep(delay)
@@ -509,3 +515,105 @@ async def test_cancellation_at_first_pull() -> None:
         scope.cancel()
         await merge(a.as_stream()).collect()
     assert a.closed == a.opened
+
+
+# -- graceful stop of the pipeable forms (their *other* streams) ---------------------------------
+
+
+async def test_merge_with_stop_drains_every_stream_and_loses_nothing() -> None:
+    # Without the relay, the endless other streams would run until the grace period
+    # aborted the run (Aborted raised from the async with).
+    a, b = Pulls("a"), Pulls("b")
+    s = a.stream() | merge_with(b.stream() | buffered(5), interval(1)) | buffered(0)
+    got: list[Any] = []
+    start = anyio.current_time()
+    async with s.stream(grace=30) as run, anyio.create_task_group() as tg:
+
+        async def stopper() -> None:
+            await anyio.sleep(2.5)
+            run.stop()
+
+        tg.start_soon(stopper)
+        async for item in run:
+            got.append(item)
+            await anyio.sleep(0.25)
+    # Every item either stream pulled reached the consumer, in order; both were closed.
+    for pulls in (a, b):
+        mine = [x for x in got if isinstance(x, str) and x.startswith(pulls.label)]
+        assert mine == [f"{pulls.label}{n}" for n in builtins.range(1, pulls.pulled + 1)]
+        assert pulls.closed == 1
+    ticks = [x for x in got if isinstance(x, int)]
+    assert ticks == list(builtins.range(len(ticks)))
+    # Only what was in flight at 2.5 s drains, one item per 0.25 s: b's buffered(5)
+    # (b is staged already, so it gets no INPUT_BUFFER) plus about one item per hop.
+    assert anyio.current_time() - start <= 2.5 + 16 * 0.25
+    stats = s.stats()["merge_with(2)"]
+    assert stats.emitted == len(got)
+
+
+async def test_merge_with_stop_of_idle_streams_is_prompt() -> None:
+    upstream = ScriptedSource(at(1, "x"), hang())
+    s = upstream.as_stream() | merge_with(never(), interval(0.75))
+    got, took = await stop_after(s, 2, grace=30)
+    assert sorted(got, key=str) == [0, 1, "x"]
+    assert took <= 2 + 1e-9
+    assert upstream.closed == upstream.opened == 1
+
+
+async def test_merge_with_stop_before_the_others_started() -> None:
+    # A stop requested before the run is even iterated: nothing hangs, nothing is lost.
+    s = range(3) | merge_with(never(), interval(1))
+    got: list[Any] = []
+    async with s.stream(grace=30) as run:
+        run.stop()
+        got.extend([item async for item in run])
+    assert set(got) <= {0, 1, 2}
+
+
+async def test_concat_with_stop_starts_no_further_stream() -> None:
+    second = ScriptedSource(at(1, "second"))
+    s = interval(1) | take(100) | concat_with(second.as_stream())
+    got, took = await stop_after(s, 3.5, grace=30)
+    assert got == [0, 1, 2]
+    assert took <= 3.5 + 1e-9
+    assert second.opened == 0
+
+
+async def test_concat_with_stop_drains_the_running_other_and_starts_no_more() -> None:
+    third = ScriptedSource(at(1, "third"))
+    s = just("a") | concat_with(interval(1), third.as_stream())
+    got, took = await stop_after(s, 3.5, grace=30)
+    assert got == ["a", 0, 1, 2]
+    assert took <= 3.5 + 1e-9
+    assert third.opened == 0
+
+
+async def test_zip_with_stop_is_prompt_and_not_a_length_error() -> None:
+    s = interval(1) | zip_with(interval(2), strict=True)
+    got, took = await stop_after(s, 5.5, grace=30)
+    assert got == [(0, 0), (1, 1)]
+    assert took <= 5.5 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [
+        (merge_with(range(2)), ["u", 0, 1]),
+        (concat_with(range(2)), ["u", 0, 1]),
+        (zip_with(range(2)), [("u", 0)]),
+    ],
+)
+async def test_pipeable_forms_run_without_a_stop_state(op: Any, expected: list[Any]) -> None:
+    # A StageContext made outside the runner may carry no StopState: the step still runs.
+    (step,) = op.steps
+    assert isinstance(step, StagedStep)
+    assert step.run is not None
+    up_tx, up_rx = anyio.create_memory_object_stream[Any](1)
+    out_tx, out_rx = anyio.create_memory_object_stream[Any](10)
+    with up_rx, out_tx, out_rx:
+        with up_tx:
+            up_tx.send_nowait("u")
+        await step.run(up_rx, out_tx, StageContext(stats=OpStats(step.name), counts=[0, 0]))
+        out_tx.close()
+        got = [item async for item in out_rx]
+    assert sorted(got, key=str) == sorted(expected, key=str)
