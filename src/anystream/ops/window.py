@@ -15,9 +15,10 @@ watermark reaches its end, and windows are emitted in order of their end. An ite
 window has already closed is *late*: it is passed to ``on_late`` or, without one, dropped;
 either way it is counted (see "Counters" below). Event time needs no clock at all.
 
-Both clocks share one engine per window shape (``_grid_engine`` for tumbling and sliding
-windows, ``_session_engine`` for sessions): processing time is event time in which the
-timestamp of an item is its arrival time and the watermark is the clock.
+Both clocks share one engine per window shape (``grid_engine`` for tumbling and sliding
+windows, ``session_engine`` for sessions, in ``_window/engines.py``): processing time is
+event time in which the timestamp of an item is its arrival time and the watermark is the
+clock. ``_window/drivers.py`` holds the two loops that feed an engine from either clock.
 
 Counters
 --------
@@ -41,65 +42,21 @@ asyncio on the development machine, above the 2 million the performance issue as
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-import anyio
-from anyio import EndOfStream, WouldBlock
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-from .._core.callables import check_callable, check_int, check_number, check_sync_callable
-from .._core.errors import add_operator_note
-from .._core.handoff import send
-from .._core.operator import GenStep, Operator, StageContext, StagedStep
-from .._core.stats import OpStats
+from .._core.callables import check_int, check_number
+from .._core.operator import GenStep, Operator, StagedStep
+from ._window.config import Config
+from ._window.drivers import CLOCK_EVERY as CLOCK_EVERY
+from ._window.drivers import EVENT_TIME_BUFFER as EVENT_TIME_BUFFER
+from ._window.drivers import chunks_by_count, run_chunks, staged
+from ._window.engines import Engine, grid_engine, session_engine
+from ._window.model import Aggregate, SessionAggregate, Window
 
 __all__ = ["Window", "chunks", "session_window", "sliding_window", "tumbling_window"]
 
 T = TypeVar("T")
-
-#: How many items a window stage takes from its buffer without a wait before it reads
-#: the clock again. Items taken in one batch are stamped with the same arrival time;
-#: reading the clock per item would cost more than the rest of the hand-off.
-CLOCK_EVERY = 64
-
-#: Size of the internal buffer in front of an event-time window stage (see module doc).
-EVENT_TIME_BUFFER = 256
-
-_INF = math.inf
-
-
-@dataclass(slots=True)
-class Window(Generic[T]):
-    """A group of items that fell into ``[start, end)``.
-
-    ``items`` is the list of items (empty when the window aggregates), ``value`` the
-    aggregate when the operator was given one, ``key`` the key for keyed windows (None
-    otherwise). ``count`` (also ``len(window)``) is the number of items that fell into it,
-    counted even when only the aggregate is kept.
-    """
-
-    start: float
-    end: float
-    items: list[T] = field(default_factory=list)
-    key: Any = None
-    value: Any = None
-    count: int = 0
-
-    def __len__(self) -> int:
-        return self.count
-
-
-Aggregate = tuple[Callable[[], Any], Callable[[Any, Any], Any]]
-SessionAggregate = (
-    tuple[Callable[[], Any], Callable[[Any, Any], Any]]
-    | tuple[Callable[[], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any]]
-)
-
-
-# -- chunks -------------------------------------------------------------------------------
 
 
 def chunks(n: int, timeout: float | None = None) -> Operator[T, list[T]]:
@@ -123,672 +80,12 @@ def chunks(n: int, timeout: float | None = None) -> Operator[T, list[T]]:
     if timeout is None:
 
         def make(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
-            return _chunks_by_count(upstream, size)
+            return chunks_by_count(upstream, size)
 
         return Operator((GenStep(f"chunks({size})", make),))
     period = check_number("chunks", "timeout", timeout)
     name = f"chunks({size}, timeout={period:g})"
-    return Operator((StagedStep(name, functools.partial(_run_chunks, size, period)),))
-
-
-async def _chunks_by_count(upstream: AsyncIterator[Any], n: int) -> AsyncIterator[list[Any]]:
-    batch: list[Any] = []
-    append = batch.append
-    async for item in upstream:
-        append(item)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-            append = batch.append
-    if batch:
-        yield batch
-
-
-async def _run_chunks(
-    n: int,
-    max_age: float,
-    rx: MemoryObjectReceiveStream[Any],
-    tx: MemoryObjectSendStream[Any],
-    ctx: StageContext,
-) -> None:
-    counts = ctx.counts
-    current_time = anyio.current_time
-    receive_nowait = rx.receive_nowait
-    batch: list[Any] = []
-    deadline = _INF
-    since_clock = 0
-
-    while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            if batch and current_time() >= deadline:
-                counts[1] += 1
-                await send(tx, batch)
-                batch, deadline = [], _INF
-            received = False
-            with anyio.move_on_at(deadline):
-                try:
-                    item = await rx.receive()
-                except EndOfStream:
-                    break
-                received = True
-            if not received:
-                counts[1] += 1
-                await send(tx, batch)
-                batch, deadline = [], _INF
-                continue
-        except EndOfStream:
-            break
-        else:
-            # A busy input never makes us wait: look at the clock now and then.
-            since_clock += 1
-            if batch and since_clock >= CLOCK_EVERY:
-                since_clock = 0
-                if current_time() >= deadline:
-                    counts[1] += 1
-                    await send(tx, batch)
-                    batch, deadline = [], _INF
-        counts[0] += 1
-        if not batch:
-            deadline = current_time() + max_age
-        batch.append(item)
-        if len(batch) >= n:
-            counts[1] += 1
-            await send(tx, batch)
-            batch, deadline = [], _INF
-    if batch:
-        counts[1] += 1
-        await send(tx, batch)
-
-
-# -- argument checks ----------------------------------------------------------------------
-
-
-class _Config:
-    """Validated arguments shared by the three time-window operators."""
-
-    __slots__ = ("aggregate", "emit_empty", "key", "lateness", "merge", "on_late", "time")
-
-    def __init__(
-        self,
-        op: str,
-        *,
-        key: Any,
-        time: Any,
-        allowed_lateness: Any,
-        on_late: Any,
-        aggregate: Any,
-        emit_empty: Any,
-        session: bool = False,
-    ) -> None:
-        if key is not None:
-            check_sync_callable(op, "key", key, async_alternative="map_async() before the window")
-        if time is not None:
-            check_sync_callable(op, "time", time, async_alternative="map_async() before the window")
-        lateness = check_number(op, "allowed_lateness", allowed_lateness, allow_zero=True)
-        if on_late is not None:
-            check_sync_callable(op, "on_late", on_late, async_alternative="a plain function")
-        if time is None and lateness:
-            raise ValueError(
-                f"{op}(): allowed_lateness applies to event-time windows only; "
-                "pass time= (an event-time extractor) or leave allowed_lateness at 0"
-            )
-        if time is None and on_late is not None:
-            raise ValueError(
-                f"{op}(): on_late applies to event-time windows only (no item is ever late "
-                "in processing time); pass time= or drop on_late"
-            )
-        merge = None
-        if aggregate is not None:
-            sizes = (2, 3) if session else (2,)
-            shape = "(make_initial, fold[, merge])" if session else "(make_initial, fold)"
-            if not isinstance(aggregate, tuple | list) or len(aggregate) not in sizes:
-                raise TypeError(f"{op}(): aggregate must be a tuple {shape}, got {aggregate!r:.60}")
-            check_callable(op, "aggregate[0] (make_initial)", aggregate[0])
-            check_callable(op, "aggregate[1] (fold)", aggregate[1])
-            if len(aggregate) == 3:
-                check_callable(op, "aggregate[2] (merge)", aggregate[2])
-                merge = aggregate[2]
-            elif session and time is not None:
-                raise TypeError(
-                    f"{op}(): in event time two sessions that an item bridges merge, which "
-                    "needs a way to merge two aggregates: pass aggregate=(make_initial, "
-                    "fold, merge) with merge(acc1, acc2) -> acc"
-                )
-            aggregate = (aggregate[0], aggregate[1])
-        if not isinstance(emit_empty, bool):
-            raise TypeError(f"{op}(): emit_empty must be True or False, got {emit_empty!r}")
-        if emit_empty and (key is not None or time is not None):
-            raise ValueError(
-                f"{op}(): emit_empty applies to processing-time windows without a key "
-                "(with key= or time= there is no one window per period to emit empty)"
-            )
-        self.key = key
-        self.time = time
-        self.lateness = lateness
-        self.on_late = on_late
-        self.aggregate = aggregate
-        self.merge = merge
-        self.emit_empty = emit_empty
-
-
-# -- engines ------------------------------------------------------------------------------
-
-
-class _Engine:
-    """The closures of one run's window state (built fresh per run).
-
-    ``push(item, t)`` adds an item with timestamp ``t`` (it may close windows: the
-    watermark follows the largest timestamp), ``advance(w)`` moves the watermark to at
-    least ``w`` (the clock, in processing time), ``flush(now)`` closes everything at end
-    of input, ``deadline()`` is the end of the earliest open window. Closed windows are
-    appended to ``out`` in order of their end; the driver sends and clears it.
-    """
-
-    __slots__ = ("advance", "deadline", "flush", "out", "push")
-
-    def __init__(
-        self,
-        push: Callable[[Any, float], None],
-        advance: Callable[[float], None],
-        flush: Callable[[float | None], None],
-        deadline: Callable[[], float],
-        out: list[Window[Any]],
-    ) -> None:
-        self.push = push
-        self.advance = advance
-        self.flush = flush
-        self.deadline = deadline
-        self.out = out
-
-
-def _late_handler(cfg: _Config, stats: OpStats, name: str) -> Callable[[Any], None]:
-    on_late = cfg.on_late
-    if on_late is None:
-
-        def drop(item: Any) -> None:
-            stats.drop("late")
-
-        return drop
-
-    def divert(item: Any) -> None:
-        stats.dead_lettered += 1
-        try:
-            on_late(item)
-        except Exception as exc:
-            add_operator_note(exc, name)
-            raise
-
-    return divert
-
-
-def _grid_engine(
-    cfg: _Config,
-    size: float,
-    step: float,
-    origin: float,
-    late: Callable[[Any], None],
-) -> _Engine:
-    """Tumbling (``step == size``) and sliding windows ``[origin + k*step, ... + size)``."""
-    out: list[Window[Any]] = []
-    # rows[k][key] = [items list or accumulator, count]; k is the window's grid index.
-    rows: dict[float, dict[Any, list[Any]]] = {}
-    key_fn = cfg.key
-    lateness = cfg.lateness
-    aggregating = cfg.aggregate is not None
-    make_initial, fold = cfg.aggregate if cfg.aggregate is not None else (list, None)
-    emit_empty = cfg.emit_empty
-    tumbling = step == size
-    # Windows an item belongs to: ceil(size / step) consecutive grid indexes.
-    span = math.ceil(size / step)
-    append = out.append
-    max_t = -_INF
-    wm = -_INF
-    next_end = _INF
-
-    def end_of(k: float) -> float:
-        return origin + k * step + size
-
-    # The window of the previous item, cached by push_tumbling (see there).
-    cur_k: float | None = None
-    cur: list[Any] = []
-
-    # With emit_empty, the next grid window to emit (processing time, no key only).
-    grid_k: float = 0.0
-    if emit_empty:
-        grid_k = float(-span)
-        while end_of(grid_k) <= origin:
-            grid_k += 1
-        next_end = end_of(grid_k)
-
-    def emit(k: float, row: dict[Any, list[Any]] | None) -> None:
-        start = origin + k * step
-        end = start + size
-        if row is None:
-            if aggregating:
-                append(Window(start, end, [], None, make_initial(), 0))
-            else:
-                append(Window(start, end, [], None, None, 0))
-            return
-        for key, state in row.items():
-            if aggregating:
-                append(Window(start, end, [], key, state[0], state[1]))
-            else:
-                append(Window(start, end, state[0], key, None, state[1]))
-
-    def close(w: float) -> None:
-        nonlocal next_end, grid_k, cur_k
-        cur_k = None  # the cached window may be among those closed
-        if emit_empty:
-            while end_of(grid_k) <= w:
-                emit(grid_k, rows.pop(grid_k, None))
-                grid_k += 1
-            next_end = end_of(grid_k)
-            return
-        due = [k for k in rows if end_of(k) <= w]
-        if len(due) > 1:
-            due.sort()
-        for k in due:
-            emit(k, rows.pop(k))
-        next_end = end_of(min(rows)) if rows else _INF
-
-    def push(item: Any, t: float) -> None:
-        nonlocal max_t, wm, next_end
-        behind = t < max_t
-        if t > max_t:
-            max_t = t
-            wm = t - lateness
-            if wm >= next_end:
-                close(wm)
-        k = (t - origin) // step
-        key = None if key_fn is None else key_fn(item)
-        if tumbling:
-            if behind and end_of(k) <= wm:
-                late(item)
-                return
-            row = rows.get(k)
-            if row is None:
-                rows[k] = row = {}
-                end = end_of(k)
-                if end < next_end:
-                    next_end = end
-            state = row.get(key)
-            if state is None:
-                row[key] = state = [make_initial(), 0]
-            if aggregating:
-                state[0] = fold(state[0], item)  # type: ignore[misc]
-            else:
-                state[0].append(item)
-            state[1] += 1
-            return
-        # Sliding: every k with start(k) <= t < end(k); complete or late, never partial.
-        first = k - span + 1
-        while end_of(first) <= t:
-            first += 1
-        if behind and end_of(first) <= wm:
-            late(item)
-            return
-        j = first
-        while j <= k:
-            row = rows.get(j)
-            if row is None:
-                rows[j] = row = {}
-                end = end_of(j)
-                if end < next_end:
-                    next_end = end
-            state = row.get(key)
-            if state is None:
-                row[key] = state = [make_initial(), 0]
-            if aggregating:
-                state[0] = fold(state[0], item)  # type: ignore[misc]
-            else:
-                state[0].append(item)
-            state[1] += 1
-            j += 1
-
-    # The common case gets its own push: tumbling, no key. Events mostly arrive in
-    # order, so the window of the previous item is cached and most items cost one
-    # comparison, one fold and one increment (the performance issue wants millions of
-    # events per second here).
-    def push_tumbling(item: Any, t: float) -> None:
-        nonlocal max_t, wm, next_end, cur_k, cur
-        if t >= max_t:
-            if t > max_t:
-                max_t = t
-                wm = t - lateness
-                if wm >= next_end:
-                    close(wm)
-            k = (t - origin) // step
-        else:
-            k = (t - origin) // step
-            if end_of(k) <= wm:
-                late(item)
-                return
-        if k != cur_k:
-            row = rows.get(k)
-            if row is None:
-                rows[k] = row = {}
-                end = end_of(k)
-                if end < next_end:
-                    next_end = end
-            state = row.get(None)
-            if state is None:
-                row[None] = state = [make_initial(), 0]
-            cur_k, cur = k, state
-        if aggregating:
-            cur[0] = fold(cur[0], item)  # type: ignore[misc]
-        else:
-            cur[0].append(item)
-        cur[1] += 1
-
-    def advance(w: float) -> None:
-        nonlocal max_t, wm
-        if w > max_t:
-            max_t = w
-            wm = w - lateness
-        if wm >= next_end:
-            close(wm)
-
-    def flush(now: float | None) -> None:
-        nonlocal grid_k, cur_k
-        if emit_empty and now is not None:
-            # Every window that has started, empty or not, keeps its nominal end.
-            while origin + grid_k * step <= now:
-                emit(grid_k, rows.pop(grid_k, None))
-                grid_k += 1
-        for k in sorted(rows):
-            emit(k, rows[k])
-        rows.clear()
-        cur_k = None
-
-    def deadline() -> float:
-        return next_end
-
-    if tumbling and key_fn is None:
-        return _Engine(push_tumbling, advance, flush, deadline, out)
-    return _Engine(push, advance, flush, deadline, out)
-
-
-def _session_engine(cfg: _Config, gap: float, late: Callable[[Any], None]) -> _Engine:
-    """Session windows per key: a session ends ``gap`` after its last item."""
-    out: list[Window[Any]] = []
-    # sessions[key] = list of [items or accumulator, count, first t, last t]
-    sessions: dict[Any, list[list[Any]]] = {}
-    key_fn = cfg.key
-    lateness = cfg.lateness
-    aggregating = cfg.aggregate is not None
-    make_initial, fold = cfg.aggregate if cfg.aggregate is not None else (list, None)
-    merge = cfg.merge
-    max_t = -_INF
-    wm = -_INF
-    # A lower bound of the earliest session end: sessions only ever get longer, so it
-    # may be stale (too early), and close() then recomputes it.
-    next_end = _INF
-
-    def emit_all(due: list[tuple[Any, list[Any]]]) -> None:
-        due.sort(key=lambda pair: (pair[1][3] + gap, pair[1][2]))
-        for key, s in due:
-            end = s[3] + gap
-            if aggregating:
-                out.append(Window(s[2], end, [], key, s[0], s[1]))
-            else:
-                out.append(Window(s[2], end, s[0], key, None, s[1]))
-
-    def close(w: float) -> None:
-        nonlocal next_end
-        due: list[tuple[Any, list[Any]]] = []
-        lowest = _INF
-        for key in list(sessions):
-            open_ = sessions[key]
-            keep = []
-            for s in open_:
-                end = s[3] + gap
-                if end <= w:
-                    due.append((key, s))
-                else:
-                    keep.append(s)
-                    if end < lowest:
-                        lowest = end
-            if keep:
-                sessions[key] = keep
-            else:
-                del sessions[key]
-        next_end = lowest
-        if due:
-            emit_all(due)
-
-    def push(item: Any, t: float) -> None:
-        nonlocal max_t, wm, next_end
-        behind = t < max_t
-        if t > max_t:
-            max_t = t
-            wm = t - lateness
-            if wm >= next_end:
-                close(wm)
-        key = None if key_fn is None else key_fn(item)
-        open_ = sessions.get(key)
-        if open_ is None:
-            open_ = sessions[key] = []
-        hits = [s for s in open_ if s[2] - gap < t < s[3] + gap]
-        if not hits:
-            if behind and t + gap <= wm:
-                if not open_:
-                    del sessions[key]
-                late(item)
-                return
-            state: list[Any] = [make_initial(), 0, t, t]
-            open_.append(state)
-            if t + gap < next_end:
-                next_end = t + gap
-        else:
-            state = hits[0]
-            if len(hits) > 1:
-                # The item bridges sessions: merge them, in order of their start.
-                hits.sort(key=lambda s: s[2])
-                state = hits[0]
-                for other in hits[1:]:
-                    if aggregating:
-                        state[0] = merge(state[0], other[0])  # type: ignore[misc]
-                    else:
-                        state[0].extend(other[0])
-                    state[1] += other[1]
-                    state[3] = max(state[3], other[3])
-                    open_.remove(other)
-            if t < state[2]:
-                state[2] = t
-            if t > state[3]:
-                state[3] = t
-        if aggregating:
-            state[0] = fold(state[0], item)  # type: ignore[misc]
-        else:
-            state[0].append(item)
-        state[1] += 1
-
-    def advance(w: float) -> None:
-        nonlocal max_t, wm
-        if w > max_t:
-            max_t = w
-            wm = w - lateness
-        if wm >= next_end:
-            close(wm)
-
-    def flush(now: float | None) -> None:
-        due = [(key, s) for key, open_ in sessions.items() for s in open_]
-        sessions.clear()
-        emit_all(due)
-
-    def deadline() -> float:
-        return next_end
-
-    return _Engine(push, advance, flush, deadline, out)
-
-
-EngineFactory = Callable[[float, Callable[[Any], None]], _Engine]
-
-
-# -- drivers ------------------------------------------------------------------------------
-
-
-async def _emit(
-    out: list[Window[Any]],
-    tx: MemoryObjectSendStream[Any],
-    counts: list[int],
-    tokens: list[Any] | None = None,
-) -> None:
-    """Send the closed windows; with ``tokens``, as pairs sharing those tokens."""
-    batch = out[:]
-    out.clear()
-    share = None
-    if tokens is not None and batch:
-        share = _Share(tokens[:], len(batch))
-        tokens.clear()
-    for window in batch:
-        counts[1] += 1
-        await send(tx, window if share is None else (window, share))
-
-
-class _Share:
-    """The tokens of a batch of windows, done once every window of the batch is."""
-
-    __slots__ = ("_pending", "_tokens")
-
-    def __init__(self, tokens: list[Any], windows: int) -> None:
-        self._tokens = tokens
-        self._pending = windows
-
-    def done(self) -> None:
-        self._pending -= 1
-        if self._pending == 0:
-            for token in self._tokens:
-                token.done()
-
-
-async def _run_event_time(
-    make_engine: EngineFactory,
-    cfg: _Config,
-    name: str,
-    rx: MemoryObjectReceiveStream[Any],
-    tx: MemoryObjectSendStream[Any],
-    ctx: StageContext,
-) -> None:
-    engine = make_engine(0.0, _late_handler(cfg, ctx.stats, name))
-    push, out = engine.push, engine.out
-    time_fn = cfg.time
-    counts = ctx.counts
-    receive_nowait = rx.receive_nowait
-    while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            try:
-                item = await rx.receive()
-            except EndOfStream:
-                break
-        except EndOfStream:
-            break
-        counts[0] += 1
-        try:
-            push(item, time_fn(item))
-        except Exception as exc:
-            add_operator_note(exc, name)
-            raise
-        if out:
-            await _emit(out, tx, counts)
-    try:
-        engine.flush(None)
-    except Exception as exc:  # make_initial for an empty window, or on_late
-        add_operator_note(exc, name)
-        raise
-    await _emit(out, tx, counts)
-
-
-async def _run_processing_time(
-    make_engine: EngineFactory,
-    cfg: _Config,
-    name: str,
-    rx: MemoryObjectReceiveStream[Any],
-    tx: MemoryObjectSendStream[Any],
-    ctx: StageContext,
-    *,
-    tracked: bool = False,
-) -> None:
-    counts = ctx.counts
-    current_time = anyio.current_time
-    now = current_time()
-    engine = make_engine(now, _late_handler(cfg, ctx.stats, name))
-    push, advance, out = engine.push, engine.advance, engine.out
-    receive_nowait = rx.receive_nowait
-    since_clock = 0
-    # Acknowledged sources (tracked=True) send (value, token) pairs. In processing time a
-    # tumbling window closes before the item that closes it is added, and items arrive in
-    # time order, so the windows emitted together hold exactly the items received before
-    # that item: their tokens travel with that batch (see _core/acks.py).
-    tokens: list[Any] = []
-    try:
-        while True:
-            try:
-                item = receive_nowait()
-            except WouldBlock:
-                now = current_time()
-                advance(now)
-                if out:
-                    # Sending may wait on downstream; time moves meanwhile.
-                    await _emit(out, tx, counts, tokens if tracked else None)
-                    continue
-                received = False
-                with anyio.move_on_at(engine.deadline()):
-                    try:
-                        item = await rx.receive()
-                    except EndOfStream:
-                        break
-                    received = True
-                now = current_time()
-                since_clock = 0
-                if not received:
-                    continue
-            except EndOfStream:
-                break
-            else:
-                since_clock += 1
-                if since_clock >= CLOCK_EVERY:
-                    since_clock = 0
-                    now = current_time()
-            counts[0] += 1
-            if tracked:
-                item, token = item
-                push(item, now)
-                if out:
-                    await _emit(out, tx, counts, tokens)
-                tokens.append(token)
-            else:
-                push(item, now)
-                if out:
-                    await _emit(out, tx, counts, None)
-            if out:
-                now = current_time()
-        # End of input: flush the open windows with their nominal ends.
-        engine.flush(current_time())
-    except Exception as exc:  # key, fold or make_initial raised
-        add_operator_note(exc, name)
-        raise
-    await _emit(out, tx, counts, tokens if tracked else None)
-
-
-def _staged(
-    name: str, cfg: _Config, make_engine: EngineFactory, *, trackable: bool = False
-) -> Operator[Any, Any]:
-    """The staged step; ``trackable``: it can carry acknowledgements (tumbling windows in
-    processing time, see ``_run_processing_time``)."""
-    if cfg.time is not None:
-        run = functools.partial(_run_event_time, make_engine, cfg, name)
-        return Operator((StagedStep(name, run, capacity=EVENT_TIME_BUFFER),))
-    run = functools.partial(_run_processing_time, make_engine, cfg, name)
-    tracked = functools.partial(run, tracked=True) if trackable else None
-    return Operator((StagedStep(name, run, tracked=tracked),))
-
-
-# -- public window operators --------------------------------------------------------------
+    return Operator((StagedStep(name, functools.partial(run_chunks, size, period)),))
 
 
 def tumbling_window(
@@ -828,7 +125,7 @@ def tumbling_window(
     ``count`` is still counted).
     """
     length = check_number("tumbling_window", "size", size)
-    cfg = _Config(
+    cfg = Config(
         "tumbling_window",
         key=key,
         time=time,
@@ -838,10 +135,10 @@ def tumbling_window(
         emit_empty=emit_empty,
     )
 
-    def make(origin: float, late: Callable[[Any], None]) -> _Engine:
-        return _grid_engine(cfg, length, length, origin, late)
+    def make(origin: float, late: Callable[[Any], None]) -> Engine:
+        return grid_engine(cfg, length, length, origin, late)
 
-    return _staged(f"tumbling_window({length:g})", cfg, make, trackable=True)
+    return staged(f"tumbling_window({length:g})", cfg, make, trackable=True)
 
 
 def sliding_window(
@@ -879,7 +176,7 @@ def sliding_window(
             f"sliding_window(): step must be <= size, got step={step} > size={size} "
             "(items between windows would belong to none)"
         )
-    cfg = _Config(
+    cfg = Config(
         "sliding_window",
         key=key,
         time=time,
@@ -889,10 +186,10 @@ def sliding_window(
         emit_empty=emit_empty,
     )
 
-    def make(origin: float, late: Callable[[Any], None]) -> _Engine:
-        return _grid_engine(cfg, length, stride, origin, late)
+    def make(origin: float, late: Callable[[Any], None]) -> Engine:
+        return grid_engine(cfg, length, stride, origin, late)
 
-    return _staged(f"sliding_window({length:g}, {stride:g})", cfg, make)
+    return staged(f"sliding_window({length:g}, {stride:g})", cfg, make)
 
 
 def session_window(
@@ -923,7 +220,7 @@ def session_window(
     :func:`tumbling_window`.
     """
     length = check_number("session_window", "gap", gap)
-    cfg = _Config(
+    cfg = Config(
         "session_window",
         key=key,
         time=time,
@@ -934,7 +231,7 @@ def session_window(
         session=True,
     )
 
-    def make(origin: float, late: Callable[[Any], None]) -> _Engine:
-        return _session_engine(cfg, length, late)
+    def make(origin: float, late: Callable[[Any], None]) -> Engine:
+        return session_engine(cfg, length, late)
 
-    return _staged(f"session_window({length:g})", cfg, make)
+    return staged(f"session_window({length:g})", cfg, make)

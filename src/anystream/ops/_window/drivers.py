@@ -1,0 +1,278 @@
+"""Drivers: the staged steps that feed a window engine, and the ``chunks`` loops.
+
+``run_event_time`` stamps each item with ``time(item)``; ``run_processing_time`` stamps
+it with its arrival time and moves the watermark with the clock, so a window closes when
+its time is up even if no further item arrives. Both send what the engine closed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from anyio import EndOfStream, WouldBlock
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..._core.errors import add_operator_note
+from ..._core.handoff import send
+from ..._core.operator import Operator, StageContext, StagedStep
+from .config import Config, late_handler
+from .engines import EngineFactory
+from .model import Window
+
+__all__ = [
+    "CLOCK_EVERY",
+    "EVENT_TIME_BUFFER",
+    "chunks_by_count",
+    "run_chunks",
+    "staged",
+]
+
+#: How many items a window stage takes from its buffer without a wait before it reads
+#: the clock again. Items taken in one batch are stamped with the same arrival time;
+#: reading the clock per item would cost more than the rest of the hand-off.
+CLOCK_EVERY = 64
+
+#: Size of the internal buffer in front of an event-time window stage (see the module
+#: docstring of :mod:`anystream.ops.window`).
+EVENT_TIME_BUFFER = 256
+
+_INF = math.inf
+
+
+# -- chunks -------------------------------------------------------------------------------
+
+
+async def chunks_by_count(upstream: AsyncIterator[Any], n: int) -> AsyncIterator[list[Any]]:
+    batch: list[Any] = []
+    append = batch.append
+    async for item in upstream:
+        append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+            append = batch.append
+    if batch:
+        yield batch
+
+
+async def run_chunks(
+    n: int,
+    max_age: float,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+) -> None:
+    counts = ctx.counts
+    current_time = anyio.current_time
+    receive_nowait = rx.receive_nowait
+    batch: list[Any] = []
+    deadline = _INF
+    since_clock = 0
+
+    while True:
+        try:
+            item = receive_nowait()
+        except WouldBlock:
+            if batch and current_time() >= deadline:
+                counts[1] += 1
+                await send(tx, batch)
+                batch, deadline = [], _INF
+            received = False
+            with anyio.move_on_at(deadline):
+                try:
+                    item = await rx.receive()
+                except EndOfStream:
+                    break
+                received = True
+            if not received:
+                counts[1] += 1
+                await send(tx, batch)
+                batch, deadline = [], _INF
+                continue
+        except EndOfStream:
+            break
+        else:
+            # A busy input never makes us wait: look at the clock now and then.
+            since_clock += 1
+            if batch and since_clock >= CLOCK_EVERY:
+                since_clock = 0
+                if current_time() >= deadline:
+                    counts[1] += 1
+                    await send(tx, batch)
+                    batch, deadline = [], _INF
+        counts[0] += 1
+        if not batch:
+            deadline = current_time() + max_age
+        batch.append(item)
+        if len(batch) >= n:
+            counts[1] += 1
+            await send(tx, batch)
+            batch, deadline = [], _INF
+    if batch:
+        counts[1] += 1
+        await send(tx, batch)
+
+
+# -- time windows -------------------------------------------------------------------------
+
+
+async def _emit(
+    out: list[Window[Any]],
+    tx: MemoryObjectSendStream[Any],
+    counts: list[int],
+    tokens: list[Any] | None = None,
+) -> None:
+    """Send the closed windows; with ``tokens``, as pairs sharing those tokens."""
+    batch = out[:]
+    out.clear()
+    share = None
+    if tokens is not None and batch:
+        share = _Share(tokens[:], len(batch))
+        tokens.clear()
+    for window in batch:
+        counts[1] += 1
+        await send(tx, window if share is None else (window, share))
+
+
+class _Share:
+    """The tokens of a batch of windows, done once every window of the batch is."""
+
+    __slots__ = ("_pending", "_tokens")
+
+    def __init__(self, tokens: list[Any], windows: int) -> None:
+        self._tokens = tokens
+        self._pending = windows
+
+    def done(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            for token in self._tokens:
+                token.done()
+
+
+async def _run_event_time(
+    make_engine: EngineFactory,
+    cfg: Config,
+    name: str,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+) -> None:
+    engine = make_engine(0.0, late_handler(cfg, ctx.stats, name))
+    push, out = engine.push, engine.out
+    time_fn = cfg.time
+    counts = ctx.counts
+    receive_nowait = rx.receive_nowait
+    while True:
+        try:
+            item = receive_nowait()
+        except WouldBlock:
+            try:
+                item = await rx.receive()
+            except EndOfStream:
+                break
+        except EndOfStream:
+            break
+        counts[0] += 1
+        try:
+            push(item, time_fn(item))
+        except Exception as exc:
+            add_operator_note(exc, name)
+            raise
+        if out:
+            await _emit(out, tx, counts)
+    try:
+        engine.flush(None)
+    except Exception as exc:  # make_initial for an empty window, or on_late
+        add_operator_note(exc, name)
+        raise
+    await _emit(out, tx, counts)
+
+
+async def _run_processing_time(
+    make_engine: EngineFactory,
+    cfg: Config,
+    name: str,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+    *,
+    tracked: bool = False,
+) -> None:
+    counts = ctx.counts
+    current_time = anyio.current_time
+    now = current_time()
+    engine = make_engine(now, late_handler(cfg, ctx.stats, name))
+    push, advance, out = engine.push, engine.advance, engine.out
+    receive_nowait = rx.receive_nowait
+    since_clock = 0
+    # Acknowledged sources (tracked=True) send (value, token) pairs. In processing time a
+    # tumbling window closes before the item that closes it is added, and items arrive in
+    # time order, so the windows emitted together hold exactly the items received before
+    # that item: their tokens travel with that batch (see _core/acks.py).
+    tokens: list[Any] = []
+    try:
+        while True:
+            try:
+                item = receive_nowait()
+            except WouldBlock:
+                now = current_time()
+                advance(now)
+                if out:
+                    # Sending may wait on downstream; time moves meanwhile.
+                    await _emit(out, tx, counts, tokens if tracked else None)
+                    continue
+                received = False
+                with anyio.move_on_at(engine.deadline()):
+                    try:
+                        item = await rx.receive()
+                    except EndOfStream:
+                        break
+                    received = True
+                now = current_time()
+                since_clock = 0
+                if not received:
+                    continue
+            except EndOfStream:
+                break
+            else:
+                since_clock += 1
+                if since_clock >= CLOCK_EVERY:
+                    since_clock = 0
+                    now = current_time()
+            counts[0] += 1
+            if tracked:
+                item, token = item
+                push(item, now)
+                if out:
+                    await _emit(out, tx, counts, tokens)
+                tokens.append(token)
+            else:
+                push(item, now)
+                if out:
+                    await _emit(out, tx, counts, None)
+            if out:
+                now = current_time()
+        # End of input: flush the open windows with their nominal ends.
+        engine.flush(current_time())
+    except Exception as exc:  # key, fold or make_initial raised
+        add_operator_note(exc, name)
+        raise
+    await _emit(out, tx, counts, tokens if tracked else None)
+
+
+def staged(
+    name: str, cfg: Config, make_engine: EngineFactory, *, trackable: bool = False
+) -> Operator[Any, Any]:
+    """The staged step; ``trackable``: it can carry acknowledgements (tumbling windows in
+    processing time, see ``_run_processing_time``)."""
+    if cfg.time is not None:
+        run = functools.partial(_run_event_time, make_engine, cfg, name)
+        return Operator((StagedStep(name, run, capacity=EVENT_TIME_BUFFER),))
+    run = functools.partial(_run_processing_time, make_engine, cfg, name)
+    tracked = functools.partial(run, tracked=True) if trackable else None
+    return Operator((StagedStep(name, run, tracked=tracked),))
