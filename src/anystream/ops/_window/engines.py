@@ -48,6 +48,48 @@ class Engine:
         self.out = out
 
 
+# -- how a window keeps its items ---------------------------------------------------------
+#
+# Every open window (grid cell or session) is a list ``[acc, count, ...]``. Without an
+# aggregate the accumulator is the list of items and "folding" appends to it, so the push
+# paths need no branch on the window's kind: they do ``state[0] = fold(state[0], item)``.
+
+
+def _append(items: list[Any], item: Any) -> list[Any]:
+    items.append(item)
+    return items
+
+
+def _extend(items: list[Any], more: list[Any]) -> list[Any]:
+    items.extend(more)
+    return items
+
+
+Folds = tuple[Callable[[], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any]]
+
+
+def _folds(cfg: Config) -> Folds:
+    """``(make_initial, fold, merge)`` for ``cfg``: the list functions without aggregate."""
+    if cfg.aggregate is None:
+        return list, _append, _extend
+    make_initial, fold = cfg.aggregate
+    # merge is only called for event-time sessions, which Config makes pass one.
+    return make_initial, fold, cfg.merge or _no_merge
+
+
+def _no_merge(acc: Any, other: Any) -> Any:  # pragma: no cover - Config rules it out
+    raise AssertionError("two aggregates to merge without a merge function")
+
+
+def _window(start: float, end: float, key: Any, state: list[Any], aggregating: bool) -> Window[Any]:
+    if aggregating:
+        return Window(start, end, [], key, state[0], state[1])
+    return Window(start, end, state[0], key, None, state[1])
+
+
+# -- tumbling and sliding windows ---------------------------------------------------------
+
+
 def grid_engine(
     cfg: Config,
     size: float,
@@ -57,17 +99,16 @@ def grid_engine(
 ) -> Engine:
     """Tumbling (``step == size``) and sliding windows ``[origin + k*step, ... + size)``."""
     out: list[Window[Any]] = []
-    # rows[k][key] = [items list or accumulator, count]; k is the window's grid index.
+    # rows[k][key] = [accumulator, count]; k is the window's grid index.
     rows: dict[float, dict[Any, list[Any]]] = {}
     key_fn = cfg.key
     lateness = cfg.lateness
     aggregating = cfg.aggregate is not None
-    make_initial, fold = cfg.aggregate if cfg.aggregate is not None else (list, None)
+    make_initial, fold, _ = _folds(cfg)
     emit_empty = cfg.emit_empty
     tumbling = step == size
     # Windows an item belongs to: ceil(size / step) consecutive grid indexes.
     span = math.ceil(size / step)
-    append = out.append
     max_t = -_INF
     wm = -_INF
     next_end = _INF
@@ -90,25 +131,24 @@ def grid_engine(
     def emit(k: float, row: dict[Any, list[Any]] | None) -> None:
         start = origin + k * step
         end = start + size
-        if row is None:
-            if aggregating:
-                append(Window(start, end, [], None, make_initial(), 0))
-            else:
-                append(Window(start, end, [], None, None, 0))
-            return
+        if row is None:  # an empty window, with emit_empty
+            row = {None: [make_initial() if aggregating else [], 0]}
         for key, state in row.items():
-            if aggregating:
-                append(Window(start, end, [], key, state[0], state[1]))
-            else:
-                append(Window(start, end, state[0], key, None, state[1]))
+            out.append(_window(start, end, key, state, aggregating))
+
+    def emit_grid(until: float, edge: float) -> None:
+        """With emit_empty: emit every grid window, empty or not, while its start plus
+        ``edge`` (its size, or 0 at end of input) is at most ``until``."""
+        nonlocal grid_k
+        while origin + grid_k * step + edge <= until:
+            emit(grid_k, rows.pop(grid_k, None))
+            grid_k += 1
 
     def close(w: float) -> None:
-        nonlocal next_end, grid_k, cur_k
+        nonlocal next_end, cur_k
         cur_k = None  # the cached window may be among those closed
         if emit_empty:
-            while end_of(grid_k) <= w:
-                emit(grid_k, rows.pop(grid_k, None))
-                grid_k += 1
+            emit_grid(w, size)
             next_end = end_of(grid_k)
             return
         due = [k for k in rows if end_of(k) <= w]
@@ -118,66 +158,47 @@ def grid_engine(
             emit(k, rows.pop(k))
         next_end = end_of(min(rows)) if rows else _INF
 
+    def open_state(k: float, key: Any) -> list[Any]:
+        """The state of window ``k`` for ``key``, opened if need be."""
+        nonlocal next_end
+        row = rows.get(k)
+        if row is None:
+            rows[k] = row = {}
+            end = end_of(k)
+            if end < next_end:
+                next_end = end
+        state = row.get(key)
+        if state is None:
+            row[key] = state = [make_initial(), 0]
+        return state
+
     def push(item: Any, t: float) -> None:
-        nonlocal max_t, wm, next_end
         behind = t < max_t
         if t > max_t:
-            max_t = t
-            wm = t - lateness
-            if wm >= next_end:
-                close(wm)
+            advance(t)
         k = (t - origin) // step
         key = None if key_fn is None else key_fn(item)
-        if tumbling:
-            if behind and end_of(k) <= wm:
-                late(item)
-                return
-            row = rows.get(k)
-            if row is None:
-                rows[k] = row = {}
-                end = end_of(k)
-                if end < next_end:
-                    next_end = end
-            state = row.get(key)
-            if state is None:
-                row[key] = state = [make_initial(), 0]
-            if aggregating:
-                state[0] = fold(state[0], item)  # type: ignore[misc]
-            else:
-                state[0].append(item)
-            state[1] += 1
-            return
-        # Sliding: every k with start(k) <= t < end(k); complete or late, never partial.
-        first = k - span + 1
-        while end_of(first) <= t:
-            first += 1
+        first = k
+        if not tumbling:
+            # Sliding: every j with start(j) <= t < end(j); complete or late, never partial.
+            first = k - span + 1
+            while end_of(first) <= t:
+                first += 1
         if behind and end_of(first) <= wm:
             late(item)
             return
-        j = first
-        while j <= k:
-            row = rows.get(j)
-            if row is None:
-                rows[j] = row = {}
-                end = end_of(j)
-                if end < next_end:
-                    next_end = end
-            state = row.get(key)
-            if state is None:
-                row[key] = state = [make_initial(), 0]
-            if aggregating:
-                state[0] = fold(state[0], item)  # type: ignore[misc]
-            else:
-                state[0].append(item)
+        while first <= k:
+            state = open_state(first, key)
+            state[0] = fold(state[0], item)
             state[1] += 1
-            j += 1
+            first += 1
 
     # The common case gets its own push: tumbling, no key. Events mostly arrive in
     # order, so the window of the previous item is cached and most items cost one
     # comparison, one fold and one increment (the performance issue wants millions of
-    # events per second here).
+    # events per second here): no call to advance, open_state or add on that path.
     def push_tumbling(item: Any, t: float) -> None:
-        nonlocal max_t, wm, next_end, cur_k, cur
+        nonlocal max_t, wm, cur_k, cur
         if t >= max_t:
             if t > max_t:
                 max_t = t
@@ -191,20 +212,8 @@ def grid_engine(
                 late(item)
                 return
         if k != cur_k:
-            row = rows.get(k)
-            if row is None:
-                rows[k] = row = {}
-                end = end_of(k)
-                if end < next_end:
-                    next_end = end
-            state = row.get(None)
-            if state is None:
-                row[None] = state = [make_initial(), 0]
-            cur_k, cur = k, state
-        if aggregating:
-            cur[0] = fold(cur[0], item)  # type: ignore[misc]
-        else:
-            cur[0].append(item)
+            cur_k, cur = k, open_state(k, None)
+        cur[0] = fold(cur[0], item)
         cur[1] += 1
 
     def advance(w: float) -> None:
@@ -216,12 +225,10 @@ def grid_engine(
             close(wm)
 
     def flush(now: float | None) -> None:
-        nonlocal grid_k, cur_k
+        nonlocal cur_k
         if emit_empty and now is not None:
             # Every window that has started, empty or not, keeps its nominal end.
-            while origin + grid_k * step <= now:
-                emit(grid_k, rows.pop(grid_k, None))
-                grid_k += 1
+            emit_grid(now, 0.0)
         for k in sorted(rows):
             emit(k, rows[k])
         rows.clear()
@@ -235,16 +242,18 @@ def grid_engine(
     return Engine(push, advance, flush, deadline, out)
 
 
+# -- sessions -----------------------------------------------------------------------------
+
+
 def session_engine(cfg: Config, gap: float, late: Callable[[Any], None]) -> Engine:
     """Session windows per key: a session ends ``gap`` after its last item."""
     out: list[Window[Any]] = []
-    # sessions[key] = list of [items or accumulator, count, first t, last t]
+    # sessions[key] = list of [accumulator, count, first t, last t]
     sessions: dict[Any, list[list[Any]]] = {}
     key_fn = cfg.key
     lateness = cfg.lateness
     aggregating = cfg.aggregate is not None
-    make_initial, fold = cfg.aggregate if cfg.aggregate is not None else (list, None)
-    merge = cfg.merge
+    make_initial, fold, merge = _folds(cfg)
     max_t = -_INF
     wm = -_INF
     # A lower bound of the earliest session end: sessions only ever get longer, so it
@@ -254,11 +263,7 @@ def session_engine(cfg: Config, gap: float, late: Callable[[Any], None]) -> Engi
     def emit_all(due: list[tuple[Any, list[Any]]]) -> None:
         due.sort(key=lambda pair: (pair[1][3] + gap, pair[1][2]))
         for key, s in due:
-            end = s[3] + gap
-            if aggregating:
-                out.append(Window(s[2], end, [], key, s[0], s[1]))
-            else:
-                out.append(Window(s[2], end, s[0], key, None, s[1]))
+            out.append(_window(s[2], s[3] + gap, key, s, aggregating))
 
     def close(w: float) -> None:
         nonlocal next_end
@@ -284,13 +289,10 @@ def session_engine(cfg: Config, gap: float, late: Callable[[Any], None]) -> Engi
             emit_all(due)
 
     def push(item: Any, t: float) -> None:
-        nonlocal max_t, wm, next_end
+        nonlocal next_end
         behind = t < max_t
         if t > max_t:
-            max_t = t
-            wm = t - lateness
-            if wm >= next_end:
-                close(wm)
+            advance(t)
         key = None if key_fn is None else key_fn(item)
         open_ = sessions.get(key)
         if open_ is None:
@@ -313,10 +315,7 @@ def session_engine(cfg: Config, gap: float, late: Callable[[Any], None]) -> Engi
                 hits.sort(key=lambda s: s[2])
                 state = hits[0]
                 for other in hits[1:]:
-                    if aggregating:
-                        state[0] = merge(state[0], other[0])  # type: ignore[misc]
-                    else:
-                        state[0].extend(other[0])
+                    state[0] = merge(state[0], other[0])
                     state[1] += other[1]
                     state[3] = max(state[3], other[3])
                     open_.remove(other)
@@ -324,10 +323,7 @@ def session_engine(cfg: Config, gap: float, late: Callable[[Any], None]) -> Engi
                 state[2] = t
             if t > state[3]:
                 state[3] = t
-        if aggregating:
-            state[0] = fold(state[0], item)  # type: ignore[misc]
-        else:
-            state[0].append(item)
+        state[0] = fold(state[0], item)
         state[1] += 1
 
     def advance(w: float) -> None:
