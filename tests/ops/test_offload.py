@@ -201,9 +201,11 @@ async def test_map_thread_holds_a_bounded_number_of_items(ordered: bool, bound: 
             # hand is delivered). A result blocked in its hand-off counts as emitted in
             # the stats, as everywhere in the runner, so count from the consumer's side.
             held.append(run.stats()["map_thread"].received - consumed)
-            await anyio.sleep(0.002)
+            await anyio.sleep(0.005)
     assert max(held) <= bound
-    assert max(held) >= 3  # the workers did run ahead of the consumer
+    # The workers did run ahead of the consumer (not necessarily all three at the same
+    # moment on a loaded machine: the threads are real).
+    assert max(held) >= 2
 
 
 async def test_map_thread_error_propagates_as_itself_with_note_and_traceback() -> None:
