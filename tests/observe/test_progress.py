@@ -220,3 +220,57 @@ def test_importing_and_running_prints_nothing() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert done.stderr == ""
+
+
+async def test_stream_progress_true_draws_the_live_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    con, out = console()
+    real = progress_module.show_progress
+
+    def on_our_console(run: Any) -> Any:
+        return real(run, enabled=True, interval=1.0, console=con)
+
+    monkeypatch.setattr(progress_module, "show_progress", on_our_console)
+    async with pipeline().stream(progress=True) as run:
+        items = [x async for x in run]
+    assert len(items) == 45
+    last = out.getvalue()[out.getvalue().rindex("anystream ·") :]
+    assert "finished" in last
+    assert "malformed 5" in last
+
+
+async def test_stream_progress_true_is_silent_when_nobody_watches(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    s = pipeline(20)
+    async with s.stream(progress=True) as run:
+        assert len([x async for x in run]) == 18
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
+
+
+async def test_stream_progress_does_not_hide_the_runs_error() -> None:
+    def fail(v: int) -> int:
+        raise ZeroDivisionError("boom")
+
+    s = from_iterable([1, 2]) | buffered(1) | map(fail)
+    with pytest.raises(ZeroDivisionError, match="boom"):
+        async with s.stream(progress=True) as run:
+            async for _ in run:
+                pass
+
+
+async def test_stream_progress_with_an_abort_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    con, out = console()
+    real = progress_module.show_progress
+    monkeypatch.setattr(
+        progress_module,
+        "show_progress",
+        lambda run: real(run, enabled=True, interval=0.2, console=con),
+    )
+    with anyio.move_on_after(1.0) as scope:
+        async with pipeline().stream(progress=True) as run:
+            async for _ in run:
+                pass
+    assert scope.cancelled_caught
+    assert "anystream ·" in out.getvalue()

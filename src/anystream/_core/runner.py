@@ -106,8 +106,11 @@ class Run(Generic[T_co]):
         grace: float | None = None,
         timing: bool = False,
         clock: Callable[[], float] | None = None,
+        progress: bool = False,
     ) -> None:
         self._stream = stream
+        self._progress = progress
+        self._progress_view: Any = None
         self._handle_signals = handle_signals
         self._grace = grace
         self._timing = timing
@@ -219,6 +222,21 @@ class Run(Generic[T_co]):
     # -- set-up --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Run[T_co]:
+        run = await self._enter()
+        if self._progress:
+            # Imported only when asked for: rich / IPython are optional.
+            from ..observe.progress import show_progress
+
+            view = show_progress(self)
+            try:
+                await view.__aenter__()
+            except BaseException as exc:
+                await self.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            self._progress_view = view
+        return run
+
+    async def _enter(self) -> Run[T_co]:
         if self._entered:
             raise RuntimeError("a Run can be entered only once; call stream.stream() again")
         self._entered = True
@@ -540,8 +558,23 @@ class Run(Generic[T_co]):
     # -- tear-down -----------------------------------------------------------------------
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        view, self._progress_view = self._progress_view, None
+        view_error: BaseException | None = None
+        if view is not None:
+            # Entered last, left first (its monitor task group is nested in ours); drawn
+            # once more with the final counts. A cancellation here is the run's own abort
+            # arriving early: the run's exit below deals with it.
+            try:
+                await view.__aexit__(None, None, None)
+            except anyio.get_cancelled_exc_class():
+                pass
+            except BaseException as error:
+                view_error = error
         try:
-            return await self._exit(exc_type, exc, tb)
+            suppress = await self._exit(exc_type, exc, tb)
+            if view_error is not None:
+                raise view_error
+            return suppress
         finally:
             if self._tracking is not None and self._tracking.live:
                 # Whatever is still in flight was not fully handled: nack it (acks.py).

@@ -53,6 +53,7 @@ class Stream(Generic[T_co]):
         grace: float | None = None,
         timing: bool = False,
         clock: Callable[[], float] | None = None,
+        progress: bool = False,
     ) -> Run[T_co]:
         """Start a run: an async context manager yielding the run's async iterator.
 
@@ -65,12 +66,24 @@ class Stream(Generic[T_co]):
         latency: ``run.latency()`` (see ``anystream._core.timing``). ``clock`` is the
         time source for it (``time.perf_counter`` by default; ``anyio.current_time``
         makes it follow a virtual clock in tests).
+
+        ``progress=True`` shows a live per-stage table while the run goes: redrawn in
+        place in a terminal (``rich``, the ``anystream[progress]`` extra) or updated in
+        a Jupyter cell, and off when nobody watches (output not a terminal, no kernel);
+        see ``anystream.observe.progress.show_progress`` for the options.
         """
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
             raise TypeError(f"stream(): grace must be a number of seconds, got {grace!r}")
         if grace is not None and grace < 0:
             raise ValueError(f"stream(): grace must be >= 0, got {grace}")
-        return Run(self, handle_signals=handle_signals, grace=grace, timing=timing, clock=clock)
+        return Run(
+            self,
+            handle_signals=handle_signals,
+            grace=grace,
+            timing=timing,
+            clock=clock,
+            progress=progress,
+        )
 
     async def collect(self) -> list[T_co]:
         """Run the stream to the end and return every item in a list."""
