@@ -57,8 +57,6 @@ __all__ = ["Acked", "Token", "Tokens", "tracked_loop"]
 
 T_co = TypeVar("T_co", covariant=True)
 
-_MISSING: Any = object()
-
 
 class Acked(Generic[T_co]):
     """An item from an acknowledged source: ``value`` plus its callbacks."""

@@ -20,24 +20,33 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from anyio import WouldBlock
+from anyio import EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .stats import OpStats
 
 __all__ = [
+    "END",
     "downstream_left",
     "make_put",
     "receive",
     "receive_fast_path",
+    "receive_or_end",
     "send",
     "send_fast_path",
 ]
 
 T = TypeVar("T")
 
-_MISSING: Any = object()
+
+class _End:
+    def __repr__(self) -> str:
+        return "END"
+
+
+#: What :func:`receive_or_end` returns once the stream has ended.
+END: Any = _End()
 
 
 async def send(stream: MemoryObjectSendStream[T], item: T) -> None:
@@ -58,6 +67,23 @@ async def receive(stream: MemoryObjectReceiveStream[T]) -> T:
     except WouldBlock:
         pass
     return await stream.receive()
+
+
+async def receive_or_end(stream: MemoryObjectReceiveStream[T]) -> T:
+    """Like :func:`receive`, but return :data:`END` instead of raising ``EndOfStream``.
+
+    For worker loops: ``while (item := await receive_or_end(rx)) is not END: ...``.
+    """
+    try:
+        return stream.receive_nowait()
+    except WouldBlock:
+        pass
+    except EndOfStream:
+        return END  # type: ignore[no-any-return]
+    try:
+        return await stream.receive()
+    except EndOfStream:
+        return END  # type: ignore[no-any-return]
 
 
 # -- the fused loops' inline fast path ---------------------------------------------------

@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import check_int
 from .._core.errors import add_operator_note
-from .._core.handoff import downstream_left, send
+from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import StageContext
 from .._core.stats import OpStats
 from ..resilience.retry import Retry, attempts_made
@@ -29,7 +29,6 @@ from .errors import ErrorHandler, OnError
 
 __all__ = ["check_retry", "run_map_async"]
 
-_MISSING: Any = object()
 _SKIPPED: Any = object()  # the call failed and the item was dropped or dead-lettered
 
 Call = Callable[[Any], Awaitable[Any]]
@@ -127,20 +126,6 @@ def _carry_tokens(call: Call) -> Call:
     return call_pair
 
 
-async def _take(rx: MemoryObjectReceiveStream[Any]) -> Any:
-    """Next item from ``rx`` (fast path first); ``_MISSING`` at end of input."""
-    try:
-        return rx.receive_nowait()
-    except WouldBlock:
-        pass
-    except EndOfStream:
-        return _MISSING
-    try:
-        return await rx.receive()
-    except EndOfStream:
-        return _MISSING
-
-
 async def _run_unordered(
     call: Call,
     concurrency: int,
@@ -150,8 +135,8 @@ async def _run_unordered(
 ) -> None:
     async def worker() -> None:
         while True:
-            item = await _take(rx)
-            if item is _MISSING:
+            item = await receive_or_end(rx)
+            if item is END:
                 return
             counts[0] += 1
             result = await call(item)
@@ -220,7 +205,7 @@ async def _run_ordered(
     queue: deque[anyio.Event] = deque()  # workers waiting for that one to be done
 
     async def take_numbered() -> Any:
-        """The next item and its index; ``_MISSING`` at end of input.
+        """The next item and its index; ``END`` at end of input.
 
         Only one worker at a time may wait in ``receive()``: an item handed to a waiting
         task is delivered before that task resumes, so another worker taking the next
@@ -253,7 +238,7 @@ async def _run_ordered(
         except EndOfStream:
             while queue:  # the end of input is for everyone
                 queue.popleft().set()
-            return _MISSING
+            return END
         except BaseException:
             if queue:
                 queue.popleft().set()  # cancelled while reading: let the next one read
@@ -269,7 +254,7 @@ async def _run_ordered(
         while True:
             await slots.acquire()
             job = await take_numbered()
-            if job is _MISSING:
+            if job is END:
                 slots.release()
                 return
             index, item = job

@@ -59,7 +59,6 @@ __all__ = ["map_process", "map_thread"]
 T = TypeVar("T")
 U = TypeVar("U")
 
-_MISSING: Any = object()
 
 Call = Callable[[Any], Awaitable[Any]]
 

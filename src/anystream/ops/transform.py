@@ -28,7 +28,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any, Literal, TypeVar, cast
 
 import anyio
-from anyio import BrokenResourceError, CancelScope, EndOfStream
+from anyio import BrokenResourceError, CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import (
@@ -41,7 +41,7 @@ from .._core.callables import (
     is_async_callable,
 )
 from .._core.errors import add_operator_note
-from .._core.handoff import downstream_left, receive, send
+from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep
 from .._core.stream import Stream
 from ..resilience.retry import Retry
@@ -394,14 +394,6 @@ async def _forward(
             close()
 
 
-async def _receive_or_end(rx: MemoryObjectReceiveStream[Any]) -> Any:
-    """The next item of ``rx`` (fast path first), or ``_MISSING`` at the end of input."""
-    try:
-        return await receive(rx)
-    except EndOfStream:
-        return _MISSING
-
-
 def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     """For every item, emit all the items of ``fn(item)``, one inner stream after another.
 
@@ -426,7 +418,7 @@ def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
     ) -> None:
         counts = ctx.counts
-        while (item := await _receive_or_end(rx)) is not _MISSING:
+        while (item := await receive_or_end(rx)) is not END:
             counts[0] += 1
             await _forward(_open_inner(fn, item, name), tx, counts, name)
 
@@ -472,8 +464,8 @@ def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
         async with anyio.create_task_group() as tg:
             while True:
                 await slots.acquire()
-                item = await _receive_or_end(rx)
-                if item is _MISSING:
+                item = await receive_or_end(rx)
+                if item is END:
                     break
                 counts[0] += 1
                 try:
@@ -520,7 +512,7 @@ def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
 
         current: tuple[CancelScope, anyio.Event] | None = None
         async with anyio.create_task_group() as tg:
-            while (item := await _receive_or_end(rx)) is not _MISSING:
+            while (item := await receive_or_end(rx)) is not END:
                 counts[0] += 1
                 if current is not None:
                     scope, finished = current
