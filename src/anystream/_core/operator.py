@@ -114,9 +114,15 @@ class StagedStep(Step):
     what happens when it is full. The task reads its input with ``receive()``, writes with
     ``send()``, and returns at end of input; the runner closes both streams afterwards,
     so end-of-stream cascades downstream without the operator having to remember it.
+
+    ``handoff`` sizes the *implicit* streams on both sides of the task when ``capacity``
+    does not say otherwise: 0 (the default) is a direct rendezvous, one item at a time.
+    A concurrent stage asks for room for one item per worker on each side, so that its
+    workers and its neighbours trade items in batches instead of one task switch per
+    item (see ``ops/_map_async.py``); the documented memory bound counts them.
     """
 
-    __slots__ = ("capacity", "overflow", "run", "tracked")
+    __slots__ = ("capacity", "handoff", "overflow", "run", "tracked")
 
     def __init__(
         self,
@@ -126,10 +132,12 @@ class StagedStep(Step):
         capacity: int = 0,
         overflow: Overflow = "block",
         tracked: StageRun | None = None,
+        handoff: int = 0,
     ) -> None:
         self.name = name
         self.run = run
         self.capacity = capacity
+        self.handoff = handoff
         self.overflow = overflow
         # The implementation used when the source acknowledges items: it receives and
         # sends ``(value, token)`` pairs (see acks.py). None: the step does not support

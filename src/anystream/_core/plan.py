@@ -191,10 +191,12 @@ def plan(steps: Sequence[Step]) -> list[Node]:
             if step.run is None:
                 nodes.append(Boundary(step.capacity, step.overflow, position))
             else:
-                implicit = step.capacity == 0 and step.overflow == "block"
-                nodes.append(Boundary(step.capacity, step.overflow, None if implicit else position))
+                if step.capacity == 0 and step.overflow == "block":
+                    nodes.append(Boundary(step.handoff, "block", None))  # implicit
+                else:
+                    nodes.append(Boundary(step.capacity, step.overflow, position))
                 nodes.append(Stage(step, position))
-                nodes.append(Boundary(0, "block", None))
+                nodes.append(Boundary(step.handoff, "block", None))
         elif isinstance(step, Kernel | GenStep):
             pieces.append((position, step))
         else:  # pragma: no cover - Operator only builds these
@@ -208,7 +210,9 @@ def merge_boundaries(nodes: list[Node]) -> list[Node]:
 
     ``buffered(50) | tumbling_window(2)`` would otherwise put a pump task and a
     rendezvous between the buffer and the window: one more task, one more hop, one more
-    item in hand. The window task reads the buffer directly instead.
+    item in hand. The window task reads the buffer directly instead. Between two implicit
+    hand-offs the larger one is kept (a concurrent stage's batch room must not be lost
+    to its neighbour's rendezvous); an explicit ``buffered()`` always wins.
     """
     i = 1
     while i + 2 < len(nodes):
@@ -220,7 +224,10 @@ def merge_boundaries(nodes: list[Node]) -> list[Node]:
             and seg.empty
             and (a.position is None or b.position is None)
         ):
-            keep = b if a.position is None else a
+            if a.position is None and b.position is None:
+                keep = a if a.capacity > b.capacity else b
+            else:
+                keep = b if a.position is None else a
             nodes[i : i + 3] = [keep]
             continue
         i += 1

@@ -318,6 +318,7 @@ class Run(Generic[T_co]):
         upstream: MemoryObjectReceiveStream[Any] | None = None
         opened: Any = None
         skip = 0
+        source_capacity = 0
         if isinstance(source, TaskSource):
             first, after = nodes[0], nodes[1] if len(nodes) > 1 else None
             if (
@@ -326,11 +327,11 @@ class Run(Generic[T_co]):
                 and first.empty
                 and isinstance(after, Boundary)
                 and after.position is None
-                and after.capacity == 0
             ):
                 # Nothing between the task source and a stage: let the stage read the
                 # source's own stream instead of pumping it through an empty segment.
                 skip = 2
+                source_capacity = after.capacity
                 following = nodes[2]
                 assert not isinstance(following, Boundary)
                 ops[0]._bind_split(following.in_ref, following.in_ref)
@@ -338,7 +339,7 @@ class Run(Generic[T_co]):
             self._timer = _make_timer(nodes[skip:], source, self._clock)
         stage = 0  # index of the next task's stage, for timing
         if isinstance(source, TaskSource):
-            tx, rx = self._link(0, stage)
+            tx, rx = self._link(source_capacity, stage)
             stage += 1
             self._source_scope = CancelScope()
             tg.start_soon(self._run_task_source, source, tx, name=f"anystream {source.name}")

@@ -137,7 +137,9 @@ def map_async(
     total: at most ``concurrency`` calls in flight, the rest finished results waiting
     for an earlier item. When that bound is reached no new call starts until the earliest
     result is emitted. ``ordered=False`` emits results as calls complete and holds at
-    most ``concurrency`` items.
+    most ``concurrency`` items. The hand-offs into and out of the stage hold up to
+    ``concurrency`` items each, so that items move between tasks in batches: a call that
+    completes without suspending costs no task switch.
 
     ``retry`` (a :class:`~anystream.resilience.Retry` policy, or a number of attempts)
     retries failed calls with exponential backoff; an item waiting to retry holds only
@@ -167,7 +169,9 @@ def map_async(
         name=name,
     )
     tracked = functools.partial(run, tracked=True)
-    return Operator((StagedStep(name, run, tracked=tracked),))
+    # Room for one item per worker on each side: workers and neighbours trade items in
+    # batches rather than with a task switch per item (counted in the memory bound).
+    return Operator((StagedStep(name, run, tracked=tracked, handoff=concurrency),))
 
 
 # -- per-item operators written as generator steps ---------------------------------------
