@@ -150,17 +150,79 @@ async def test_map_async_ordered_holds_at_most_twice_concurrency() -> None:
     # stage may start at most 2 * concurrency items before item 0 is emitted.
     concurrency = 3
     fn = Gauge(delay=lambda x: 10.0 if x == 0 else 0.01)
-    started_when_first_out: list[int] = []
+    started_before_first_out = 0
 
-    async with (range(100) | map_async(fn, concurrency=concurrency)).stream() as items:
-        async for item in items:
-            if item == 0:
-                started_when_first_out.append(len(fn.started))
-    # Item 0 has left the stage when the consumer sees it, and its slot may already have
-    # let one more call start: the stage holds 2 * concurrency items, item 0 included.
-    (started,) = started_when_first_out
-    assert 2 * concurrency <= started <= 2 * concurrency + 1
+    async def sample() -> None:
+        nonlocal started_before_first_out
+        await anyio.sleep(9.0)  # item 0 is still running: everything else waits for it
+        started_before_first_out = len(fn.started)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sample)
+        out = await (range(100) | map_async(fn, concurrency=concurrency)).collect()
+    assert out == [x * 10 for x in builtins.range(100)]
+    assert started_before_first_out == 2 * concurrency
     assert fn.peak <= concurrency
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_map_async_calls_that_never_suspend_cost_no_task_switch(ordered: bool) -> None:
+    # The workers take turns only when a call suspends (or the output is full): a call
+    # that completes at once is followed by the next item in the same worker, so the
+    # items go through in batches. Handing each item to another worker cost a task switch
+    # per item (the 25x of bench C).
+    previous: list[object] = [None]
+    switches = 0
+
+    async def immediate(x: int) -> int:
+        nonlocal switches
+        task = anyio.get_current_task().id
+        if task != previous[0]:
+            switches += 1
+            previous[0] = task
+        return x * 10
+
+    n = 2_000
+    out = await (range(n) | map_async(immediate, concurrency=16, ordered=ordered)).collect()
+    assert sorted(out) == [x * 10 for x in builtins.range(n)]
+    if ordered:
+        assert out == [x * 10 for x in builtins.range(n)]
+    assert switches <= n // 10
+
+
+@given(
+    delays=st.lists(st.sampled_from([None, 0.0, 0.01, 0.03]), max_size=40),
+    concurrency=st.integers(1, 6),
+    ordered=st.booleans(),
+)
+def test_map_async_mixed_suspending_calls_keep_order_and_bound(
+    delays: list[float | None], concurrency: int, ordered: bool
+) -> None:
+    """Calls that complete at once (None), checkpoint (0.0) or sleep, in any mix."""
+
+    async def main() -> tuple[list[int], int]:
+        active = peak = 0
+
+        async def fn(i: int) -> int:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            try:
+                if delays[i] is not None:
+                    await anyio.sleep(delays[i])
+            finally:
+                active -= 1
+            return i
+
+        s = range(len(delays)) | map_async(fn, concurrency=concurrency, ordered=ordered)
+        return await s.collect(), peak
+
+    for backend in ("asyncio", "trio"):
+        out, peak = run(main, backend=backend)
+        assert sorted(out) == list(builtins.range(len(delays)))
+        if ordered:
+            assert out == list(builtins.range(len(delays)))
+        assert peak <= concurrency
 
 
 async def test_map_async_error_is_itself_with_note() -> None:

@@ -1,11 +1,9 @@
 """The staged implementation of ``map_async``: worker tasks, ordering, retry, error policy.
 
-``concurrency`` workers take items from the stage's input as they become free. In
-ordered mode each item is numbered as it is taken, and only one worker at a time waits
-in ``receive()``: when several tasks wait there, items are handed out in order but the
-tasks *resume* in whatever order the scheduler picks (trio shuffles it on purpose), so
-numbering on resumption would misnumber them. A worker that finishes the earliest
-outstanding item emits it and every consecutive finished result after it.
+``concurrency`` workers take items from the stage's input as they become free (see
+``_Intake``: a call that never suspends costs no task switch). In ordered mode each item
+is numbered as it is taken; a worker that finishes the earliest outstanding item emits it
+and every consecutive finished result after it.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import check_int
 from .._core.errors import add_operator_note
-from .._core.handoff import END, downstream_left, receive_or_end, send
+from .._core.handoff import END, downstream_left, send
 from .._core.operator import StageContext
 from .._core.stats import OpStats
 from ..resilience.retry import Retry, attempts_made
@@ -126,6 +124,76 @@ def _carry_tokens(call: Call) -> Call:
     return call_pair
 
 
+class _Intake:
+    """Hands a stage's input to its workers, waking an idle worker only when one is needed.
+
+    Only one worker at a time waits in ``receive()``: when several tasks wait there, items
+    are handed out in order but the tasks *resume* in whatever order the scheduler picks
+    (trio shuffles it on purpose), so numbering items on resumption would misnumber them.
+    Taking and numbering with no wait in between keeps input order. The other idle
+    workers queue here.
+
+    A worker that has just taken an item wakes at most one idle worker, and no other
+    while that one has not run yet. A woken worker runs only once the running ones have
+    suspended (in their call, or waiting for input or output): if the calls complete
+    without suspending, one worker goes through a whole batch of input with no task
+    switch at all; if they suspend, each woken worker takes an item and wakes the next,
+    so all ``concurrency`` workers are busy after one pass of the scheduler. (Waking one
+    worker per item cost a task switch per item; waking them all was a thundering herd.)
+    """
+
+    __slots__ = ("_idle", "_reading", "_rx", "_woken", "taken")
+
+    def __init__(self, rx: MemoryObjectReceiveStream[Any]) -> None:
+        self._rx = rx
+        self._reading = False  # a worker is waiting in receive()
+        self._idle: deque[anyio.Event] = deque()  # workers waiting for their turn
+        self._woken: anyio.Event | None = None  # an idle worker woken, not yet running
+        self.taken = 0  # items taken so far: the index of the next one
+
+    def _wake_one(self) -> None:
+        if self._woken is None and self._idle:
+            self._woken = self._idle.popleft()
+            self._woken.set()
+
+    async def take(self) -> Any:
+        """The next input item (its index is ``taken - 1``), or ``END`` at end of input."""
+        while self._reading:
+            turn = anyio.Event()
+            self._idle.append(turn)
+            try:
+                await turn.wait()
+            except BaseException:
+                if turn in self._idle:
+                    self._idle.remove(turn)
+                elif self._woken is turn:
+                    self._woken = None
+                    self._wake_one()  # woken while being cancelled: pass it on
+                raise
+            if self._woken is turn:
+                self._woken = None
+        rx = self._rx
+        try:
+            try:
+                item = rx.receive_nowait()
+            except WouldBlock:
+                self._reading = True
+                try:
+                    item = await rx.receive()
+                finally:
+                    self._reading = False
+        except EndOfStream:
+            while self._idle:  # the end of input is for everyone
+                self._idle.popleft().set()
+            return END
+        except BaseException:
+            self._wake_one()  # cancelled while reading: let the next one read
+            raise
+        self.taken += 1
+        self._wake_one()  # in case this worker's call suspends: someone takes the next
+        return item
+
+
 async def _run_unordered(
     call: Call,
     concurrency: int,
@@ -133,9 +201,11 @@ async def _run_unordered(
     tx: MemoryObjectSendStream[Any],
     counts: list[int],
 ) -> None:
+    intake = _Intake(rx)
+
     async def worker() -> None:
         while True:
-            item = await receive_or_end(rx)
+            item = await intake.take()
             if item is END:
                 return
             counts[0] += 1
@@ -197,67 +267,20 @@ async def _run_ordered(
     counts: list[int],
 ) -> None:
     slots = _Slots(2 * concurrency)
+    intake = _Intake(rx)
     results: dict[int, Any] = {}
     emitted = 0  # index of the next result to emit
     flushing = False
-    numbered = 0  # index of the next input item
-    reading = False  # one worker is waiting in receive()
-    queue: deque[anyio.Event] = deque()  # workers waiting for that one to be done
-
-    async def take_numbered() -> Any:
-        """The next item and its index; ``END`` at end of input.
-
-        Only one worker at a time may wait in ``receive()``: an item handed to a waiting
-        task is delivered before that task resumes, so another worker taking the next
-        item with ``receive_nowait()`` meanwhile would number it first. Numbering right
-        after taking, with no wait in between, keeps input order; and a call that never
-        suspends costs no task switch at all. Waiting workers queue and are woken one at
-        a time (waking them all for every item was a thundering herd).
-        """
-        nonlocal numbered, reading
-        while reading:
-            turn = anyio.Event()
-            queue.append(turn)
-            try:
-                await turn.wait()
-            except BaseException:
-                if turn in queue:
-                    queue.remove(turn)
-                elif queue:
-                    queue.popleft().set()  # woken while being cancelled: pass it on
-                raise
-        try:
-            try:
-                item = rx.receive_nowait()
-            except WouldBlock:
-                reading = True
-                try:
-                    item = await rx.receive()
-                finally:
-                    reading = False
-        except EndOfStream:
-            while queue:  # the end of input is for everyone
-                queue.popleft().set()
-            return END
-        except BaseException:
-            if queue:
-                queue.popleft().set()  # cancelled while reading: let the next one read
-            raise
-        index = numbered
-        numbered += 1
-        if queue:
-            queue.popleft().set()  # pass the baton: the next idle worker takes the next item
-        return index, item
 
     async def worker() -> None:
         nonlocal emitted, flushing
         while True:
             await slots.acquire()
-            job = await take_numbered()
-            if job is END:
+            item = await intake.take()
+            if item is END:
                 slots.release()
                 return
-            index, item = job
+            index = intake.taken - 1
             counts[0] += 1
             results[index] = await call(item)
             if flushing or index != emitted:
