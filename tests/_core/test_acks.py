@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from anystream import (
     tumbling_window,
     where,
 )
+from anystream._core.source import TaskSource
 
 pytestmark = pytest.mark.anyio
 
@@ -222,3 +224,28 @@ async def test_an_abort_does_not_ack_items_of_windows_not_handled(shape: str) ->
     assert not failed & set(ledger.acked)
     ledger.check_exclusive()
     assert sorted(ledger.acked + ledger.nacked) == sorted(ledger.pulled)
+
+
+@pytest.mark.parametrize("shape", ["inline", "buffered"])
+async def test_leaving_a_task_source_early_closes_its_stream_reader(shape: str) -> None:
+    # A task source (e.g. from_redis_stream) reaches the tracked loop through a memory
+    # stream read by a small generator; leaving early must close that generator too, not
+    # leave it to the garbage collector (a ResourceWarning on trio: an error here).
+    acked: list[int] = []
+
+    async def produce(tx: Any, stop: Any) -> None:
+        for n in range(1_000):
+            await tx.send(Acked(str(n), ack=lambda n=n: acked.append(n)))
+
+    source = Stream(TaskSource(produce, "acked task source", acknowledged=True))
+    seen = 0
+    async with SHAPES[shape](source).stream() as items:
+        async for _ in items:
+            seen += 1
+            if seen == 30:
+                break
+    gc.collect()
+    await anyio.sleep(0.01)  # a finaliser scheduled by the collector would run here
+    assert acked
+    assert len(set(acked)) == len(acked)
+    assert max(acked) < 100  # the source was stopped soon after the consumer left

@@ -139,7 +139,8 @@ def _open_tracked_source(
             )
         return item.value, Token(item.ack, item.nack, live)
 
-    if kind == "stream":  # a task source: its items arrive through a memory stream
+    owned = kind == "stream"
+    if owned:  # a task source: its items arrive through a memory stream
         it = _from_stream(it)
         kind = "aiter"
     if kind == "iter":
@@ -157,15 +158,22 @@ def _open_tracked_source(
         # The same stop protocol as the fused loops (see shutdown.py): ``pulling`` is set
         # only while waiting inside the source, where a stop may cancel the wait.
         anext = source.__anext__
-        while not stop.stopping:
-            stop.pulling = True
-            try:
-                item = await anext()
-            except StopAsyncIteration:
-                return
-            finally:
-                stop.pulling = False
-            yield wrap(item)
+        try:
+            while not stop.stopping:
+                stop.pulling = True
+                try:
+                    item = await anext()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    stop.pulling = False
+                yield wrap(item)
+        finally:
+            if owned:
+                # Made here, so closed here: closing only this generator would leave
+                # _from_stream suspended, to be finalised by the garbage collector (a
+                # ResourceWarning on trio, and its receive stream closed late).
+                await source.aclose()  # type: ignore[attr-defined]
 
     return from_async(it)
 
