@@ -58,6 +58,16 @@ them to ``cnt`` before every ``await`` and when it ends: other tasks can only re
 counters while the loop is suspended, so they always see exact figures, at a third of
 the cost of a list increment per item. (Code called *by* the loop, e.g. a kernel reading
 ``run.stats()``, sees the figures as of the loop's last wait.)
+
+Parking: a stream-fed loop that finds its input empty, or a loop whose output is full,
+first yields once with ``checkpoint()`` and tries again, and only then parks in
+``receive()`` / ``send()``. The peer it needs has usually been woken already and runs
+during that one yield (it was woken by this loop's own hand-offs), so the retry
+succeeds; a park proper costs a second scheduler pass plus an Event and its wake-up.
+On trio that saved a tenth of the hand-off cost (four ``map | buffered(50)`` hops: 0.84
+-> 0.75 us per item); asyncio is unchanged (its FIFO run queue already ran the peer
+during ``receive()``'s own leading checkpoint). Cancellation is delivered at the
+checkpoint exactly as at ``receive()``/``send()``'s own.
 """
 
 from __future__ import annotations
@@ -225,11 +235,20 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 1, "except EndOfStream:")
         code(d + 2, "break")
         code(d + 1, "if x is MISSING:")
+        # Empty: let the producer run once before parking (see "Parking" above).
         publish(d + 2)
+        code(d + 2, "await checkpoint()")
         code(d + 2, "try:")
-        code(d + 3, "x = await rv()")
+        code(d + 3, "x = rn()")
+        code(d + 2, "except WouldBlock:")
+        code(d + 3, "x = MISSING")
         code(d + 2, "except EndOfStream:")
         code(d + 3, "break")
+        code(d + 2, "if x is MISSING:")
+        code(d + 3, "try:")
+        code(d + 4, "x = await rv()")
+        code(d + 3, "except EndOfStream:")
+        code(d + 4, "break")
 
     def emit_body(d: int) -> None:
         """The kernels and the output for one item ``x``, at depth ``d``."""
@@ -289,8 +308,13 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(d + 1, "pass")
             code(d, "else:")
             code(d + 1, "continue")
+            # Full: let the consumer run once before parking (see "Parking" above).
             publish(d)
-            code(d, "await sd(x)")
+            code(d, "await checkpoint()")
+            code(d, "try:")
+            code(d + 1, "sn(x)")
+            code(d, "except WouldBlock:")
+            code(d + 1, "await sd(x)")
             if source == "iter":
                 # send() always checkpoints: the tick can start again.
                 code(d, "tick = 0")
