@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import pickle
 import signal
 import sys
@@ -53,6 +54,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.callables import check_int, check_sync_callable, describe
 from .._core.operator import Operator, StageContext, StagedStep
 from ._map_async import run_map_async
+from ._process_pool import RemoteTraceback, run_stage
 
 __all__ = ["map_process", "map_thread"]
 
@@ -61,6 +63,10 @@ U = TypeVar("U")
 
 
 Call = Callable[[Any], Awaitable[Any]]
+
+# The pipelining pool (_process_pool.py) needs POSIX pipes and fd passing; elsewhere
+# map_process runs on anyio's process pool, one call at a time per worker.
+_PIPELINED = os.name == "posix"
 
 
 def _check_flag(op: str, name: str, value: object) -> bool:
@@ -161,6 +167,28 @@ def map_process(
     _check_flag(op, "kill_on_cancel", kill_on_cancel)
     _check_picklable(op, fn)
     name = f"map_process({describe(fn)})"
+
+    def describe_death(detail: str) -> str:
+        return (
+            f"{name}: the worker process running {describe(fn)} died before returning a "
+            f"result ({detail}); it crashed, called os._exit() or was killed"
+        )
+
+    if not _PIPELINED:
+        return _staged(
+            name, _anyio_pool_call(fn, workers, kill_on_cancel, describe_death), workers, ordered
+        )
+    run = functools.partial(run_stage, fn, workers, ordered, kill_on_cancel, name, describe_death)
+    return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
+
+
+def _anyio_pool_call(
+    fn: Callable[[Any], Any],
+    workers: int,
+    kill_on_cancel: bool,
+    describe_death: Callable[[str], str],
+) -> Callable[[], Call]:
+    """Windows: one call at a time per worker, through anyio's process pool."""
     remote = _RemoteCall(fn)
 
     def make_call() -> Call:
@@ -172,18 +200,13 @@ def map_process(
                 return await run_sync(remote, item, cancellable=kill_on_cancel, limiter=limiter)
             except _RemoteError as wrapped:
                 exc, text = wrapped.args
-                raise exc from _RemoteTraceback(text)
+                raise exc from RemoteTraceback(text)
             except BrokenWorkerProcess as exc:
-                detail = f" ({exc})" if str(exc) else ""
-                raise BrokenWorkerProcess(
-                    f"{name}: the worker process running {describe(fn)} died before "
-                    f"returning a result{detail}; it crashed, called os._exit() or was "
-                    "killed"
-                ) from exc
+                raise BrokenWorkerProcess(describe_death(str(exc) or "no detail")) from exc
 
         return call
 
-    return _staged(name, make_call, workers, ordered)
+    return make_call
 
 
 def _check_picklable(op: str, fn: Any) -> None:
@@ -207,17 +230,6 @@ def _check_picklable(op: str, fn: Any) -> None:
             f"{op}(): fn ({describe(fn)}) is defined in an interactive session, which a "
             "worker process cannot import; define it in a module and import it"
         )
-
-
-class _RemoteTraceback(Exception):
-    """The worker's formatted traceback, attached as ``__cause__`` of a remote error."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
 
 
 class _RemoteError(Exception):
