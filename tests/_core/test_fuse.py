@@ -205,6 +205,24 @@ async def test_take_after_a_buffer_stops_the_sync_source_within_the_bound() -> N
     assert src.pulled <= 5 + 20 + 2
 
 
+async def test_a_middle_loop_with_room_left_notices_that_downstream_left() -> None:
+    # The middle loop (stream -> send) fills its output without asking while it knows
+    # there is room; take() closes that output while the middle loop is suspended, so
+    # it must look again after its next wait, not fill the 45 places left.
+    src = Counting()
+    s = from_iterable(src) | buffered(5) | map(_inc) | buffered(50) | take(5) | buffered(10)
+    out = []
+    async with s.stream() as items:
+        async for item in items:
+            out.append(item)
+            await anyio.sleep(0.1)  # the run goes on while map's output is closed
+    assert out == [1, 2, 3, 4, 5]
+    # map handed over its first 5 with 45 places left; after that it may finish the
+    # batch it had taken (5 more), not go on to fill the 45.
+    assert s.stats()["map"].emitted <= 5 + 5 + 1
+    assert src.pulled <= 5 + 5 + 5 + 5
+
+
 def test_generated_sources_compile_for_every_shape() -> None:
     kinds = ("map", "amap", "filter", "afilter", "parse", "take")
     for inp in ("aiter", "iter", "stream"):

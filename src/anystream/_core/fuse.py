@@ -68,6 +68,13 @@ On trio that saved a tenth of the hand-off cost (four ``map | buffered(50)`` hop
 -> 0.75 us per item); asyncio is unchanged (its FIFO run queue already ran the peer
 during ``receive()``'s own leading checkpoint). Cancellation is delivered at the
 checkpoint exactly as at ``receive()``/``send()``'s own.
+
+Room: a loop that sends keeps ``room``, the places it may fill in its output buffer
+without asking anyone, and appends while it is non-zero. Only another task can take
+items, park as a receiver or close the receiving side, and other tasks run only while
+this loop waits, so ``room`` is recomputed after every ``await`` (and after a slow-path
+``send_nowait()``, which may have woken a receiver) instead of checking the buffer's
+length, the parked receivers and the open receivers for every item (-7% on four hops).
 """
 
 from __future__ import annotations
@@ -97,6 +104,11 @@ CHECKPOINT_EVERY = 128
 FusedShape = tuple[tuple[str, ...], Input, Output, bool]
 
 _MISSING = object()
+
+# Free places in the output buffer that the loop may fill without asking anyone: none
+# while a receiver is parked (it must be handed the item and woken) or once every
+# receiver has gone (send_nowait() raises BrokenResourceError for that).
+ROOM = "room = 0 if wr or not so.open_receive_channels else cap - len(bo)"
 _cache: dict[tuple[tuple[str, ...], str, str, bool], Callable[..., Any]] = {}
 
 
@@ -144,6 +156,12 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         if local:
             code(depth, flush)
 
+    def refresh(depth: int) -> None:
+        # After every await (and a slow-path send): the only moments the output's other
+        # side can have changed. See "Room" in the module docstring.
+        if output == "send":
+            code(depth, ROOM)
+
     code = _Code()
     code(0, "def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,")
     code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE):")
@@ -164,6 +182,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
     if output == "send":
         code(d, "sn = out.send_nowait; sd = out.send")
         code(d, "so, bo, wr, cap = tx_fast(out)")
+        refresh(d)
     elif output == "list":
         code(d, "ap = out.append")
     if has_take:
@@ -190,6 +209,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(depth + 1, "await checkpoint()")
         if stoppable:
             code(depth + 1, "st.pulling = False")
+        refresh(depth + 1)
 
     if source == "iter" and not has_take:
         code(d, "for x in src:")
@@ -219,6 +239,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 1, "break")
         if stoppable:
             code(d, "st.pulling = False")
+        refresh(d)
     else:
         code(d, loop)
         d += 1
@@ -249,6 +270,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 4, "x = await rv()")
         code(d + 3, "except EndOfStream:")
         code(d + 4, "break")
+        refresh(d + 2)
 
     def emit_body(d: int) -> None:
         """The kernels and the output for one item ``x``, at depth ``d``."""
@@ -260,17 +282,21 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
                 _call_user(code, d, i, f"x = k{i}(x)")
             elif kind == "amap":
                 _call_user(code, d, i, f"x = await k{i}(x)")
+                refresh(d)
             elif kind == "filter":
                 extra = ["if r is not True and r is not False and isawaitable(r):"]
                 if local:
                     extra.append("    " + flush)
                 extra.append("    r = await r")
+                if output == "send":
+                    extra.append("    " + ROOM)
                 _call_user(code, d, i, f"r = k{i}(x)", extra)
                 code(d, "if not r:")
                 code(d + 1, f"{slot(drop)} += 1")
                 code(d + 1, "continue")
             elif kind == "afilter":
                 _call_user(code, d, i, f"r = await k{i}(x)")
+                refresh(d)
                 code(d, "if not r:")
                 code(d + 1, f"{slot(drop)} += 1")
                 code(d + 1, "continue")
@@ -297,9 +323,11 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         elif output == "put":
             code(d, "await out(x)")
         else:
-            # Fast path: append to the buffer when there is room and no receiver is parked
-            # (a parked receiver must be handed the item and woken: send_nowait() does).
-            code(d, "if not wr and len(bo) < cap and so.open_receive_channels:")
+            # Fast path: append to the buffer while there is room and no receiver is
+            # parked (a parked receiver must be handed the item and woken: send_nowait()
+            # does). ``room`` is recomputed only when that can have changed.
+            code(d, "if room:")
+            code(d + 1, "room -= 1")
             code(d + 1, "bo.append(x)")
             code(d + 1, "continue")
             code(d, "try:")
@@ -307,6 +335,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(d, "except WouldBlock:")
             code(d + 1, "pass")
             code(d, "else:")
+            refresh(d + 1)
             code(d + 1, "continue")
             # Full: let the consumer run once before parking (see "Parking" above).
             publish(d)
@@ -315,6 +344,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(d + 1, "sn(x)")
             code(d, "except WouldBlock:")
             code(d + 1, "await sd(x)")
+            refresh(d)
             if source == "iter":
                 # send() always checkpoints: the tick can start again.
                 code(d, "tick = 0")
