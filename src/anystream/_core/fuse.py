@@ -246,25 +246,24 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         # Fast path: take straight from the buffer when it has data and no sender is
         # parked (a parked sender must be moved into the buffer and woken, which
         # receive_nowait() does).
+
+        def receive_nowait(depth: int) -> None:
+            code(depth, "try:")
+            code(depth + 1, "x = rn()")
+            code(depth, "except WouldBlock:")
+            code(depth + 1, "x = MISSING")
+            code(depth, "except EndOfStream:")
+            code(depth + 1, "break")
+
         code(d, "if bi and not ws:")
         code(d + 1, "x = bi.popleft()")
         code(d, "else:")
-        code(d + 1, "try:")
-        code(d + 2, "x = rn()")
-        code(d + 1, "except WouldBlock:")
-        code(d + 2, "x = MISSING")
-        code(d + 1, "except EndOfStream:")
-        code(d + 2, "break")
+        receive_nowait(d + 1)
         code(d + 1, "if x is MISSING:")
         # Empty: let the producer run once before parking (see "Parking" above).
         publish(d + 2)
         code(d + 2, "await checkpoint()")
-        code(d + 2, "try:")
-        code(d + 3, "x = rn()")
-        code(d + 2, "except WouldBlock:")
-        code(d + 3, "x = MISSING")
-        code(d + 2, "except EndOfStream:")
-        code(d + 3, "break")
+        receive_nowait(d + 2)
         code(d + 2, "if x is MISSING:")
         code(d + 3, "try:")
         code(d + 4, "x = await rv()")
