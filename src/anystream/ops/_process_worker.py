@@ -34,6 +34,7 @@ import contextlib
 import os
 import pickle
 import runpy
+import select
 import signal
 import struct
 import sys
@@ -102,9 +103,26 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+_served: tuple[int, bytearray] | None = None  # (request fd, unparsed bytes) while serving
+
+
+def requests_waiting() -> bool:
+    """Whether a further request has reached this worker (called from ``fn``).
+
+    For tests and debugging: while ``fn`` runs, the parent's next request is normally
+    already here, in the buffer or in the pipe.
+    """
+    if _served is None:
+        return False
+    fd, buffer = _served
+    return bool(buffer) or bool(select.select([fd], [], [], 0)[0])
+
+
 def serve(req_fd: int, resp_fd: int) -> None:
     """Answer requests until the request pipe ends."""
+    global _served
     buffer = bytearray()
+    _served = (req_fd, buffer)
     header_size = HEADER.size
     unpack = HEADER.unpack_from
     pack = HEADER.pack
