@@ -19,12 +19,22 @@ thread each, fed and drained through ``run_in_executor`` polling.
 Process stages are timed twice. *Steady state* (the figure the target is about): the
 worker processes are started in each timed run's event loop before its clock starts,
 as in a pipeline that runs for more than a moment. *Cold*: each timed run also starts
-its workers (anyio's process pool belongs to one event loop), which costs 0.1-0.5 s
-here, since each worker is a fresh interpreter that imports anyio, anystream and this
-script. The targets (issue 6) are >= 1.7x for ``map_process`` on ``cpu`` and
-``map_thread`` on ``hash``, on a 2-core machine. The ceiling is below 2x: the event
-loop's own share of each call (pickling, the pipe round trip, the stage's hand-offs:
-about 70-90 us of CPU per item here) runs on the same two cores as the workers.
+its workers (the process pool belongs to one event loop), which costs 0.1-0.5 s here,
+since each worker is a fresh interpreter that imports anyio, anystream and this script.
+The targets (issue 6) are >= 1.7x for ``map_process`` on ``cpu`` and ``map_thread`` on
+``hash``, on a 2-core machine.
+
+The ceiling for ``map_process`` is below 2x. ``map_process`` pipelines (two calls in
+flight per worker, so a worker never waits for the event loop between calls), which
+leaves the event loop's own share of each call as the cost: about 50-65 us of CPU per
+item here (the wake-up on the worker's pipe, one read and one write, pickling, and the
+hand-offs from the source and to the consumer, about 20-35 us of which are the
+pipeline's own hops). It runs on the same two cores as the workers, and preempts one of
+them each time; and the same ``burn`` runs 5-10% slower with both cores busy than alone
+on this virtual machine. anyio's process pool (``anyio.to_process``, which map_process
+used before) cost 105-130 us per item in the event loop and left each worker idle for a
+round trip per call: in the same process, on the same machine and minute, it measured
+0.05-0.1x below the pipelined pool.
 
 Run from the repository root::
 
@@ -80,11 +90,11 @@ def pause(seconds: float) -> float:
 
 
 async def start_workers(workers: int) -> None:
-    """Start ``workers`` worker processes in this event loop's pool (anyio.to_process).
+    """Start ``workers`` worker processes in this event loop's process pool.
 
-    Concurrent calls that each take a while make the pool start one process per call.
+    Calls that each take a while reach every worker: a worker has at most two in flight.
     """
-    items = [0.05] * workers
+    items = [0.05] * (2 * workers)
     await (from_iterable(items) | map_process(pause, workers=workers, ordered=False)).collect()
 
 

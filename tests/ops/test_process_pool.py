@@ -91,6 +91,38 @@ async def test_next_request_is_queued_while_the_worker_computes(ordered: bool) -
     assert sorted(result) == [False, True]
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_warm_workers_pipeline_too(ordered: bool) -> None:
+    # Workers already started (a later run in the same event loop): nothing suspends the
+    # stage between its first and second request, and the second still goes out at once.
+    assert await (from_iterable([5, 6]) | map_process(echo, workers=1)).collect() == [5, 6]
+    for _ in range(2):
+        op = map_process(saw_next_request, workers=1, ordered=ordered)
+        with anyio.fail_after(5):
+            result = await (from_iterable([0, 1]) | op).collect()
+        assert sorted(result) == [False, True]
+
+
+async def test_results_flow_while_the_input_waits() -> None:
+    # The source produces the next item only once the previous result is out: the stage
+    # must not hold a result back until more input arrives.
+    got = [anyio.Event() for _ in range(4)]
+    results: list[int] = []
+
+    async def source() -> Any:
+        for i in range(4):
+            yield i
+            with anyio.fail_after(10):
+                await got[i].wait()
+
+    stream = from_iterable(source()) | map_process(echo, workers=2, ordered=False)
+    async with stream.stream() as run:
+        async for value in run:
+            results.append(value)
+            got[value].set()
+    assert results == [0, 1, 2, 3]
+
+
 async def test_at_most_two_calls_in_flight_per_worker() -> None:
     stream = from_iterable(range(40)) | map_process(echo, workers=1, ordered=False)
     held = []

@@ -9,10 +9,12 @@ each call runs on the same cores as the workers.
 
 This pool *pipelines*: the stage keeps up to two calls outstanding per worker, so the
 next request is already in the worker's pipe while it computes the current one, and the
-worker goes from one call to the next without waiting for the parent. The stage runs one
-*pump* task per worker, which owns that worker's pipes: it writes requests, reads
-responses (one ``os.read`` often brings two), emits results and takes the next items, all
-in one task step per response. The protocol and the worker's loop are in
+worker goes from one call to the next without waiting for the parent. Each worker has a
+*reader* task that owns its response pipe: woken by a response (one ``os.read`` often
+brings two), it emits the result and sends the worker the next item if one is already
+waiting upstream, all in one task step. The stage's own task, the *feeder*, waits for
+input when there is none and sends it to the least busy worker, so that a reader never
+waits for input with responses to deliver. The protocol and the worker's loop are in
 _process_worker.py.
 
 Shape:
@@ -24,23 +26,23 @@ Shape:
 * ``Lease``: one per run of a ``map_process`` stage: ``size`` worker slots, each filled on
   first use (an idle worker of the pool, or a fresh one) and sent the run's function
   once. At the end of the run the workers go back to the pool.
-* ``_Stage``: the pumps, the input numbering and the ordered emission.
+* ``_Stage``: the feeder, the readers, the input numbering and the ordered emission.
 
-Bounds: each pump has at most two calls in flight, so ``2 * workers`` in all. Unordered,
-a result is emitted by the pump that read it before that pump takes another item, so the
-stage holds at most ``2 * workers`` items. Ordered, finished results wait for earlier
+Bounds: each worker has at most two calls in flight, so ``2 * workers`` in all.
+Unordered, a result read and not yet emitted still counts against its worker's two, so
+the stage holds at most ``2 * workers`` items. Ordered, finished results wait for earlier
 ones and new items are taken only while fewer than ``4 * workers`` are held (the calls
 in flight plus at most ``2 * workers`` finished). A second request is pipelined only
 when both frames are small (``_PIPELINE_LIMIT``): a worker blocked writing a large
 response while the parent is blocked writing a large request would deadlock.
 
 A worker that dies (a crash, ``os._exit()``, the OOM killer) closes its end of the
-response pipe: the pump reads end-of-file and the run fails with ``BrokenWorkerProcess``
+response pipe: its reader gets end-of-file and the run fails with ``BrokenWorkerProcess``
 (the call queued behind the one that was running never started). Cancellation: with
-``kill_on_cancel=False`` a pump waits for the responses of the calls it sent (shielded;
-they are discarded), so that no user code of the run is still running when the stage
-returns and the worker goes back to the pool in step; with ``kill_on_cancel=True`` it
-kills its worker instead.
+``kill_on_cancel=False`` a reader waits for the responses of the calls in flight
+(shielded; they are discarded), so that no user code of the run is still running when
+the stage returns and the worker goes back to the pool in step with its pipes; with
+``kill_on_cancel=True`` it kills its worker instead.
 
 Only anyio APIs, except for the one backend-specific function that arranges the shutdown
 at the end of the event loop (``_close_at_loop_end``): anyio has no public hook for it.
@@ -372,8 +374,39 @@ _WOULD_BLOCK: Any = object()
 _END: Any = object()
 
 
+class _Slot:
+    """One worker of a run and the indices of the calls it has in flight, in order."""
+
+    __slots__ = ("holding", "in_flight", "index", "reader", "work", "worker")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.worker: _Worker | None = None
+        self.in_flight: deque[int] = deque()
+        self.holding = 0  # unordered: results read and not yet emitted (count as busy)
+        self.work: anyio.Event | None = None  # an idle reader waits here for a request
+        self.reader = False  # its reader task is started
+
+    @property
+    def busy(self) -> int:
+        return len(self.in_flight) + self.holding
+
+    def wake(self) -> None:
+        if self.work is not None:
+            self.work.set()
+            self.work = None
+
+
 class _Stage:
-    """The pumps of one run (see the module docstring)."""
+    """The feeder and the readers of one run (see the module docstring).
+
+    The stage's own task is the *feeder*: it takes items (waiting for input when there
+    is none) and sends each to the worker with the fewest calls in flight, whenever one
+    has room. Each worker has a *reader* task that waits on its response pipe, emits the
+    results, and refills its worker on the spot with items that are already waiting
+    upstream (the usual case: one task step per item); when there are none it leaves the
+    waiting to the feeder, so that the responses keep flowing however slow the input.
+    """
 
     def __init__(
         self,
@@ -389,7 +422,7 @@ class _Stage:
         tracked: bool,
     ) -> None:
         self.lease = lease
-        self.workers = workers
+        self.slots = [_Slot(index) for index in range(workers)]
         self.ordered = ordered
         self.kill_on_cancel = kill_on_cancel
         self.name = name
@@ -405,17 +438,38 @@ class _Stage:
         self.results: dict[int, Any] = {}  # ordered: finished, waiting for an earlier one
         self.flushing = False
         self.ended = False  # the input has ended
-        self.reading = False  # a pump waits in rx.receive()
-        self.changed: anyio.Event | None = None  # idle pumps wait here for input or room
+        self.reading = False  # the feeder waits in rx.receive()
+        self.held: tuple[int, bytes] | None = None  # a large request for an idle worker
+        self.changed: anyio.Event | None = None  # the feeder waits here for room
         self.tg: TaskGroup | None = None
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
             self.tg = tg
-            for slot in range(self.workers):
-                tg.start_soon(self.pump, slot)
+            try:
+                await self.feed()
+            finally:
+                self.ended = True
+                for slot in self.slots:
+                    slot.wake()  # idle readers: nothing more is coming
 
-    # -- taking items, in input order -------------------------------------------------
+    # -- the feeder ---------------------------------------------------------------------
+
+    def room(self) -> _Slot | None:
+        """The slot for the next request: the least busy one, if it has room."""
+        if self.ordered and self.numbered - self.emitted >= self.window:
+            return None
+        best = self.slots[0]
+        for slot in self.slots:
+            if slot.busy < best.busy:
+                best = slot
+        return best if best.busy < IN_FLIGHT else None
+
+    def idle_slot(self) -> _Slot | None:
+        for slot in self.slots:
+            if not slot.busy:
+                return slot
+        return None
 
     def notify(self) -> None:
         if self.changed is not None:
@@ -423,18 +477,66 @@ class _Stage:
             self.changed = None
 
     async def wait_change(self) -> None:
-        if self.changed is None:
-            self.changed = anyio.Event()
-        await self.changed.wait()
+        self.changed = changed = anyio.Event()
+        await changed.wait()
+
+    async def feed(self) -> None:
+        while True:
+            if self.held is not None:
+                index, request = self.held
+                slot = self.idle_slot() if len(request) > _PIPELINE_LIMIT else self.room()
+                if slot is None:
+                    await self.wait_change()
+                    continue
+                self.held = None
+                await self.dispatch(slot, index, request)
+                continue
+            if self.ended:
+                return
+            slot = self.room()
+            if slot is None:
+                await self.wait_change()
+                continue
+            item = self.take_nowait()
+            if item is _WOULD_BLOCK:
+                item = await self.take()
+            if item is _END:
+                return
+            self.held = self.frame(item)  # sent at the top of the loop
+
+    async def dispatch(self, slot: _Slot, index: int, request: bytes) -> None:
+        while True:
+            worker = slot.worker
+            if worker is None:
+                worker = slot.worker = await self.lease.worker(slot.index)
+                if not slot.reader:
+                    slot.reader = True
+                    assert self.tg is not None
+                    self.tg.start_soon(self.read_loop, slot)
+            try:
+                await worker.write(request)
+            except _WorkerDied:
+                if slot.in_flight:
+                    return  # its reader finds end-of-file and fails the run
+                # Died idle (between runs, or killed from outside): replace it.
+                slot.worker = None
+                self.lease.slots[slot.index] = None
+                await self.lease.pool.discard(worker)
+                continue
+            slot.in_flight.append(index)
+            slot.wake()
+            return
+
+    # -- taking items, in input order ---------------------------------------------------
 
     def take_nowait(self) -> Any:
         """The next item, ``_WOULD_BLOCK`` or ``_END``.
 
-        Not while another pump waits in ``receive()``: an item handed to a waiting task
-        is delivered before that task resumes, so taking the next one meanwhile would
-        number it first (see _map_async.py).
+        Not while the feeder waits in ``receive()``: an item handed to a waiting task is
+        delivered before that task resumes, so taking the next one meanwhile would number
+        it first (see _map_async.py). Nor while a large request waits for an idle worker.
         """
-        if self.reading:
+        if self.reading or self.held is not None:
             return _WOULD_BLOCK
         try:
             return self.rx.receive_nowait()
@@ -454,7 +556,6 @@ class _Stage:
             return _END
         finally:
             self.reading = False
-            self.notify()
 
     def frame(self, item: Any) -> tuple[int, bytes]:
         """Number ``item`` and encode its request."""
@@ -470,60 +571,25 @@ class _Stage:
             raise
         return index, HEADER.pack(len(payload), CALL) + payload
 
-    # -- one pump per worker ------------------------------------------------------------
+    # -- one reader per worker ------------------------------------------------------------
 
-    async def pump(self, slot: int) -> None:
-        in_flight: deque[int] = deque()  # indices sent to the worker, in order
-        held: tuple[int, bytes] | None = None  # a large request waiting for an idle worker
-        worker: _Worker | None = None
-        ordered = self.ordered
+    async def read_loop(self, slot: _Slot) -> None:
+        in_flight = slot.in_flight
         try:
             while True:
-                # Send requests until two are in flight, taking items while there are
-                # some (and, ordered, room in the window). Wait for input only with
-                # nothing in flight: otherwise read the responses first.
-                while len(in_flight) < IN_FLIGHT:
-                    if held is None:
-                        if self.ended:
-                            break
-                        if ordered and self.numbered - self.emitted >= self.window:
-                            if in_flight:
-                                break
-                            await self.wait_change()
-                            continue
-                        item = self.take_nowait()
-                        if item is _WOULD_BLOCK:
-                            if in_flight:
-                                break
-                            if self.reading:
-                                await self.wait_change()
-                                continue
-                            item = await self.take()
-                        if item is _END:
-                            break
-                        held = self.frame(item)
-                    index, request = held
-                    if in_flight and len(request) > _PIPELINE_LIMIT:
-                        break
-                    if worker is None:
-                        worker = await self.lease.worker(slot)
-                    try:
-                        await worker.write(request)
-                    except _WorkerDied:
-                        if in_flight:
-                            break  # its responses tell what happened
-                        # Died idle (between runs, or killed from outside): replace it.
-                        self.lease.slots[slot] = None
-                        await self.lease.pool.discard(worker)
-                        worker = None
-                        continue
-                    held = None
-                    in_flight.append(index)
-                if not in_flight:
-                    return  # end of input
+                while not in_flight:
+                    if self.ended and self.held is None:
+                        return
+                    slot.work = work = anyio.Event()
+                    await work.wait()
+                worker = slot.worker
                 assert worker is not None
-                await self.receive(worker, in_flight)
+                await self.receive(slot, worker)
+                await self.refill(slot, worker)
+                if self.changed is not None and (self.held is not None or self.room()):
+                    self.notify()
         except BaseException:
+            worker = slot.worker
             if worker is not None and in_flight:
                 if self.kill_on_cancel or worker.dead:
                     worker.kill()
@@ -531,7 +597,28 @@ class _Stage:
                     await self.drain(worker, in_flight)
             raise
 
-    async def receive(self, worker: _Worker, in_flight: deque[int]) -> None:
+    async def refill(self, slot: _Slot, worker: _Worker) -> None:
+        """Send this worker items that are already waiting upstream, up to its room."""
+        in_flight = slot.in_flight
+        while len(in_flight) < IN_FLIGHT:  # (nothing is held: this follows receive())
+            if self.ordered and self.numbered - self.emitted >= self.window:
+                return
+            item = self.take_nowait()
+            if item is _WOULD_BLOCK or item is _END:
+                return
+            index, request = self.frame(item)
+            if in_flight and len(request) > _PIPELINE_LIMIT:
+                self.held = (index, request)  # the feeder sends it to an idle worker
+                return
+            try:
+                await worker.write(request)
+            except _WorkerDied:
+                self.held = (index, request)  # the feeder sends it, or replaces the worker
+                return
+            in_flight.append(index)
+
+    async def receive(self, slot: _Slot, worker: _Worker) -> None:
+        in_flight = slot.in_flight
         try:
             responses = await worker.read()
         except _WorkerDied:
@@ -541,25 +628,32 @@ class _Stage:
             raise exc from None
         loads = pickle.loads
         indices = [in_flight.popleft() for _ in responses]  # answered, whatever follows
-        for index, (kind, payload) in zip(indices, responses, strict=True):
-            if kind == OK:
-                result = loads(payload)
-            else:
-                error, text = loads(payload)
-                add_operator_note(error, self.name)
-                raise error from RemoteTraceback(text)
-            if self.tracked:
-                result = (result, self.tokens.pop(index))
-            if self.ordered:
-                self.results[index] = result
-            else:
-                self.counts[1] += 1
-                await self.emit(result)
+        # Unordered, the results in hand still occupy the worker's room until emitted,
+        # so that the stage holds at most two items per worker.
+        slot.holding = 0 if self.ordered else len(responses)
+        try:
+            for index, (kind, payload) in zip(indices, responses, strict=True):
+                if kind == OK:
+                    result = loads(payload)
+                else:
+                    error, text = loads(payload)
+                    add_operator_note(error, self.name)
+                    raise error from RemoteTraceback(text)
+                if self.tracked:
+                    result = (result, self.tokens.pop(index))
+                if self.ordered:
+                    self.results[index] = result
+                else:
+                    self.counts[1] += 1
+                    await self.emit(result)
+                    slot.holding -= 1
+        finally:
+            slot.holding = 0
         if self.ordered and not self.flushing:
             await self.flush()
 
     async def flush(self) -> None:
-        """Emit every consecutive finished result (one pump at a time)."""
+        """Emit every consecutive finished result (one reader at a time)."""
         self.flushing = True
         try:
             results = self.results
@@ -570,7 +664,6 @@ class _Stage:
                 await self.emit(result)
         finally:
             self.flushing = False
-        self.notify()  # room in the window
 
     async def emit(self, result: Any) -> None:
         try:

@@ -9,25 +9,34 @@ Threads or processes?
     or C code that releases the GIL (``hashlib`` over large buffers, ``zlib``, numpy,
     most image codecs). Pure-Python computation holds the GIL, so two threads run it no
     faster than one: use ``map_process``, which pays for pickling the item and the result
-    (tens of microseconds per call) and for starting the workers (~50 ms each, once per
-    event loop) but runs on every core.
+    and a pipe round trip (50-70 microseconds of the event loop's CPU per call here) and
+    for starting the workers (~50 ms each, once per event loop) but runs on every core.
 
-Both are *staged* operators: ``workers`` tasks each run one call at a time, so at most
-``workers`` calls are in flight, and the stage holds at most ``2 * workers`` items with
-``ordered=True`` (the reorder window: calls in flight plus finished results waiting for an
-earlier one) and ``workers`` with ``ordered=False``. A full downstream therefore stops new
-calls from starting: backpressure reaches the source as everywhere else.
+Both are *staged* operators, and a full downstream stops new calls from starting:
+backpressure reaches the source as everywhere else.
+
+* ``map_thread``: ``workers`` tasks each run one call at a time, so at most ``workers``
+  calls are in flight; the stage holds at most ``2 * workers`` items with
+  ``ordered=True`` (the reorder window: calls in flight plus finished results waiting for
+  an earlier one) and ``workers`` with ``ordered=False``.
+* ``map_process`` keeps *two* calls in flight per worker process (one running, the next
+  already in its pipe, so a worker never waits for the event loop between calls; see
+  ``_process_pool.py``): at most ``2 * workers`` calls in flight, and the stage holds at
+  most ``4 * workers`` items with ``ordered=True`` (those calls plus at most
+  ``2 * workers`` finished results waiting for an earlier one) and ``2 * workers`` with
+  ``ordered=False``. (On Windows it runs on anyio's process pool, one call per worker,
+  with ``map_thread``'s bounds.)
 
 Cancellation (abort, an error elsewhere, the consumer leaving early) cannot interrupt a
 function that is already running in a thread: Python has no way to stop a thread. By
-default the stage *waits* for the running calls (at most ``workers`` of them) and
-discards their results, so that when the pipeline's ``async with`` block exits no user
-code of the pipeline is still running: ``fn`` may use resources (a connection, a file)
-whose lifetime is the pipeline's block. ``abandon_on_cancel=True`` returns at once
-instead and lets the running calls finish unobserved: choose it for calls that may block
-for a long time (network I/O without a timeout). Either way no thread keeps the program
-alive once its running call returns. For processes, ``kill_on_cancel=True`` kills a
-worker whose call is cancelled (the next call starts a fresh one).
+default the stage *waits* for the calls in flight and discards their results, so that
+when the pipeline's ``async with`` block exits no user code of the pipeline is still
+running: ``fn`` may use resources (a connection, a file) whose lifetime is the
+pipeline's block. ``abandon_on_cancel=True`` returns at once instead and lets the
+running calls finish unobserved: choose it for calls that may block for a long time
+(network I/O without a timeout). Either way no thread keeps the program alive once its
+running call returns. For processes, ``kill_on_cancel=True`` kills a worker whose calls
+are cancelled (the next run starts a fresh one).
 
 A graceful stop does not cancel anything here: the source stops, and every item already
 taken in is computed and emitted.
@@ -142,23 +151,29 @@ def map_process(
 
     For pure-Python, CPU-bound work that holds the GIL. ``fn`` must be picklable (a
     module-level function, or a ``functools.partial`` of one; not a lambda or a nested
-    function): it is checked here. Items and results travel pickled. ``ordered`` and the
-    bound on items held are as for :func:`map_thread`.
+    function): it is checked here. Items and results travel pickled. ``ordered=True``
+    emits results in input order and holds at most ``4 * workers`` items;
+    ``ordered=False`` emits them as calls finish and holds at most ``2 * workers``: each
+    worker has up to two calls in flight, the next one waiting in its pipe while it
+    computes the current one (only one if the item pickles to more than 4 KiB).
 
-    The workers come from anyio's process pool (``anyio.to_process``): fresh interpreters
-    started on first use, reused by later calls and runs in the same event loop, and
-    killed when the event loop ends. Like ``multiprocessing``'s spawn method, a worker
-    imports the main script as ``__mp_main__``: guard a script's entry point with
-    ``if __name__ == "__main__":``. Workers ignore SIGINT, so a Ctrl-C meant for the
-    pipeline's graceful stop does not interrupt a call in progress.
+    The workers are fresh interpreters from a pool that belongs to the event loop: started
+    on first use, reused by later runs in the same event loop (each run has its own
+    workers while it lasts), retired after five idle minutes, and killed when the event
+    loop ends; a worker also exits by itself when its parent goes away. Like
+    ``multiprocessing``'s spawn method, a worker imports the main script as
+    ``__mp_main__``: guard a script's entry point with ``if __name__ == "__main__":``.
+    Its standard output and error are the parent's (``print()`` in ``fn`` works), its
+    standard input is empty. Workers ignore SIGINT, so a Ctrl-C meant for the pipeline's
+    graceful stop does not interrupt a call in progress.
 
     An exception from ``fn`` reaches the caller as itself (it must be picklable, or it
     arrives as a ``RuntimeError`` describing it), with a note naming this operator and
     the worker's traceback attached as its ``__cause__`` (as ``concurrent.futures``
     does). A worker that dies while running ``fn`` (a crash, ``os._exit()``, killed by
     the OS) ends the run with ``anyio.BrokenWorkerProcess`` saying so. On cancellation the
-    stage waits for the calls already running; ``kill_on_cancel=True`` kills their
-    workers instead.
+    stage waits for the calls in flight (at most two per worker) and discards their
+    results; ``kill_on_cancel=True`` kills their workers instead.
     """
     op = "map_process"
     check_sync_callable(op, "fn", fn, async_alternative="map_async(fn, concurrency=k)")
