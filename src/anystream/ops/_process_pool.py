@@ -459,11 +459,13 @@ class _Stage:
         """The slot for the next request: the least busy one, if it has room."""
         if self.ordered and self.numbered - self.emitted >= self.window:
             return None
-        best = self.slots[0]
+        best = None
+        least = IN_FLIGHT
         for slot in self.slots:
-            if slot.busy < best.busy:
-                best = slot
-        return best if best.busy < IN_FLIGHT else None
+            busy = len(slot.in_flight) + slot.holding
+            if busy < least:
+                best, least = slot, busy
+        return best
 
     def idle_slot(self) -> _Slot | None:
         for slot in self.slots:
