@@ -84,8 +84,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from anyio import CancelScope, EndOfStream, WouldBlock
-from anyio.lowlevel import checkpoint
 
+from ._backends import native_checkpoint
 from .errors import add_operator_note
 from .handoff import receive_fast_path, send_fast_path
 from .operator import Kernel
@@ -419,7 +419,7 @@ def compile_kernels(
         add_operator_note,
         WouldBlock,
         EndOfStream,
-        checkpoint,
+        native_checkpoint(),  # taken once per loop: see _backends.py
         inspect.isawaitable,
         MALFORMED,
         _MISSING,
