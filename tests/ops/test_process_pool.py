@@ -8,6 +8,7 @@ left after an aborted run. The behaviour map_process documents is in test_offloa
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -225,6 +226,18 @@ async def test_large_items_and_results() -> None:
     op2 = map_process(make_bytes, workers=2)
     out = await (from_iterable(sizes) | op2).collect()
     assert [len(b) for b in out] == sizes
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_mix_of_small_and_large_items(ordered: bool) -> None:
+    # Small requests are pipelined, large ones go to idle workers, in any interleaving;
+    # no two writers ever share a worker's pipe.
+    rng = random.Random(6)
+    sizes = [rng.choice([1, 100, 3000, 5000, 70_000, 300_000]) for _ in range(80)]
+    op = map_process(identity_len, workers=3, ordered=ordered)
+    with anyio.fail_after(60):
+        result = await (from_iterable([b"z" * n for n in sizes]) | op).collect()
+    assert result == sizes if ordered else sorted(result) == sorted(sizes)
 
 
 async def test_print_and_stdin_in_fn_do_not_disturb_the_protocol(

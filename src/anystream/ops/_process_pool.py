@@ -106,6 +106,7 @@ class _Worker:
         self.rfd = rfd
         self.buffer = bytearray()  # bytes read and not yet parsed
         self.dead = False  # died, killed, or its pipes out of step: never reused
+        self.writing = False  # a frame is being written in pieces: no other writer
         self.idle_since = 0.0
         self.signalled = False  # sent SIGKILL
         self.exited = False  # its response pipe ended: it is exiting or gone
@@ -129,6 +130,7 @@ class _Worker:
             return
         view = memoryview(frame)[written:]
         self.dead = True  # until the frame is complete: a half-written frame is fatal
+        self.writing = True
         while view:
             try:
                 written = os.write(self.wfd, view)
@@ -139,7 +141,7 @@ class _Worker:
                 self.exited = True
                 raise _WorkerDied from exc
             view = view[written:]
-        self.dead = False
+        self.dead = self.writing = False
 
     async def read(self) -> list[tuple[int, bytes]]:
         """The next responses (at least one), in request order."""
@@ -463,13 +465,13 @@ class _Stage:
         least = IN_FLIGHT
         for slot in self.slots:
             busy = len(slot.in_flight) + slot.holding
-            if busy < least:
+            if busy < least and not (slot.worker is not None and slot.worker.writing):
                 best, least = slot, busy
         return best
 
     def idle_slot(self) -> _Slot | None:
         for slot in self.slots:
-            if not slot.busy:
+            if not slot.busy and not (slot.worker is not None and slot.worker.writing):
                 return slot
         return None
 
@@ -515,17 +517,20 @@ class _Stage:
                     slot.reader = True
                     assert self.tg is not None
                     self.tg.start_soon(self.read_loop, slot)
+            in_flight = slot.in_flight
+            in_flight.append(index)  # first: the slot is busy while the frame is written
             try:
                 await worker.write(request)
             except _WorkerDied:
-                if slot.in_flight:
+                if in_flight and in_flight[-1] == index:
+                    in_flight.pop()
+                if in_flight:
                     return  # its reader finds end-of-file and fails the run
                 # Died idle (between runs, or killed from outside): replace it.
                 slot.worker = None
                 self.lease.slots[slot.index] = None
                 await self.lease.pool.discard(worker)
                 continue
-            slot.in_flight.append(index)
             slot.wake()
             return
 
@@ -602,7 +607,7 @@ class _Stage:
     async def refill(self, slot: _Slot, worker: _Worker) -> None:
         """Send this worker items that are already waiting upstream, up to its room."""
         in_flight = slot.in_flight
-        while len(in_flight) < IN_FLIGHT:  # (nothing is held: this follows receive())
+        while len(in_flight) < IN_FLIGHT and not worker.writing:
             if self.ordered and self.numbered - self.emitted >= self.window:
                 return
             item = self.take_nowait()
@@ -612,12 +617,11 @@ class _Stage:
             if in_flight and len(request) > _PIPELINE_LIMIT:
                 self.held = (index, request)  # the feeder sends it to an idle worker
                 return
+            in_flight.append(index)  # first: the slot is busy while the frame is written
             try:
                 await worker.write(request)
             except _WorkerDied:
-                self.held = (index, request)  # the feeder sends it, or replaces the worker
-                return
-            in_flight.append(index)
+                return  # it just answered, so it died now: the next read fails the run
 
     async def receive(self, slot: _Slot, worker: _Worker) -> None:
         in_flight = slot.in_flight
