@@ -34,7 +34,7 @@ them each time; and the same ``burn`` runs 5-10% slower with both cores busy tha
 on this virtual machine. anyio's process pool (``anyio.to_process``, which map_process
 used before) cost 105-130 us per item in the event loop and left each worker idle for a
 round trip per call: in the same process, on the same machine and minute, it measured
-0.05-0.1x below the pipelined pool.
+0.05-0.2x below the pipelined pool.
 
 Run from the repository root::
 
