@@ -69,6 +69,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.errors import add_operator_note
 from .._core.handoff import downstream_left, send
 from .._core.operator import StageContext
+from ._asyncio_pipe import PipeReader, running_loop
 from ._process_worker import CALL, FN, HEADER, INIT, OK
 
 __all__ = ["ProcessPool", "RemoteTraceback", "current_pool", "run_stage"]
@@ -111,10 +112,16 @@ class _Worker:
         self.signalled = False  # sent SIGKILL
         self.exited = False  # its response pipe ended: it is exiting or gone
         self.closed = False
+        # On asyncio the response pipe stays registered with the loop and is read from
+        # its callback (see _asyncio_pipe.py); elsewhere anyio.wait_readable() per wait.
+        loop = running_loop()
+        self.reader = PipeReader(loop, rfd, self.buffer) if loop is not None else None
 
     @property
     def reusable(self) -> bool:
         # (``returncode`` is a system call on trio: checked between runs, not per call.)
+        if self.reader is not None and self.reader.eof:
+            return False
         return not self.dead and not self.buffer and self.process.returncode is None
 
     async def write(self, frame: bytes) -> None:
@@ -160,6 +167,13 @@ class _Worker:
                 if responses:
                     del buffer[:start]
                     return responses
+            reader = self.reader
+            if reader is not None:
+                if reader.eof:
+                    self.dead = self.exited = True
+                    raise _WorkerDied
+                await reader.wait()  # the loop's callback fills the buffer
+                continue
             try:
                 chunk = os.read(self.rfd, _READ_SIZE)
             except BlockingIOError:
@@ -189,6 +203,8 @@ class _Worker:
             return
         self.closed = True
         self.kill()
+        if self.reader is not None:
+            self.reader.close()  # before the descriptor is closed (and maybe reused)
         with anyio.CancelScope(shield=True):
             await self.process.aclose()
         os.close(self.wfd)
