@@ -26,10 +26,10 @@ The targets (issue 6) are >= 1.7x for ``map_process`` on ``cpu`` and ``map_threa
 
 The ceiling for ``map_process`` is below 2x. ``map_process`` pipelines (two calls in
 flight per worker, so a worker never waits for the event loop between calls), which
-leaves the event loop's own share of each call as the cost: about 50-65 us of CPU per
-item here (the wake-up on the worker's pipe, one read and one write, pickling, and the
-hand-offs from the source and to the consumer, about 20-35 us of which are the
-pipeline's own hops). It runs on the same two cores as the workers, and preempts one of
+leaves the event loop's own share of each call as the cost: about 40 us of CPU per item
+on asyncio and 45-50 us on trio here (the wake-up on the worker's pipe, one read and one
+write, pickling, and the hand-offs from the source and to the consumer; on asyncio the
+response pipe stays registered with the loop, which saved 15 us per item). It runs on the same two cores as the workers, and preempts one of
 them each time; and the same ``burn`` runs 5-10% slower with both cores busy than alone
 on this virtual machine. anyio's process pool (``anyio.to_process``, which map_process
 used before) cost 105-130 us per item in the event loop and left each worker idle for a
