@@ -29,12 +29,13 @@ flight per worker, so a worker never waits for the event loop between calls), wh
 leaves the event loop's own share of each call as the cost: about 40 us of CPU per item
 on asyncio and 45-50 us on trio here (the wake-up on the worker's pipe, one read and one
 write, pickling, and the hand-offs from the source and to the consumer; on asyncio the
-response pipe stays registered with the loop, which saved 15 us per item). It runs on the same two cores as the workers, and preempts one of
-them each time; and the same ``burn`` runs 5-10% slower with both cores busy than alone
-on this virtual machine. anyio's process pool (``anyio.to_process``, which map_process
-used before) cost 105-130 us per item in the event loop and left each worker idle for a
-round trip per call: in the same process, on the same machine and minute, it measured
-0.05-0.2x below the pipelined pool.
+response pipe stays registered with the loop, which saved 15 us per item). It runs on
+the same two cores as the workers, and preempts one of them each time; and the same
+``burn`` runs 5-10% slower with both cores busy than alone on this virtual machine.
+anyio's process pool (``anyio.to_process``, which map_process used before) cost 105-130
+us per item in the event loop and left each worker idle for a round trip per call: in
+the same process, on the same machine and minute, it measured 0.05-0.2x below the
+pipelined pool.
 
 Run from the repository root::
 
