@@ -63,7 +63,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.callables import check_int, check_sync_callable, describe
 from .._core.operator import Operator, StageContext, StagedStep
 from ._map_async import run_map_async
-from ._process_pool import RemoteTraceback, run_stage
+from ._process_pool import RemoteTraceback
+from ._process_stage import run_stage
 
 __all__ = ["map_process", "map_thread"]
 

@@ -1,4 +1,9 @@
-"""A response pipe that stays registered with the asyncio event loop (asyncio only).
+"""The backend-specific parts of map_process's pool: a pipe reader for asyncio, and
+the shutdown of the pool when the event loop ends. The only module of the pool that
+names an event loop library.
+
+A response pipe that stays registered with the asyncio event loop
+-----------------------------------------------------------------
 
 ``anyio.wait_readable(fd)`` registers ``fd`` with the loop's selector and unregisters it
 again for every wait: two ``epoll_ctl`` calls and the selector's bookkeeping each time,
@@ -13,16 +18,22 @@ two responses outstanding, so what accumulates is bounded. At end of file the pi
 unregistered at once for the same reason.
 
 trio registers a file descriptor per wait too, but cheaply (one ``epoll_ctl``); other
-backends keep ``anyio.wait_readable`` (see ``_process_pool._Worker.read``).
+backends keep ``anyio.wait_readable`` (see ``_process_pool.Worker.read``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-__all__ = ["PipeReader", "running_loop"]
+import anyio
+
+__all__ = ["PipeReader", "call_at_loop_end", "running_loop"]
 
 _READ_SIZE = 1 << 16
 
@@ -87,3 +98,37 @@ class PipeReader:
         if self._registered:
             self._registered = False
             self._loop.remove_reader(self._fd)
+
+
+# -- the pool's shutdown -------------------------------------------------------------------
+
+# asyncio keeps only weak references to tasks: hold the shutdown tasks until they end.
+_loop_end_tasks: set[Any] = set()
+
+
+def call_at_loop_end(close: Callable[[], Awaitable[None]], name: str) -> None:
+    """Await ``close()``, shielded, when the running event loop shuts down.
+
+    anyio has no hook for it. asyncio's runner (``asyncio.run``, ``anyio.run``) cancels
+    every remaining task when the main one returns and runs them to completion; trio
+    cancels its system tasks. Either way a task that sleeps until cancelled runs
+    ``close()`` at the end.
+    """
+    loop = running_loop()
+    if loop is not None:
+        task = loop.create_task(_close_when_cancelled(close))
+        _loop_end_tasks.add(task)
+        task.add_done_callback(_loop_end_tasks.discard)
+        return
+    import trio.lowlevel
+
+    trio.lowlevel.spawn_system_task(_close_when_cancelled, close, name=name)
+
+
+async def _close_when_cancelled(close: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await anyio.sleep(math.inf)
+    finally:
+        # Nothing is left to report a failure to at the loop's end.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await close()

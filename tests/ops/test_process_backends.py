@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from anystream.ops._asyncio_pipe import PipeReader, running_loop
+from anystream.ops._process_backends import PipeReader, running_loop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_clock]
 
