@@ -53,7 +53,7 @@ import anyio
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
-__all__ = ["BackendName", "VirtualClockEventLoop", "clock_backend_options", "run"]
+__all__ = ["BackendName", "VirtualClockEventLoop", "clock_backend_options", "run", "trio_missing"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
@@ -143,6 +143,15 @@ class VirtualClockEventLoop(asyncio.SelectorEventLoop):
         scheduled: list[asyncio.TimerHandle] | None = getattr(self, "_scheduled", None)
         target = scheduled[0].when() if scheduled else self._virtual_now + timeout
         self._virtual_now = max(self._virtual_now, target)
+
+
+def trio_missing() -> str | None:
+    """Why trio's test clock cannot be imported, or None when it can."""
+    try:
+        import trio.testing  # noqa: F401 - only checking that it imports
+    except ImportError as exc:
+        return str(exc)
+    return None
 
 
 def clock_backend_options(backend: BackendName, *, virtual_clock: bool = True) -> dict[str, Any]:

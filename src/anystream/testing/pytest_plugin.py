@@ -45,7 +45,7 @@ from typing import Any
 
 import pytest
 
-from anystream.testing._asyncio_clock import BackendName, clock_backend_options
+from anystream.testing._asyncio_clock import BackendName, clock_backend_options, trio_missing
 
 __all__ = ["anyio_backend", "backend_name"]
 
@@ -91,12 +91,12 @@ def _check_plugin_order(config: pytest.Config) -> None:
 
 def _require_trio() -> None:
     """Fail the test loudly if trio is missing, instead of letting the backend vanish."""
-    try:
-        import trio.testing  # noqa: F401 - only checking that it imports
-    except ImportError as exc:
+    problem = trio_missing()
+    if problem is not None:
         pytest.fail(
             "anystream.testing.pytest_plugin runs every anyio test on trio as well as asyncio, "
-            f"but trio cannot be imported ({exc}); install it, e.g. pip install 'anystream[trio]'",
+            f"but trio cannot be imported ({problem}); install it, e.g. "
+            "pip install 'anystream[trio]'",
             pytrace=False,
         )
 
