@@ -45,9 +45,9 @@ from typing import Any
 import anyio
 
 from .._core.stream import Stream
+from ..connectors._redis_client import open_client
 from ..connectors.redis import (
     RedisEntry,
-    _open_client,
     from_redis_stream,
     partition_streams,
     to_redis_stream,
@@ -252,7 +252,7 @@ async def worker(
 ) -> WorkerSummary:
     """Run one worker until stopped (Ctrl-C/SIGTERM: graceful) or idle for ``idle_stop``."""
     summary = WorkerSummary(consumer)
-    async with _open_client(url, "worker", 5.0) as client:
+    async with open_client(url, "worker", 5.0) as client:
         stream = build_worker(
             url, client, group=group, consumer=consumer, partitions=partitions,
             prefix=prefix, min_severity=min_severity, latency=latency,
