@@ -1,4 +1,4 @@
-"""Tests for anystream.observe.metrics: snapshots, rates, buffer fill, the monitor.
+"""Tests for anystream.observe.metrics (snapshots, rates, buffer fill) and .monitor.
 
 Every async test runs on asyncio and trio on a virtual clock, so "100 items per second"
 is exact and a 10 s run takes milliseconds.
@@ -14,14 +14,8 @@ import anyio.lowlevel
 import pytest
 
 from anystream import buffered, from_iterable, map, parse, take, tumbling_window, where
-from anystream.observe.metrics import (
-    MetricsSnapshot,
-    Monitor,
-    OperatorMetrics,
-    format_rate,
-    monitor,
-    take_snapshot,
-)
+from anystream.observe.metrics import MetricsSnapshot, OperatorMetrics, format_rate, take_snapshot
+from anystream.observe.monitor import Monitor, monitor
 
 pytestmark = pytest.mark.anyio
 
@@ -310,3 +304,13 @@ async def test_timing_adds_latency_and_blocked_time() -> None:
     async with monitor(s, timing=timing, on_snapshot=snaps.append):
         pass
     assert snaps[-1].latency is not None
+
+
+def test_the_monitor_is_still_importable_from_metrics() -> None:
+    # Its home was metrics.py; the docs of earlier releases import it from there.
+    from anystream.observe import metrics
+
+    assert metrics.monitor is monitor
+    assert metrics.Monitor is Monitor
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        metrics.nothing  # noqa: B018

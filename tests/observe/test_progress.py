@@ -184,7 +184,7 @@ SILENT_SCRIPT = textwrap.dedent(
     import anyio
     import anystream
     from anystream import buffered, from_iterable, map, parse, where
-    from anystream.observe.metrics import monitor
+    from anystream.observe.monitor import monitor
     from anystream.observe.progress import show_progress
 
     async def main():

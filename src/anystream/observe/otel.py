@@ -57,7 +57,8 @@ import anyio
 
 from .._core.operator import GenStep, Operator
 from .._core.runner import Run
-from .metrics import MetricsSnapshot, Monitor, monitor, take_snapshot
+from .metrics import MetricsSnapshot, take_snapshot
+from .monitor import Monitor, monitor
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation

@@ -17,7 +17,7 @@ Where it draws, decided once when the block is entered:
 
 The view is a display, not a log: it never goes through ``logging`` and is never mixed
 into the ``anystream`` loggers' records. It samples ``run.stats()`` through
-:func:`anystream.observe.metrics.monitor`, so it costs nothing on the pipeline's hot path.
+:func:`anystream.observe.monitor.monitor`, so it costs nothing on the pipeline's hot path.
 
 ``rich`` is an optional dependency (``pip install 'anystream[progress]'``), imported only
 when a terminal view is actually drawn.
@@ -33,14 +33,8 @@ from typing import IO, Any, Literal, Protocol
 from .._core.callables import check_choice, check_number
 from .._core.runner import Run
 from .._core.stream import Stream
-from .metrics import (
-    MetricsSnapshot,
-    Monitor,
-    OperatorMetrics,
-    format_blocked,
-    format_rate,
-    monitor,
-)
+from .metrics import MetricsSnapshot, OperatorMetrics, format_blocked, format_rate
+from .monitor import Monitor, monitor
 
 __all__ = ["Progress", "ProgressTarget", "show_progress"]
 
@@ -231,7 +225,7 @@ class Progress:
     """The context manager :func:`show_progress` returns; see there.
 
     ``active`` says whether anything is drawn; ``monitor`` is the underlying
-    :class:`~anystream.observe.metrics.Monitor` (``None`` when inactive), whose ``latest``
+    :class:`~anystream.observe.monitor.Monitor` (``None`` when inactive), whose ``latest``
     snapshot stays readable after the block.
     """
 
