@@ -331,6 +331,20 @@ async def _send_pair(stream: Any, pair: tuple[Any, Any]) -> None:
         await stream.send(pair)
 
 
+class RunTracking:
+    """Acknowledgement state of one run whose source acknowledges items: the live tokens."""
+
+    def __init__(self, source_name: str, *, task_source: bool) -> None:
+        self.live: set[Token] = set()
+        self.source_name = source_name
+        self.task_source = task_source  # its items arrive through a memory stream
+
+    def abandon(self, reason: BaseException | None) -> None:
+        """Nack every item still in flight (the run was aborted or failed)."""
+        for token in list(self.live):
+            token.abandon(reason)
+
+
 def require_tracking(names: Iterable[str]) -> None:
     """Raise for operators that cannot carry acknowledgements."""
     names = list(names)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from anyio import EndOfStream, WouldBlock
+from anyio import CancelScope, EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -28,7 +28,9 @@ from .stats import OpStats
 
 __all__ = [
     "END",
+    "Producer",
     "downstream_left",
+    "end_output",
     "make_put",
     "receive",
     "receive_fast_path",
@@ -178,3 +180,36 @@ def make_put(
     else:  # pragma: no cover - validated by buffered()
         raise ValueError(f"unknown overflow policy {overflow!r}")
     return put
+
+
+# -- the end of a producing task ------------------------------------------------------
+
+
+class Producer:
+    """A task of the run and its output, for deciding what is still useful at the end."""
+
+    __slots__ = ("ended", "output", "scope")
+
+    def __init__(self, output: MemoryObjectSendStream[Any]) -> None:
+        self.scope = CancelScope()
+        self.output = output
+        self.ended = False
+
+    def orphaned(self) -> bool:
+        """Still producing, but nobody will ever read what it produces.
+
+        A task that closed its output itself (a source that finished producing and now
+        flushes its acknowledgements) is not: it is finishing up.
+        """
+        stats = self.output.statistics()
+        return not self.ended and stats.open_send_streams > 0 and stats.open_receive_streams == 0
+
+
+def end_output(downstream: MemoryObjectSendStream[Any]) -> None:
+    """A task ended normally: close its output so end-of-stream travels downstream.
+
+    Only then. After a failure the output stays open (the runner closes it once the task
+    group has cancelled everything): an ``EndOfStream`` would make the next stage flush
+    partial results (a window, a count) as if the input had simply ended.
+    """
+    downstream.close()

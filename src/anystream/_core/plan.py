@@ -26,7 +26,16 @@ from .shutdown import StopState
 from .source import Source, TaskSource
 from .stats import OpStats
 
-__all__ = ["Boundary", "Node", "Segment", "Stage", "close_all", "plan", "stage_names"]
+__all__ = [
+    "Boundary",
+    "Node",
+    "Segment",
+    "Stage",
+    "close_all",
+    "plan",
+    "stage_names",
+    "untracked_steps",
+]
 
 Piece = Kernel | GenStep
 Ref = tuple[list[int], int]
@@ -203,6 +212,19 @@ def plan(steps: Sequence[Step]) -> list[Node]:
             raise TypeError(f"unknown step {step!r}")
     nodes.append(Segment(pieces))
     return merge_boundaries(nodes)
+
+
+def untracked_steps(nodes: list[Node]) -> list[str]:
+    """Names of the steps that cannot carry acknowledgements (see acks.py)."""
+    unsupported: list[str] = []
+    for node in nodes:
+        if isinstance(node, Segment):
+            unsupported += [gen.name for gen in node.gens]
+        elif isinstance(node, Stage) and node.step.tracked is None:
+            unsupported.append(node.step.name)
+        elif isinstance(node, Boundary) and node.overflow != "block":
+            unsupported.append(f"buffered(overflow={node.overflow!r})")
+    return unsupported
 
 
 def merge_boundaries(nodes: list[Node]) -> list[Node]:

@@ -23,9 +23,7 @@ unwrapping in ``errors.py``, acknowledgements in ``acks.py``, timing in ``timing
 from __future__ import annotations
 
 import functools
-import signal
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -34,12 +32,12 @@ from anyio import BrokenResourceError, CancelScope, create_memory_object_stream
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .acks import Token, require_tracking
+from .acks import RunTracking, require_tracking
 from .errors import reraise_unwrapped
-from .handoff import downstream_left, make_put
+from .handoff import Producer, downstream_left, end_output, make_put
 from .operator import StageContext, StageRun
-from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names
-from .shutdown import Aborted, StopState
+from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
+from .shutdown import Aborted, StopState, relay_signals
 from .source import Source, TaskSource
 from .stats import OpStats, RunStats
 
@@ -51,36 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["Run", "StopState"]
 
 T_co = TypeVar("T_co", covariant=True)
-
-
-def _make_timer(nodes: list[Node], source: Source[Any], clock: Callable[[], float] | None) -> Timer:
-    from .timing import Timer  # the sketches are imported only by timed runs
-
-    return Timer(stage_names(nodes, source), clock or time.perf_counter)
-
-
-class _Tracking:
-    """Acknowledgement state of a run whose source acknowledges items."""
-
-    def __init__(self, source: Source[Any]) -> None:
-        self.live: set[Token] = set()
-        self.source_name = source.name
-        self.task_source = isinstance(source, TaskSource)
-
-    def check(self, nodes: list[Node]) -> None:
-        unsupported: list[str] = []
-        for node in nodes:
-            if isinstance(node, Segment):
-                unsupported += [gen.name for gen in node.gens]
-            elif isinstance(node, Stage) and node.step.tracked is None:
-                unsupported.append(node.step.name)
-            elif isinstance(node, Boundary) and node.overflow != "block":
-                unsupported.append(f"buffered(overflow={node.overflow!r})")
-        require_tracking(unsupported)
-
-    def abandon(self, reason: BaseException | None) -> None:
-        for token in list(self.live):
-            token.abandon(reason)
 
 
 class Run(Generic[T_co]):
@@ -127,12 +95,16 @@ class Run(Generic[T_co]):
         self._final: Any = None
         self._final_closables: list[Any] = []
         self._final_upstream: MemoryObjectReceiveStream[Any] | None = None
-        self._producers: list[_Producer] = []
+        self._producers: list[Producer] = []
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
         source = stream._source
-        self._tracking = _Tracking(source) if source.acknowledged else None
+        self._tracking = (
+            RunTracking(source.name, task_source=isinstance(source, TaskSource))
+            if source.acknowledged
+            else None
+        )
         self._stats = self._make_stats()
         stream._last_stats = self._stats
 
@@ -207,17 +179,10 @@ class Run(Generic[T_co]):
             self.abort(Aborted(f"the graceful stop did not finish within {grace:g} s"))
 
     async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        with self._helper(), anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
-            task_status.started()
-            async for signum in sigs:
-                if not self._stop.stopping:
-                    self.stop()
-                else:
-                    name = signal.Signals(signum).name
-                    if signum == signal.SIGINT:
-                        self.abort(KeyboardInterrupt())
-                    else:
-                        self.abort(Aborted(f"aborted by a second signal ({name})"))
+        with self._helper():
+            await relay_signals(
+                lambda: self._stop.stopping, self.stop, self.abort, task_status=task_status
+            )
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -243,7 +208,7 @@ class Run(Generic[T_co]):
         nodes = plan(self._stream._steps)
         source = self._stream._source
         if self._tracking is not None:
-            self._tracking.check(nodes)
+            require_tracking(untracked_steps(nodes))
         if (
             len(nodes) == 1
             and not isinstance(source, TaskSource)
@@ -336,7 +301,9 @@ class Run(Generic[T_co]):
                 assert not isinstance(following, Boundary)
                 ops[0]._bind_split(following.in_ref, following.in_ref)
         if self._timing:
-            self._timer = _make_timer(nodes[skip:], source, self._clock)
+            from .timing import Timer  # the sketches are imported only by timed runs
+
+            self._timer = Timer(stage_names(nodes[skip:], source), self._clock or time.perf_counter)
         stage = 0  # index of the next task's stage, for timing
         if isinstance(source, TaskSource):
             tx, rx = self._link(source_capacity, stage)
@@ -409,15 +376,7 @@ class Run(Generic[T_co]):
         """A boundary stream: (send side, receive side), timed in a timed run."""
         tx, rx = create_memory_object_stream[Any](capacity)
         self._streams += [tx, rx]
-        if self._timer is None:
-            return tx, rx
-        from .timing import TimedReceive, TimedSend
-
-        entries: deque[tuple[float, float]] = deque()
-        return (
-            TimedSend(tx, entries, self._timer, sender_stage),
-            TimedReceive(rx, entries, self._timer),
-        )
+        return (tx, rx) if self._timer is None else self._timer.link(tx, rx, sender_stage)
 
     def _build_final(
         self,
@@ -465,7 +424,7 @@ class Run(Generic[T_co]):
                 if not downstream_left(downstream):
                     raise
             producer.ended = True
-            _end_output(downstream)
+            end_output(downstream)
         finally:
             if upstream is not None:
                 upstream.close()
@@ -491,7 +450,7 @@ class Run(Generic[T_co]):
                 if not downstream_left(downstream):
                     raise
             producer.ended = True
-            _end_output(downstream)
+            end_output(downstream)
         finally:
             upstream.close()
 
@@ -507,10 +466,10 @@ class Run(Generic[T_co]):
             if not downstream_left(downstream):
                 raise
         producer.ended = True
-        _end_output(downstream)
+        end_output(downstream)
 
-    def _producer(self, output: MemoryObjectSendStream[Any]) -> _Producer:
-        producer = _Producer(output)
+    def _producer(self, output: MemoryObjectSendStream[Any]) -> Producer:
+        producer = Producer(output)
         self._producers.append(producer)
         return producer
 
@@ -631,33 +590,3 @@ class Run(Generic[T_co]):
             for item in self._streams:
                 item.close()
             await close_all(self._closables)
-
-
-class _Producer:
-    """A task of the run and its output, for deciding what is still useful at the end."""
-
-    __slots__ = ("ended", "output", "scope")
-
-    def __init__(self, output: MemoryObjectSendStream[Any]) -> None:
-        self.scope = CancelScope()
-        self.output = output
-        self.ended = False
-
-    def orphaned(self) -> bool:
-        """Still producing, but nobody will ever read what it produces.
-
-        A task that closed its output itself (a source that finished producing and now
-        flushes its acknowledgements) is not: it is finishing up.
-        """
-        stats = self.output.statistics()
-        return not self.ended and stats.open_send_streams > 0 and stats.open_receive_streams == 0
-
-
-def _end_output(downstream: MemoryObjectSendStream[Any]) -> None:
-    """A task ended normally: close its output so end-of-stream travels downstream.
-
-    Only then. After a failure the output stays open (the runner closes it once the task
-    group has cancelled everything): an ``EndOfStream`` would make the next stage flush
-    partial results (a window, a count) as if the input had simply ended.
-    """
-    downstream.close()

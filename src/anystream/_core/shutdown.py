@@ -52,9 +52,13 @@ behaves as Python normally does.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
+from typing import Any
+
 import anyio
 
-__all__ = ["Aborted", "StopState"]
+__all__ = ["Aborted", "StopState", "relay_signals"]
 
 
 class Aborted(Exception):
@@ -92,3 +96,27 @@ class StopState:
             # Created on first use: a StopState may be made outside an event loop.
             self._event = anyio.Event()
         await self._event.wait()
+
+
+async def relay_signals(
+    stopping: Callable[[], bool],
+    stop: Callable[[], None],
+    abort: Callable[[BaseException], None],
+    *,
+    task_status: Any = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Turn SIGINT/SIGTERM into a graceful stop, and a second one into an abort.
+
+    The second SIGINT aborts with ``KeyboardInterrupt`` (what a user pressing Ctrl-C twice
+    expects to see), a second SIGTERM with :class:`Aborted`. Runs until cancelled.
+    """
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            if not stopping():
+                stop()
+            elif signum == signal.SIGINT:
+                abort(KeyboardInterrupt())
+            else:
+                name = signal.Signals(signum).name
+                abort(Aborted(f"aborted by a second signal ({name})"))

@@ -59,6 +59,11 @@ class Timer:
     def report(self) -> LatencyReport:
         return self.timing.report()
 
+    def link(self, tx: Any, rx: Any, sender_stage: int) -> tuple[TimedSend, TimedReceive]:
+        """Both sides of a boundary stream, timed: the send side stamps each item's entry."""
+        entries: deque[tuple[float, float]] = deque()
+        return TimedSend(tx, entries, self, sender_stage), TimedReceive(rx, entries, self)
+
     def took(self, entry: tuple[float, float] | None) -> None:
         """The current task took an item that entered its buffer as ``entry``."""
         now = self.clock()
