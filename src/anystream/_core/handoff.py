@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from anyio import CancelScope, EndOfStream, WouldBlock
+from anyio import BrokenResourceError, CancelScope, EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -37,6 +37,7 @@ __all__ = [
     "receive_or_end",
     "send",
     "send_fast_path",
+    "send_unless_left",
 ]
 
 T = TypeVar("T")
@@ -127,6 +128,23 @@ def send_fast_path(stream: MemoryObjectSendStream[Any]) -> tuple[Any, Any, Any, 
     ):
         return None, (), _NEVER, 0
     return state, buffer, waiting, capacity
+
+
+async def send_unless_left(stream: MemoryObjectSendStream[T], item: T, scope: CancelScope) -> bool:
+    """:func:`send` ``item``; if every receiver has gone, cancel ``scope``, return False.
+
+    For stages whose several tasks send to one output: the consumer going away is a
+    quiet stop of them all, not an error. A ``BrokenResourceError`` for any other reason
+    propagates.
+    """
+    try:
+        await send(stream, item)
+    except BrokenResourceError:
+        if downstream_left(stream):
+            scope.cancel()
+            return False
+        raise
+    return True
 
 
 def downstream_left(stream: MemoryObjectSendStream[Any]) -> bool:

@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-from anyio import BrokenResourceError, EndOfStream, WouldBlock
+from anyio import EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_int
 from .._core.errors import add_operator_note
-from .._core.handoff import END, downstream_left, send
+from .._core.handoff import END, send_unless_left
 from .._core.operator import StageContext
 from .._core.stats import OpStats
 from ..resilience.retry import Retry, attempts_made
@@ -213,13 +213,8 @@ async def _run_unordered(
             if result is _SKIPPED:
                 continue
             counts[1] += 1
-            try:
-                await send(tx, result)
-            except BrokenResourceError:
-                if downstream_left(tx):
-                    tg.cancel_scope.cancel()  # downstream left: stop quietly
-                    return
-                raise
+            if not await send_unless_left(tx, result, tg.cancel_scope):
+                return
 
     async with anyio.create_task_group() as tg:
         for _ in range(concurrency):
@@ -292,13 +287,9 @@ async def _run_ordered(
                     emitted += 1
                     if result is not _SKIPPED:
                         counts[1] += 1
-                        await send(tx, result)
+                        if not await send_unless_left(tx, result, tg.cancel_scope):
+                            return
                     slots.release()
-            except BrokenResourceError:
-                if downstream_left(tx):
-                    tg.cancel_scope.cancel()
-                    return
-                raise
             finally:
                 flushing = False
 

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from anyio import BrokenResourceError, BrokenWorkerProcess, EndOfStream, WouldBlock
+from anyio import BrokenWorkerProcess, EndOfStream, WouldBlock
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.errors import add_operator_note
-from .._core.handoff import downstream_left, send
+from .._core.handoff import send_unless_left
 from .._core.operator import StageContext
 from ._process_pool import (
     IN_FLIGHT,
@@ -334,14 +334,8 @@ class _Stage:
             self.flushing = False
 
     async def emit(self, result: Any) -> None:
-        try:
-            await send(self.tx, result)
-        except BrokenResourceError:
-            if downstream_left(self.tx):
-                assert self.tg is not None
-                self.tg.cancel_scope.cancel()  # downstream left: stop quietly
-                return
-            raise
+        assert self.tg is not None
+        await send_unless_left(self.tx, result, self.tg.cancel_scope)
 
     async def drain(self, worker: Worker, in_flight: deque[int]) -> None:
         """Wait for the calls sent (shielded) and discard their results."""

@@ -50,7 +50,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.errors import add_operator_note
-from .._core.handoff import downstream_left, receive, send
+from .._core.handoff import downstream_left, receive, send, send_unless_left
 from .._core.operator import Operator, StageContext, StagedStep
 from .._core.runner import Run
 from .._core.shutdown import StopState
@@ -182,13 +182,8 @@ class _Combinator:
 
     async def emit(self, item: Any, tg: TaskGroup) -> bool:
         """Send ``item`` downstream; False (and everything cancelled) if downstream left."""
-        try:
-            await send(self.tx, item)
-        except BrokenResourceError:
-            if downstream_left(self.tx):
-                tg.cancel_scope.cancel()
-                return False
-            raise
+        if not await send_unless_left(self.tx, item, tg.cancel_scope):
+            return False
         self.counts[1] += 1
         return True
 
