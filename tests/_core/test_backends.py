@@ -6,7 +6,7 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from anystream._core._backends import native_checkpoint
+from anystream._core._backends import native_checkpoint, running_backend
 
 pytestmark = pytest.mark.anyio
 
@@ -47,3 +47,11 @@ async def test_a_cancelled_scope_is_delivered_there() -> None:
         await own()
         pytest.fail("the checkpoint did not deliver the cancellation")
     assert scope.cancelled_caught
+
+
+def test_no_backend_outside_an_event_loop() -> None:
+    assert running_backend() is None
+
+
+async def test_the_running_backend_is_named(anyio_backend_name: str) -> None:
+    assert running_backend() == anyio_backend_name

@@ -1,4 +1,4 @@
-"""The one module of the core that names the event loops: their own checkpoint.
+"""The one module of the core that names the event loops: which one runs, its checkpoint.
 
 ``anyio.lowlevel.checkpoint()`` finds the running backend on every call, which costs
 about 0.4 us on top of the checkpoint itself. The fused loops yield once per batch of
@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from anyio.lowlevel import checkpoint
 
-__all__ = ["native_checkpoint"]
+__all__ = ["native_checkpoint", "running_backend"]
 
 Checkpoint = Callable[[], Awaitable[None]]
 
 _asyncio_checkpoint: Checkpoint | None = None
 
 
-def native_checkpoint() -> Checkpoint:
-    """The running event loop's own checkpoint (anyio's when there is none)."""
+def running_backend() -> Literal["asyncio", "trio"] | None:
+    """Which event loop runs in this thread: ``"asyncio"``, ``"trio"`` or None.
+
+    trio is asked first: trio-asyncio style hosts run an asyncio loop inside trio, and
+    anyio treats those as trio too.
+    """
     trio: Any = sys.modules.get("trio")
     if trio is not None:
         try:
@@ -36,7 +40,7 @@ def native_checkpoint() -> Checkpoint:
         except RuntimeError:
             pass  # imported, but not running in this thread
         else:
-            return trio.lowlevel.checkpoint  # type: ignore[no-any-return]
+            return "trio"
     asyncio: Any = sys.modules.get("asyncio")
     if asyncio is not None:
         try:
@@ -44,7 +48,17 @@ def native_checkpoint() -> Checkpoint:
         except RuntimeError:
             pass
         else:
-            return _for_asyncio(asyncio)
+            return "asyncio"
+    return None
+
+
+def native_checkpoint() -> Checkpoint:
+    """The running event loop's own checkpoint (anyio's when there is none)."""
+    backend = running_backend()
+    if backend == "trio":
+        return sys.modules["trio"].lowlevel.checkpoint  # type: ignore[no-any-return]
+    if backend == "asyncio":
+        return _for_asyncio(sys.modules["asyncio"])
     return checkpoint
 
 

@@ -27,11 +27,12 @@ import asyncio
 import contextlib
 import math
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+
+from .._core._backends import running_backend
 
 __all__ = ["PipeReader", "call_at_loop_end", "running_loop"]
 
@@ -40,19 +41,7 @@ _READ_SIZE = 1 << 16
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
     """The running asyncio loop, or None (on trio, or outside any loop)."""
-    if "trio" in sys.modules:
-        import trio
-
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass
-        else:
-            return None
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    return asyncio.get_running_loop() if running_backend() == "asyncio" else None
 
 
 class PipeReader:
