@@ -276,7 +276,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 4, "x = await rv()")
         code(d + 3, "except EndOfStream:")
         code(d + 4, "break")
-        code(d + 3, "rp = len(bi) > 0")
+        code(d + 3, "rp = bool(bi)")
         refresh(d + 2)
 
     def emit_body(d: int) -> None:
@@ -347,16 +347,22 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             # Full: let the consumer run once before parking, while it takes items in
             # batches (see "Parking" above).
             publish(d)
+
+            def park(depth: int) -> None:
+                code(depth, "await sd(x)")
+                refresh(depth)
+                code(depth, "sp = room > 0")
+
             code(d, "if sp:")
             code(d + 1, "await checkpoint()")
-            code(d, "try:")
-            code(d + 1, "sn(x)")
-            code(d, "except WouldBlock:")
-            code(d + 1, "await sd(x)")
-            refresh(d + 1)
-            code(d + 1, "sp = room > 0")
+            code(d + 1, "try:")
+            code(d + 2, "sn(x)")
+            code(d + 1, "except WouldBlock:")
+            park(d + 2)
+            code(d + 1, "else:")
+            refresh(d + 2)
             code(d, "else:")
-            refresh(d + 1)
+            park(d + 1)  # send_nowait() failed just above: no point asking again
             if source == "iter":
                 # send() always checkpoints: the tick can start again.
                 code(d, "tick = 0")
