@@ -5,7 +5,9 @@ about 0.4 us on top of the checkpoint itself. The fused loops yield once per bat
 hand-offs, tens of thousands of times a second, so they take the running loop's own
 checkpoint once per run instead (2-4% of bench B). It is exactly what anyio would run:
 on trio anyio's checkpoint *is* ``trio.lowlevel.checkpoint``, and on asyncio it is
-``await asyncio.sleep(0)``.
+``await asyncio.sleep(0)``, which is a bare ``yield`` to the task: asyncio's documented
+way for a coroutine to give up one event-loop iteration. The loops yield that directly
+(one generator frame instead of three: 1.29 -> 1.00 us per task step).
 
 Nothing here imports an event loop library: one that is running has been imported
 already, so ``sys.modules`` is enough to find it. Outside any event loop, or on a
@@ -15,7 +17,8 @@ backend this module does not know, the answer is anyio's own checkpoint.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Literal
 
 from anyio.lowlevel import checkpoint
@@ -23,8 +26,6 @@ from anyio.lowlevel import checkpoint
 __all__ = ["native_checkpoint", "running_backend"]
 
 Checkpoint = Callable[[], Awaitable[None]]
-
-_asyncio_checkpoint: Checkpoint | None = None
 
 
 def running_backend() -> Literal["asyncio", "trio"] | None:
@@ -58,17 +59,12 @@ def native_checkpoint() -> Checkpoint:
     if backend == "trio":
         return sys.modules["trio"].lowlevel.checkpoint  # type: ignore[no-any-return]
     if backend == "asyncio":
-        return _for_asyncio(sys.modules["asyncio"])
+        return _asyncio_yield
     return checkpoint
 
 
-def _for_asyncio(asyncio: Any) -> Checkpoint:
-    global _asyncio_checkpoint
-    if _asyncio_checkpoint is None:
-        sleep = asyncio.sleep
-
-        async def asyncio_checkpoint() -> None:
-            await sleep(0)
-
-        _asyncio_checkpoint = asyncio_checkpoint
-    return _asyncio_checkpoint
+@types.coroutine
+def _asyncio_yield() -> Generator[None, None, None]:
+    # What ``asyncio.sleep(0)`` does underneath: the task sees a bare yield, reschedules
+    # itself with call_soon(), and a cancellation is thrown in right here.
+    yield
