@@ -244,3 +244,97 @@ def test_local_counters_only_without_per_item_awaits() -> None:
     assert "cnt[0] += 1" in source_of((("map",), "aiter", "send", False))
     assert "cnt[0] += 1" in source_of((("amap",), "stream", "send", False))
     assert "cnt[0] += 1" in source_of((("map",), "stream", "yield", False))
+
+
+# -- batches: a stream-fed loop takes its whole input at once (see fuse.py "Batches") ------
+
+
+async def test_a_batch_goes_back_to_its_input_before_the_loop_waits() -> None:
+    # map takes the 10 items buffered before it, fills its 3-place output after three
+    # and must wait: the seven it has not handled go back into its input first. Were
+    # they kept in hand, the source would refill those seven places and run ahead of
+    # the documented bound by as many items.
+    src = Counting()
+    s = from_iterable(src) | buffered(10) | map(_inc) | buffered(3)
+    delivered = 0
+    async with s.stream() as items:
+        async for _ in items:
+            delivered += 1
+            await anyio.sleep(0.01)  # a slow consumer: every buffer fills
+            # buffers + one item in hand per stage (source, map, consumer)
+            assert src.pulled - delivered <= 10 + 3 + 3, (src.pulled, delivered)
+            if delivered == 200:
+                break
+
+
+async def _is_even_later(x: int) -> bool:
+    await anyio.lowlevel.checkpoint()
+    return x % 2 == 0
+
+
+async def test_a_filter_that_turns_out_async_inside_a_batch() -> None:
+    # A lambda returning a coroutine is only found out per item: the loop awaits it in
+    # the middle of a batch, with the rest of the batch back in its input meanwhile.
+    src = Counting()
+    s = from_iterable(src) | buffered(8) | where(lambda x: _is_even_later(x)) | buffered(2)
+    got: list[int] = []
+    async with s.stream() as items:
+        async for x in items:
+            got.append(x)
+            assert src.pulled - (2 * len(got)) <= 8 + 2 + 3 + 1
+            if len(got) == 300:
+                break
+    assert got == list(range(0, 600, 2))
+
+
+def test_batches_only_in_loops_without_per_item_awaits() -> None:
+    assert "it = iter([*bi])" in source_of((("parse",), "stream", "send", False))
+    assert "ex(bi)" in source_of(((), "stream", "list", False))
+    # A loop that yields to its consumer (or awaits a kernel) per item takes one at a
+    # time: it would otherwise put the batch back at every item.
+    assert "it = iter([*bi])" not in source_of((("map",), "stream", "yield", False))
+    assert "it = iter([*bi])" not in source_of((("amap",), "stream", "send", False))
+
+
+# -- bulk: a sync source fills the room of its buffer in one call --------------------------
+
+
+def _raises_after(n: int) -> Any:
+    yield from range(n)
+    raise RuntimeError("source broke")
+
+
+async def test_a_bulk_filled_buffer_counts_what_a_failing_source_gave() -> None:
+    s = from_iterable(_raises_after(1_000)) | buffered(64) | map(_inc)
+    got: list[int] = []
+    with pytest.raises(RuntimeError, match="source broke"):
+        async with s.stream() as items:
+            async for x in items:
+                got.append(x)
+    assert got == [n + 1 for n in range(len(got))]
+    stats = s.stats()
+    assert stats["from_iterable"].emitted == 1_000
+    assert stats["map(_inc)"].emitted == len(got)
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 500])
+async def test_a_bulk_filled_buffer_keeps_order_and_checkpoints(size: int) -> None:
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    n = 20_000
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(heartbeat)
+        s = from_iterable(range(n)) | buffered(size)
+        out = await s.collect()
+        tg.cancel_scope.cancel()
+    assert out == list(range(n))
+    assert s.stats()["from_iterable"].emitted == n
+    # The source still yields at least every CHECKPOINT_EVERY items, however large its
+    # buffer: the other task ran in between.
+    assert ticks >= n // (CHECKPOINT_EVERY + 1) // 2, ticks

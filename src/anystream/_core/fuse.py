@@ -78,12 +78,27 @@ items, park as a receiver or close the receiving side, and other tasks run only 
 this loop waits, so ``room`` is recomputed after every ``await`` (and after a slow-path
 ``send_nowait()``, which may have woken a receiver) instead of checking the buffer's
 length, the parked receivers and the open receivers for every item (-7% on four hops).
+
+Batches: a stream-fed loop with no per-item await takes everything its input buffer
+holds in one C call (``[*bi]``, then ``clear()``) and runs the kernels over that list,
+instead of testing and popping the deque once per item. Nothing else runs until the
+loop awaits, so no other task can tell the difference, with one exception that the
+loop handles: before any await in the middle of a batch (a full output, a filter whose
+result turns out to be awaitable) it puts what it has not handled back at the front of
+its input. Every other task therefore sees the buffers, the counters and the memory
+bound exactly as with one item at a time. A pass-through loop into a list (``collect()``
+after a staged operator) extends the list by the whole batch. A sync source feeding a
+buffer with no kernel between fills the rest of its room with one ``deque.extend()``
+over ``islice``, still bounded by the checkpoint tick. Together with the asyncio
+checkpoint in ``_backends.py``: four ``buffered(50)`` hops 1.68 -> 1.52 us per item on
+asyncio, 2.00 -> 1.92 on trio.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any, Literal
 
 from anyio import CancelScope, EndOfStream, WouldBlock
@@ -149,6 +164,10 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         and not ({"amap", "afilter"} & set(kinds))
     )
 
+    # Batches (see "Batches" in the module docstring): a stream-fed loop that never
+    # awaits per item takes everything its input holds at once and iterates a list.
+    batch = local and source == "stream"
+
     def slot(j: int) -> str:
         return f"c{j}" if local else f"cnt[{j}]"
 
@@ -158,6 +177,14 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         # Before every await: the only moments another task can read the counters.
         if local:
             code(depth, flush)
+
+    def put_back(depth: int) -> None:
+        # Before an await inside a batch: what this loop took but has not handled goes
+        # back to the front of its input, so that every other task sees the buffer (and
+        # the memory bound) exactly as if the loop took one item at a time. The batch's
+        # iterator is then exhausted: the loop takes its input afresh after this item.
+        if batch:
+            code(depth, "bi.extendleft(reversed([*it]))")
 
     def refresh(depth: int) -> None:
         # After every await (and a slow-path send): the only moments the output's other
@@ -177,6 +204,8 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d, "anext = src.__anext__")
     elif source == "iter":
         code(d, "tick = 0")
+        if not kinds and output == "send":  # ``bulk`` below: one iterator for both pulls
+            code(d, "src = iter(src)")
         if has_take:
             code(d, "nx = iter(src).__next__")
     else:
@@ -189,7 +218,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d, "sp = True  # patient: yield once before parking (see Parking)")
         refresh(d)
     elif output == "list":
-        code(d, "ap = out.append")
+        code(d, "ap = out.append; ex = out.extend")
     if has_take:
         code(d, "done = False")
         for i, kind in enumerate(kinds):
@@ -261,7 +290,15 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(depth + 1, "break")
 
         code(d, "if bi and not ws:")
-        code(d + 1, "x = bi.popleft()")
+        if batch and not kinds and output == "list":
+            # Nothing to apply (collect() after a staged operator): the list takes the
+            # whole batch at once.
+            code(d + 1, f"{slot(0)} += len(bi); ex(bi); bi.clear()")
+            code(d + 1, "continue")
+        elif batch:
+            code(d + 1, "it = iter([*bi]); bi.clear()")
+        else:
+            code(d + 1, "x = bi.popleft()")
         code(d, "else:")
         receive_nowait(d + 1)
         code(d + 1, "if x is MISSING:")
@@ -278,9 +315,18 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 4, "break")
         code(d + 3, "rp = bool(bi)")
         refresh(d + 2)
+        if batch:
+            code(d + 1, "it = iter((x,))")
 
-    def emit_body(d: int) -> None:
-        """The kernels and the output for one item ``x``, at depth ``d``."""
+    # A sync source straight into a buffer (``from_iterable(xs) | buffered(n)``): after
+    # the item in hand, fill the rest of the room from the iterator in one call.
+    bulk = not kinds and source == "iter" and output == "send"
+
+    def emit_body(d: int, more: bool = False) -> None:
+        """The kernels and the output for one item ``x``, at depth ``d``.
+
+        ``more``: a bulk-filling loop may pull further items after this one.
+        """
         # -- kernels ----------------------------------------------------------------------
         for i, kind in enumerate(kinds):
             drop = m + 1 + i
@@ -294,6 +340,8 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
                 extra = ["if r is not True and r is not False and isawaitable(r):"]
                 if local:
                     extra.append("    " + flush)
+                if batch:
+                    extra.append("    bi.extendleft(reversed([*it]))")
                 extra.append("    r = await r")
                 if output == "send":
                     extra.append("    " + ROOM)
@@ -336,6 +384,19 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(d, "if room:")
             code(d + 1, "room -= 1")
             code(d + 1, "bo.append(x)")
+            if more:
+                # No await until the next item: nothing else runs, so the room and the
+                # stop flag cannot change; the tick still bounds the run of items
+                # between two checkpoints. The counter is right even if the iterator
+                # raises half way, because what it yielded is already in the buffer.
+                code(d + 1, "k = K - tick")
+                code(d + 1, "if room < k: k = room")
+                code(d + 1, "if k > 0:")
+                code(d + 2, "n = len(bo)")
+                code(d + 2, "try:")
+                code(d + 3, "bo.extend(islice(src, k))")
+                code(d + 2, "finally:")
+                code(d + 3, f"n = len(bo) - n; {slot(m)} += n; room -= n; tick += n")
             code(d + 1, "continue")
             code(d, "try:")
             code(d + 1, "sn(x)")
@@ -347,6 +408,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             # Full: let the consumer run once before parking, while it takes items in
             # batches (see "Parking" above).
             publish(d)
+            put_back(d)
 
             def park(depth: int) -> None:
                 code(depth, "await sd(x)")
@@ -380,7 +442,13 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d + 2, "for _ in ONCE:")
         emit_body(d + 3)
         code(d + 1, "break")
-    emit_body(d)
+    if batch:
+        code(d, "for x in it:")
+        d += 1
+        if has_take:
+            # take() was satisfied by the item before: the rest of the batch is not read.
+            code(d, "if done: break")
+    emit_body(d, more=bulk)
     if has_take:
         # take() is satisfied: close the upstream now, not when the run ends.
         d = body_depth
@@ -403,7 +471,7 @@ def _factory(shape: tuple[tuple[str, ...], str, str, bool]) -> Callable[..., Any
         source = _generate(shape)
         kinds, inp, out, _ = shape
         filename = f"<anystream fused {'|'.join(kinds) or 'pass'} {inp}->{out}>"
-        namespace: dict[str, Any] = {}
+        namespace: dict[str, Any] = {"islice": islice}
         exec(compile(source, filename, "exec"), namespace)
         factory = namespace["factory"]
         factory.__anystream_source__ = source  # for debugging: print(factory.__anystream_source__)
