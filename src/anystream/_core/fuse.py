@@ -127,6 +127,9 @@ _MISSING = object()
 # while a receiver is parked (it must be handed the item and woken) or once every
 # receiver has gone (send_nowait() raises BrokenResourceError for that).
 ROOM = "room = 0 if wr or not so.open_receive_channels else cap - len(bo)"
+# Before an await in the middle of a batch (see "Batches"): the items not handled yet go
+# back to the front of the input, and the batch's iterator is left exhausted.
+PUT_BACK = "bi.extendleft(reversed([*it]))"
 _cache: dict[tuple[tuple[str, ...], str, str, bool], Callable[..., Any]] = {}
 
 
@@ -167,6 +170,9 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
     # Batches (see "Batches" in the module docstring): a stream-fed loop that never
     # awaits per item takes everything its input holds at once and iterates a list.
     batch = local and source == "stream"
+    # A sync source straight into a buffer (``from_iterable(xs) | buffered(n)``): after
+    # the item in hand, fill the rest of the room from the iterator in one call.
+    bulk = not kinds and source == "iter" and output == "send"
 
     def slot(j: int) -> str:
         return f"c{j}" if local else f"cnt[{j}]"
@@ -184,7 +190,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         # the memory bound) exactly as if the loop took one item at a time. The batch's
         # iterator is then exhausted: the loop takes its input afresh after this item.
         if batch:
-            code(depth, "bi.extendleft(reversed([*it]))")
+            code(depth, PUT_BACK)
 
     def refresh(depth: int) -> None:
         # After every await (and a slow-path send): the only moments the output's other
@@ -204,7 +210,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d, "anext = src.__anext__")
     elif source == "iter":
         code(d, "tick = 0")
-        if not kinds and output == "send":  # ``bulk`` below: one iterator for both pulls
+        if bulk:  # one iterator for the loop and for the bulk pulls
             code(d, "src = iter(src)")
         if has_take:
             code(d, "nx = iter(src).__next__")
@@ -318,10 +324,6 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         if batch:
             code(d + 1, "it = iter((x,))")
 
-    # A sync source straight into a buffer (``from_iterable(xs) | buffered(n)``): after
-    # the item in hand, fill the rest of the room from the iterator in one call.
-    bulk = not kinds and source == "iter" and output == "send"
-
     def emit_body(d: int, more: bool = False) -> None:
         """The kernels and the output for one item ``x``, at depth ``d``.
 
@@ -341,7 +343,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
                 if local:
                     extra.append("    " + flush)
                 if batch:
-                    extra.append("    bi.extendleft(reversed([*it]))")
+                    extra.append("    " + PUT_BACK)
                 extra.append("    r = await r")
                 if output == "send":
                     extra.append("    " + ROOM)
