@@ -281,6 +281,8 @@ async def test_a_filter_that_turns_out_async_inside_a_batch() -> None:
     async with s.stream() as items:
         async for x in items:
             got.append(x)
+            # 2 * len(got) inputs are accounted for by what arrived; on top: the
+            # buffers, one in hand per stage, and the odd number after the last even.
             assert src.pulled - (2 * len(got)) <= 8 + 2 + 3 + 1
             if len(got) == 300:
                 break
