@@ -17,60 +17,60 @@ pytestmark = pytest.mark.anyio
 
 THROTTLE = [
     # rxjs throttleTime-spec "should immediately emit the first value in each time window"
-    ("-a-x-y----b---x-cx---|", dict(period=5), "-a--------b-----c----|"),
+    ("-a-x-y----b---x-cx---|", {"period": 5}, "-a--------b-----c----|"),
     # "should simply mirror the source if values are not emitted often enough"
-    ("-a--------b-----c----|", dict(period=5), "-a--------b-----c----|"),
+    ("-a--------b-----c----|", {"period": 5}, "-a--------b-----c----|"),
     # "should handle a busy producer emitting a regular repeating sequence": the item at the
     # exact end of a period (f at 5) belongs to that period and is dropped.
-    ("abcdefabcdefabcdefabcdefa|", dict(period=5), "a-----a-----a-----a-----a|"),
+    ("abcdefabcdefabcdefabcdefa|", {"period": 5}, "a-----a-----a-----a-----a|"),
     # "should complete when source does not emit"
-    ("-----|", dict(period=5), "-----|"),
+    ("-----|", {"period": 5}, "-----|"),
     # "should raise error when source does not emit and raises error"
-    ("-----#", dict(period=1), "-----#"),
+    ("-----#", {"period": 1}, "-----#"),
     # "should handle an empty source"
-    ("|", dict(period=3), "|"),
+    ("|", {"period": 3}, "|"),
     # "should handle a throw source"
-    ("#", dict(period=3), "#"),
+    ("#", {"period": 3}, "#"),
     # "should throttle values until source raises error"
-    ("-a--(bc)-------d---------------#", dict(period=5), "-a-------------d---------------#"),
+    ("-a--(bc)-------d---------------#", {"period": 5}, "-a-------------d---------------#"),
     # "{ leading: true, trailing: true }: should immediately emit the first and last values
     # in each time window": a trailing emission starts a new window (RxJS 7).
-    ("-a-xy-----b--x--cxxx--|", dict(period=4, trailing=True), "-a---y----b---x---x---(x|)"),
+    ("-a-xy-----b--x--cxxx--|", {"period": 4, "trailing": True}, "-a---y----b---x---x---(x|)"),
     # "... should emit the value if only a single one is given"
-    ("-a--------------------|", dict(period=4, trailing=True), "-a--------------------|"),
+    ("-a--------------------|", {"period": 4, "trailing": True}, "-a--------------------|"),
     # "{ leading: false, trailing: true }: should immediately emit the last value in each
     # time window"
     (
         "-a-xy-----b--x--cxxx--|",
-        dict(period=4, leading=False, trailing=True),
+        {"period": 4, "leading": False, "trailing": True},
         "-----y--------x---x---(x|)",
     ),
     # "... should emit the last throttled value when complete": x at 18 ends its window as
     # its trailing item; the completion at 20 adds nothing.
     (
         "-a-xy-----b--x--cxx-|",
-        dict(period=4, leading=False, trailing=True),
+        {"period": 4, "leading": False, "trailing": True},
         "-----y--------x---x-|",
     ),
     # "... should emit the value if only a single one is given"
     (
         "-a--------------------|",
-        dict(period=4, leading=False, trailing=True),
+        {"period": 4, "leading": False, "trailing": True},
         "-----a----------------|",
     ),
     # rxjs 7 throttleTime-spec "should emit the last throttled value when complete" (trailing):
     # the pending trailing item is emitted when its period ends, then the stream completes.
-    ("-a-xy|", dict(period=4, trailing=True), "-a---(y|)"),
+    ("-a-xy|", {"period": 4, "trailing": True}, "-a---(y|)"),
     # ... and with nothing pending, completion is immediate (no extra item).
-    ("-a---|", dict(period=2, trailing=True), "-a---|"),
+    ("-a---|", {"period": 2, "trailing": True}, "-a---|"),
     # A tie at the period end with trailing: the tie item is the trailing item.
-    ("a-b---|", dict(period=2, trailing=True), "a-b---|"),
-    ("a-bc----|", dict(period=2, trailing=True), "a-b-c---|"),
+    ("a-b---|", {"period": 2, "trailing": True}, "a-b---|"),
+    ("a-bc----|", {"period": 2, "trailing": True}, "a-b-c---|"),
     # rxjs "should handle a never source" with a bounded recording.
-    ("-", dict(period=3), ""),
+    ("-", {"period": 3}, ""),
     # the never-ending throttled source: nothing after d (rxjs "does not complete when source
     # does not complete").
-    ("-a--(bc)-------d-------", dict(period=5), "-a-------------d"),
+    ("-a--(bc)-------d-------", {"period": 5}, "-a-------------d"),
 ]
 
 

@@ -89,7 +89,8 @@ async def test_zip_never_and_empty_ends_at_once() -> None:
 async def test_zip_two_nevers_never_end() -> None:
     # RxJS zip-spec "should work with two nevers": no emission, no completion.
     rec = await record(zip(never(), never()), until=50)
-    assert rec.events == [] and not rec.ended
+    assert rec.events == []
+    assert not rec.ended
 
 
 async def test_zip_closes_the_other_inputs_promptly() -> None:
@@ -117,7 +118,8 @@ async def test_zip_of_endless_and_one_item() -> None:
 async def test_zip_errors() -> None:
     # RxJS zip-spec "should work with non-empty and throw": the error ends zip at once.
     rec = await record(zip(m("---a--|"), m("-#")), catch=RuntimeError)
-    assert rec.events == [] and rec.end_time == 1
+    assert rec.events == []
+    assert rec.end_time == 1
     # "should work with throw and throw": the first error wins.
     rec = await record(zip(m("---#"), m("-#")), catch=RuntimeError)
     assert rec.end_time == 1

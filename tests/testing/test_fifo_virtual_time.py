@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from anystream import debounce, merge, sample
@@ -17,7 +18,7 @@ async def test_simultaneous_sleeps_wake_in_the_order_they_were_set() -> None:
     async def sleeper(index: int) -> None:
         await anyio.sleep(1)
         order.append(index)
-        await anyio.sleep(0)  # a second batch: woken in the same order again
+        await anyio.lowlevel.checkpoint()  # a second batch: woken in the same order again
         order.append(100 + index)
 
     for _ in range(5):

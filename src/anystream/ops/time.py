@@ -138,9 +138,9 @@ def throttle(period: float, leading: bool = True, trailing: bool = False) -> Ope
     it (if any) is emitted then, and that emission starts a new period. Items not emitted
     are counted as ``dropped["throttled"]``. An item arriving exactly when a period ends
     still belongs to that period (RxJS ``throttleTime`` at a tie): with ``trailing`` it is
-    emitted as the period's trailing item, without it is dropped. At end of input a pending trailing item is
-    emitted when its period ends (RxJS waits for it too); without ``trailing`` the stream
-    ends at once.
+    emitted as the period's trailing item, without it is dropped. At end of input a
+    pending trailing item is emitted when its period ends (RxJS waits for it too);
+    without ``trailing`` the stream ends at once.
     """
     length = check_number("throttle", "period", period)
     for name, value in (("leading", leading), ("trailing", trailing)):
