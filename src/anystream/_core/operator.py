@@ -41,10 +41,9 @@ from typing import (
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-    from .stream import Stream
-
     from .shutdown import StopState
     from .stats import OpStats
+    from .stream import Stream
 
 __all__ = [
     "GenStep",
@@ -56,6 +55,7 @@ __all__ = [
     "StagedStep",
     "Step",
     "operator",
+    "step_name",
 ]
 
 T = TypeVar("T")
@@ -262,3 +262,19 @@ def operator(
         return Operator((GenStep(name, make),))
 
     return factory
+
+
+def step_name(op: str, name: str | None, default: str) -> str:
+    """The name a step shows in stats keys, error notes and progress views.
+
+    ``default`` (built from the operator's arguments, e.g. ``where(main.<locals>.<lambda>)``)
+    unless the caller passed ``name=``: then ``op(name)``, e.g. ``where(severity)``, so
+    ``stats()["where(severity)"]`` finds it (and ``stats()["where"]`` still does).
+    """
+    if name is None:
+        return default
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"{op}(): name must be a non-empty str, got {type(name).__name__} {name!r:.60}"
+        )
+    return f"{op}({name})"

@@ -61,43 +61,71 @@ class Stream(Generic[T_co]):
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
         /,
     ) -> Stream[_A2]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2], op3: Pipeable[_A2, _A3],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
         /,
     ) -> Stream[_A3]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2], op3: Pipeable[_A2, _A3], op4: Pipeable[_A3, _A4],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
         /,
     ) -> Stream[_A4]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2], op3: Pipeable[_A2, _A3], op4: Pipeable[_A3, _A4], op5: Pipeable[_A4, _A5],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
         /,
     ) -> Stream[_A5]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2], op3: Pipeable[_A2, _A3], op4: Pipeable[_A3, _A4], op5: Pipeable[_A4, _A5], op6: Pipeable[_A5, _A6],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        op6: Pipeable[_A5, _A6],
         /,
     ) -> Stream[_A6]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2], op3: Pipeable[_A2, _A3], op4: Pipeable[_A3, _A4], op5: Pipeable[_A4, _A5], op6: Pipeable[_A5, _A6], op7: Pipeable[_A6, _A7],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        op6: Pipeable[_A5, _A6],
+        op7: Pipeable[_A6, _A7],
         /,
     ) -> Stream[_A7]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1], op2: Pipeable[_A1, _A2], op3: Pipeable[_A2, _A3], op4: Pipeable[_A3, _A4], op5: Pipeable[_A4, _A5], op6: Pipeable[_A5, _A6], op7: Pipeable[_A6, _A7], op8: Pipeable[_A7, _A8],
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        op6: Pipeable[_A5, _A6],
+        op7: Pipeable[_A6, _A7],
+        op8: Pipeable[_A7, _A8],
         /,
     ) -> Stream[_A8]: ...
     @overload
