@@ -48,8 +48,8 @@ class Stream(Generic[T_co]):
     @overload
     def __or__(self, op: SameOperator) -> Stream[T_co]: ...
     @overload
-    def __or__(self, op: Operator[T_co, U]) -> Stream[U]: ...
-    def __or__(self, op: Operator[Any, Any]) -> Stream[Any]:
+    def __or__(self, op: Pipeable[T_co, U]) -> Stream[U]: ...
+    def __or__(self, op: Pipeable[Any, Any]) -> Stream[Any]:
         return self._extend(_steps_of("stream | x needs an anystream operator on the right", op))
 
     @overload

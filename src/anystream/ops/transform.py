@@ -65,6 +65,7 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 A = TypeVar("A")
+X = TypeVar("X")
 
 _MISSING: Any = object()
 
@@ -288,7 +289,29 @@ async def _scan(
         yield acc
 
 
-def enumerate(start: int = 0, *, name: str | None = None) -> Operator[T, tuple[int, T]]:
+class Enumerated(Operator[Any, Any]):
+    """The type of ``enumerate()``: turns a ``Stream[T]`` into a ``Stream[tuple[int, T]]``.
+
+    Not generic, so the item type comes from the stream it is piped into (as for
+    :class:`~anystream.SameOperator`).
+    """
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[int, X]]:
+        return stream._extend(self._steps)
+
+
+class Paired(Operator[Any, Any]):
+    """The type of ``pairwise()``: turns a ``Stream[T]`` into a ``Stream[tuple[T, T]]``."""
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[X, X]]:
+        return stream._extend(self._steps)
+
+
+def enumerate(start: int = 0, *, name: str | None = None) -> Enumerated:
     """Emit ``(index, item)`` pairs, the index counting from ``start`` (like the builtin).
 
     Every run counts from ``start`` again. aiostream: ``pipe.enumerate``.
@@ -306,10 +329,10 @@ def enumerate(start: int = 0, *, name: str | None = None) -> Operator[T, tuple[i
             yield (index, item)
             index += 1
 
-    return Operator((GenStep(name, numbered),))
+    return Enumerated((GenStep(name, numbered),))
 
 
-def pairwise(*, name: str | None = None) -> Operator[T, tuple[T, T]]:
+def pairwise(*, name: str | None = None) -> Paired:
     """Emit ``(previous, current)`` for every item after the first (``itertools.pairwise``).
 
     ``a b c d`` gives ``(a, b) (b, c) (c, d)``; fewer than two items give nothing.
@@ -323,7 +346,7 @@ def pairwise(*, name: str | None = None) -> Operator[T, tuple[T, T]]:
                 yield (previous, item)
             previous = item
 
-    return Operator((GenStep(step_name("pairwise", name, "pairwise"), pairs),))
+    return Paired((GenStep(step_name("pairwise", name, "pairwise"), pairs),))
 
 
 # -- operators over inner streams: staged steps -------------------------------------------
