@@ -51,7 +51,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.errors import add_operator_note, reraise_unwrapped
-from .._core.handoff import downstream_left, receive, send, send_unless_left
+from .._core.handoff import downstream_left, send_unless_left
 from .._core.operator import Operator, StageContext, StagedStep, step_name
 from .._core.runner import Run
 from .._core.shutdown import StopState
