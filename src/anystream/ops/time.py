@@ -23,6 +23,7 @@ from collections import deque
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -42,14 +43,32 @@ Rx = MemoryObjectReceiveStream[Any]
 Tx = MemoryObjectSendStream[Any]
 
 
+#: Scheduler passes an operator whose deadline fired waits for an item due at the same
+#: instant (see ``_receive_until``): enough for an item sent by the task right upstream.
+TIE_PASSES = 3
+
+
 async def _receive_until(rx: Rx, deadline: float) -> Any:
-    """The next item, ``_NOTHING`` if ``deadline`` came first; raises ``EndOfStream``."""
+    """The next item, ``_NOTHING`` if ``deadline`` came first; raises ``EndOfStream``.
+
+    At a tie, the input comes first: when the deadline fires, an item that arrives at the
+    same instant (within ``TIE_PASSES`` scheduler passes, which take no virtual time) is
+    returned instead of ``_NOTHING``. This is RxJS's order (a source's emission scheduled
+    for the instant a timer ends is delivered before the timer's), and without it the
+    outcome of a tie would depend on which task the scheduler happened to run first.
+    """
     try:
         return rx.receive_nowait()
     except WouldBlock:
         pass
     with anyio.move_on_at(deadline):
         return await rx.receive()
+    for _ in range(TIE_PASSES):
+        await anyio.lowlevel.checkpoint()
+        try:
+            return rx.receive_nowait()
+        except WouldBlock:
+            continue
     return _NOTHING
 
 
@@ -122,9 +141,11 @@ def throttle(
     while no throttle period is running starts one and, with ``leading``, is emitted at
     once. When a period ends and ``trailing`` is set, the newest item that arrived during
     it (if any) is emitted then, and that emission starts a new period. Items not emitted
-    are counted as ``dropped["throttled"]``. At end of input a pending trailing item is
-    emitted when its period ends (RxJS waits for it too); without ``trailing`` the stream
-    ends at once.
+    are counted as ``dropped["throttled"]``. An item arriving exactly when a period ends
+    still belongs to that period (RxJS ``throttleTime`` at a tie): with ``trailing`` it is
+    emitted as the period's trailing item, without it is dropped. At end of input a
+    pending trailing item is emitted when its period ends (RxJS waits for it too);
+    without ``trailing`` the stream ends at once.
     """
     length = check_number("throttle", "period", period)
     for flag, value in (("leading", leading), ("trailing", trailing)):
@@ -155,8 +176,12 @@ async def _run_throttle(
                 counts[1] += 1
                 await send(tx, pending)
             return
-        if until is not None and current_time() >= until:
-            # The period is over: emit the trailing item, which starts a new period.
+        now = current_time()
+        if until is not None and (now > until or (item is _NOTHING and now >= until)):
+            # The period is over: emit the trailing item, which starts a new period. An
+            # item arriving at the very instant the period ends still belongs to it (as in
+            # RxJS, where the source's emission comes before the timer's at a tie): it is
+            # the trailing candidate (or dropped), and starts no period of its own.
             until = None
             if pending is not _NOTHING:
                 out, pending = pending, _NOTHING
