@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 import anyio
 from anyio import BrokenResourceError, CancelScope
@@ -49,6 +49,8 @@ from ._map_async import check_retry, run_map_async
 from .errors import OnError, check_on_error
 
 __all__ = [
+    "Enumerated",
+    "Paired",
     "enumerate",
     "flat_map",
     "map",
@@ -433,6 +435,12 @@ async def _forward(
             close()
 
 
+@overload
+def flat_map(fn: Callable[[T], Stream[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def flat_map(fn: Callable[[T], AsyncIterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def flat_map(fn: Callable[[T], Iterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
 def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, emit all the items of ``fn(item)``, one inner stream after another.
 
@@ -464,6 +472,18 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
     return Operator((StagedStep(name, run),))
 
 
+@overload
+def merge_map(
+    fn: Callable[[T], Stream[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def merge_map(
+    fn: Callable[[T], AsyncIterable[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def merge_map(
+    fn: Callable[[T], Iterable[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
 def merge_map(
     fn: Callable[[T], Inner[U]], concurrency: int, *, name: str | None = None
 ) -> Operator[T, U]:
@@ -519,6 +539,14 @@ def merge_map(
     return Operator((StagedStep(name, run),))
 
 
+@overload
+def switch_map(fn: Callable[[T], Stream[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def switch_map(
+    fn: Callable[[T], AsyncIterable[U]], *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def switch_map(fn: Callable[[T], Iterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
 def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, run ``fn(item)``, abandoning the inner stream of the previous item.
 
