@@ -177,14 +177,25 @@ def map_async(
 # -- per-item operators written as generator steps ---------------------------------------
 
 
-def starmap(fn: Callable[..., U] | Callable[..., Awaitable[U]]) -> Operator[Any, U]:
+def starmap(
+    fn: Callable[..., U] | Callable[..., Awaitable[U]],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+) -> Operator[Any, U]:
     """Emit ``fn(*item)`` for every item (each item an iterable of arguments), in order.
 
-    ``fn`` may be a plain function (fused like ``map``) or a coroutine function (awaited
-    one call at a time, fused like ``map_async`` with ``concurrency=1``). aiostream:
-    ``pipe.starmap``.
+    ``fn`` may be a plain function (fused like ``map``) or a coroutine function, awaited
+    like ``map_async``: up to ``concurrency`` calls at once (default 1, fused), results in
+    input order with ``ordered=True`` (the default) or as they complete with
+    ``ordered=False``, with the same memory bound as ``map_async``. ``concurrency`` and
+    ``ordered`` only apply to a coroutine function. aiostream: ``pipe.starmap`` (with
+    ``ordered``, ``task_limit``).
     """
     check_callable("starmap", "fn", fn)
+    limit = check_int("starmap", "concurrency", concurrency, minimum=1)
+    if not isinstance(ordered, bool):
+        raise TypeError(f"starmap(): ordered must be True or False, got {ordered!r}")
     name = f"starmap({describe(fn)})"
     if is_async_callable(fn):
         afn = cast(Callable[..., Awaitable[U]], fn)
@@ -192,7 +203,24 @@ def starmap(fn: Callable[..., U] | Callable[..., Awaitable[U]]) -> Operator[Any,
         async def acall(args: Iterable[Any]) -> U:
             return await afn(*args)
 
-        return Operator((Kernel("amap", name, acall),))
+        if limit == 1:
+            return Operator((Kernel("amap", name, acall),))
+        run = functools.partial(
+            run_map_async,
+            acall,
+            concurrency=limit,
+            ordered=ordered,
+            retry=None,
+            on_error="raise",
+            name=name,
+        )
+        tracked = functools.partial(run, tracked=True)
+        return Operator((StagedStep(name, run, tracked=tracked, handoff=limit),))
+    if limit != 1 or not ordered:
+        raise ValueError(
+            "starmap(): concurrency and ordered apply to a coroutine function; "
+            f"{describe(fn)} is a plain function (it runs one call at a time, in order)"
+        )
 
     sfn = cast(Callable[..., U], fn)
 
