@@ -28,6 +28,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any, Literal, TypeVar, cast
 
 import anyio
+import anyio.lowlevel
 from anyio import BrokenResourceError, CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -510,6 +511,34 @@ def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
     return Operator((StagedStep(name, run),))
 
 
+#: Scheduler passes an inner item of ``switch_map`` waits before it is sent (see
+#: ``_OuterFirst``); they take no virtual time.
+TIE_PASSES = 3
+
+
+class _OuterFirst:
+    """``switch_map``'s output as its inner streams see it: a new outer item wins a tie.
+
+    Before an inner item is sent, the sending task lets the scheduler run a few passes, so
+    that an outer item due at the same instant is received first and cancels this inner
+    stream (its item is then never emitted), as in RxJS ``switchMap``, aiostream
+    ``switchmap`` and Kotlin ``flatMapLatest``.
+    """
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: MemoryObjectSendStream[Any]) -> None:
+        self._tx = tx
+
+    def send_nowait(self, item: Any) -> None:
+        raise anyio.WouldBlock  # always take the path through ``send``
+
+    async def send(self, item: Any) -> None:
+        for _ in range(TIE_PASSES):
+            await anyio.lowlevel.checkpoint()
+        await self._tx.send(item)
+
+
 def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     """For every item, run ``fn(item)``, abandoning the inner stream of the previous item.
 
@@ -521,7 +550,10 @@ def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     When an input item arrives, the inner stream still running (if any) is cancelled and
     closed (its ``finally`` blocks run) before the new one starts, so its items are never
     interleaved with the new one's. The output ends once the input has ended and the
-    last inner stream has ended. RxJS ``switchMap``; aiostream: ``pipe.switchmap``.
+    last inner stream has ended. When a new input item and an item of the current inner
+    stream are due at the same instant, the input item wins: the inner stream is cancelled
+    and its item is not emitted. RxJS ``switchMap``; aiostream: ``pipe.switchmap``; Kotlin
+    ``flatMapLatest``.
     """
     check_sync_callable("switch_map", "fn", fn, async_alternative="an async generator function")
     name = f"switch_map({describe(fn)})"
@@ -531,10 +563,12 @@ def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     ) -> None:
         counts = ctx.counts
 
+        out = cast(MemoryObjectSendStream[Any], _OuterFirst(tx))
+
         async def forward(inner: Any, scope: CancelScope, finished: anyio.Event) -> None:
             try:
                 with scope:
-                    await _forward(inner, tx, counts, name)
+                    await _forward(inner, out, counts, name)
             except BrokenResourceError:
                 if not downstream_left(tx):
                     raise
