@@ -146,8 +146,13 @@ def _open_tracked_source(
     if kind == "iter":
 
         async def from_sync(source: Iterator[Any]) -> AsyncIterator[tuple[Any, Token]]:
-            for item in source:
-                if stop.stopping:
+            # The stop is checked before each pull: an item pulled after it would be
+            # neither acked nor nacked (nothing downstream would ever see it).
+            pull = source.__next__
+            while not stop.stopping:
+                try:
+                    item = pull()
+                except StopIteration:
                     return
                 yield wrap(item)
                 await checkpoint()

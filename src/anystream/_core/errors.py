@@ -14,13 +14,36 @@ so that the enclosing cancel scope recognises its own cancellation.
 
 Notes naming the operator are added where user code is *called*, never on the way up,
 so that an error crossing three task groups does not collect three identical notes.
+
+**One shape on both backends.** How many of a stage's concurrent tasks have failed by
+the time its task group exits depends on the scheduler: several ``map_async`` workers
+failing in the same pass give asyncio a group of three and trio often a group of one.
+So the rule is: *the first failure of a stage is raised as itself*, with its operator
+note; the other failures of the same stage that happened concurrently are *attached* to
+it (listed in a note, and returned by :func:`concurrent_failures`), never wrapped around
+it. The runner applies it to every task it owns (each is one stage or segment), so
+``except KeyError`` catches a failing ``map_async`` on asyncio and trio alike. Between
+stages: a ``BrokenResourceError`` / ``ClosedResourceError`` that another task met only
+because the failing stage's streams closed under it is a consequence, not a second
+failure: it is attached to the real one. Two real failures of *different* stages stay a
+group. The same unwrapping is applied whether or not the pipeline has a staged operator,
+including to a group the consumer's own task group (opened inside ``async with
+stream.stream()``) raised around an operator's error.
 """
 
 from __future__ import annotations
 
-from anyio import get_cancelled_exc_class
+from anyio import BrokenResourceError, ClosedResourceError, get_cancelled_exc_class
 
-__all__ = ["NOTE_PREFIX", "add_operator_note", "unwrap"]
+__all__ = [
+    "NOTE_PREFIX",
+    "add_operator_note",
+    "collapse",
+    "concurrent_failures",
+    "reraise",
+    "reraise_unwrapped",
+    "unwrap",
+]
 
 NOTE_PREFIX = "anystream: raised in operator "
 
@@ -42,14 +65,57 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+_CONCURRENT = "_anystream_concurrent"
+_CONSEQUENCES = (BrokenResourceError, ClosedResourceError)
+
+
+def concurrent_failures(exc: BaseException) -> tuple[BaseException, ...]:
+    """The failures attached to ``exc`` because they happened at the same time.
+
+    Empty unless ``exc`` is the first failure of a stage whose other tasks failed too
+    (see "One shape on both backends" in the module docstring).
+    """
+    found: tuple[BaseException, ...] = getattr(exc, _CONCURRENT, ())
+    return found
+
+
+def _attach(first: BaseException, others: list[BaseException]) -> BaseException:
+    if others:
+        setattr(first, _CONCURRENT, concurrent_failures(first) + tuple(others))
+        listed = ", ".join(repr(other) for other in others[:5])
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        first.add_note(f"anystream: failed at the same time: {listed}{more}")
+    return first
+
+
+def _real_leaves(exc: BaseException) -> list[BaseException]:
+    cancelled = get_cancelled_exc_class()
+    return [leaf for leaf in _leaves(exc) if not isinstance(leaf, cancelled)]
+
+
+def collapse(exc: BaseException) -> BaseException:
+    """One task's failure: its first real leaf, with the task's other failures attached.
+
+    ``exc`` itself when it holds nothing but cancellations (or is not a group).
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    real = _real_leaves(exc)
+    if not real:
+        return exc
+    return _attach(real[0], real[1:])
+
+
 def unwrap(exc: BaseException) -> BaseException:
     """The exception the caller should see for ``exc`` (see the module docstring)."""
     if not isinstance(exc, BaseExceptionGroup):
         return exc
-    cancelled = get_cancelled_exc_class()
-    real = [leaf for leaf in _leaves(exc) if not isinstance(leaf, cancelled)]
+    real = _real_leaves(exc)
     if len(real) == 1:
         return real[0]
+    causes = [leaf for leaf in real if not isinstance(leaf, _CONSEQUENCES)]
+    if len(causes) == 1:
+        return _attach(causes[0], [leaf for leaf in real if leaf is not causes[0]])
     return exc
 
 
@@ -61,7 +127,11 @@ def reraise_unwrapped(exc: BaseException) -> None:
     exception...". Restoring it and re-raising with a bare ``raise`` keeps the traceback
     the user would have seen without the runner.
     """
-    leaf = unwrap(exc)
+    reraise(exc, unwrap(exc))
+
+
+def reraise(exc: BaseException, leaf: BaseException) -> None:
+    """Raise ``leaf`` (found inside ``exc``) keeping its own ``__context__``."""
     if leaf is exc:
         raise exc
     context = leaf.__context__

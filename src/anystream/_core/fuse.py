@@ -173,6 +173,9 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
     # A sync source straight into a buffer (``from_iterable(xs) | buffered(n)``): after
     # the item in hand, fill the rest of the room from the iterator in one call.
     bulk = not kinds and source == "iter" and output == "send"
+    # A stoppable sync source yielding to the consumer checks the stop *before* each
+    # pull (a ``for`` loop could only check after it, losing the item it pulled).
+    pull_checked = stoppable and source == "iter" and output == "yield"
 
     def slot(j: int) -> str:
         return f"c{j}" if local else f"cnt[{j}]"
@@ -212,7 +215,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         code(d, "tick = 0")
         if bulk:  # one iterator for the loop and for the bulk pulls
             code(d, "src = iter(src)")
-        if has_take:
+        if has_take or pull_checked:
             code(d, "nx = iter(src).__next__")
     else:
         code(d, "rn = src.receive_nowait; rv = src.receive")
@@ -251,12 +254,10 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
             code(depth + 1, "st.pulling = False")
         refresh(depth + 1)
 
-    if source == "iter" and not has_take:
+    if source == "iter" and not has_take and not pull_checked:
         code(d, "for x in src:")
         d += 1
         tick_checkpoint(d)
-        if stoppable and output == "yield":
-            code(d, "if st.stopping: break")
     elif source == "iter":
         code(d, loop)
         d += 1

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -33,7 +34,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .acks import RunTracking, require_tracking
-from .errors import reraise_unwrapped
+from .errors import collapse, reraise, reraise_unwrapped, unwrap
 from .handoff import Producer, downstream_left, end_output, make_put
 from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
@@ -411,20 +412,8 @@ class Run(Generic[T_co]):
         closables: list[Any],
         scope: CancelScope | None,
     ) -> None:
-        producer = self._producer(downstream)
         try:
-            try:
-                with producer.scope:
-                    if scope is not None:
-                        with scope:
-                            await loop
-                    else:
-                        await loop
-            except BrokenResourceError:
-                if not downstream_left(downstream):
-                    raise
-            producer.ended = True
-            end_output(downstream)
+            await self._produce(loop, downstream, scope)
         finally:
             if upstream is not None:
                 upstream.close()
@@ -441,16 +430,8 @@ class Run(Generic[T_co]):
         ctx: StageContext,
     ) -> None:
         assert run is not None
-        producer = self._producer(downstream)
         try:
-            try:
-                with producer.scope:
-                    await run(upstream, downstream, ctx)
-            except BrokenResourceError:
-                if not downstream_left(downstream):
-                    raise
-            producer.ended = True
-            end_output(downstream)
+            await self._produce(run(upstream, downstream, ctx), downstream, None)
         finally:
             upstream.close()
 
@@ -458,13 +439,30 @@ class Run(Generic[T_co]):
         self, source: TaskSource[Any], downstream: MemoryObjectSendStream[Any]
     ) -> None:
         assert self._source_scope is not None
+        await self._produce(source.run(downstream, self._stop), downstream, self._source_scope)
+
+    async def _produce(
+        self,
+        work: Awaitable[None],
+        downstream: MemoryObjectSendStream[Any],
+        scope: CancelScope | None,
+    ) -> None:
+        """Run one task's ``work`` into ``downstream``; end the output if it ends well.
+
+        The one place a task of the run ends: the consumer having left is a quiet end,
+        and a task's own group of failures is collapsed to its first one (errors.py).
+        """
         producer = self._producer(downstream)
         try:
-            with producer.scope, self._source_scope:
-                await source.run(downstream, self._stop)
+            with producer.scope, scope if scope is not None else nullcontext():
+                await work
         except BrokenResourceError:
             if not downstream_left(downstream):
                 raise
+        except BaseExceptionGroup as group:
+            error = collapse(group)
+            if not (isinstance(error, BrokenResourceError) and downstream_left(downstream)):
+                reraise(group, error)
         producer.ended = True
         end_output(downstream)
 
@@ -553,6 +551,13 @@ class Run(Generic[T_co]):
         if self._tg is None:
             with CancelScope(shield=True):
                 await close_all(self._closables)
+            if isinstance(exc, BaseExceptionGroup):
+                # The consumer's own task group wrapped an operator's error: unwrap it as
+                # the task group of a staged run does (errors.py), so that adding or
+                # removing a buffered() does not change what ``except`` catches.
+                leaf = unwrap(exc)
+                if leaf is not exc:
+                    reraise(exc, leaf)
             return None
         if not finished:
             self._tg.cancel_scope.cancel()

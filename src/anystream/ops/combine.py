@@ -52,7 +52,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.errors import add_operator_note, reraise_unwrapped
 from .._core.handoff import downstream_left, send_unless_left
-from .._core.operator import Operator, StageContext, StagedStep
+from .._core.operator import Operator, StageContext, StagedStep, step_name
 from .._core.runner import Run
 from .._core.shutdown import StopState
 from .._core.source import TaskSource
@@ -282,7 +282,7 @@ def merge(*streams: Stream[T]) -> Stream[T]:
     return Stream(_source(f"merge({len(streams)})", _merge_body, streams))
 
 
-def merge_with(*others: Stream[T]) -> Operator[T, T]:
+def merge_with(*others: Stream[T], name: str | None = None) -> Operator[T, T]:
     """Pipeable :func:`merge`: ``s | merge_with(t, u)`` interleaves ``s``, ``t`` and ``u``.
 
     Ends when the upstream and every other stream have ended. A graceful stop of the run
@@ -290,7 +290,7 @@ def merge_with(*others: Stream[T]) -> Operator[T, T]:
     ``s | merge_with(interval(1))`` ends promptly.
     """
     _check_streams("merge_with", others)
-    return _staged(f"merge_with({len(others)})", _merge_body, others)
+    return _staged(step_name("merge_with", name, f"merge_with({len(others)})"), _merge_body, others)
 
 
 # -- concat -----------------------------------------------------------------------------------
@@ -323,14 +323,16 @@ def concat(*streams: Stream[T]) -> Stream[T]:
     return Stream(_source(f"concat({len(streams)})", _concat_body, streams))
 
 
-def concat_with(*others: Stream[T]) -> Operator[T, T]:
+def concat_with(*others: Stream[T], name: str | None = None) -> Operator[T, T]:
     """Pipeable :func:`concat`: ``s | concat_with(t)`` emits ``s``, then ``t``.
 
     A graceful stop drains the stream currently running (the upstream or one of the
     ``others``) and starts no further one.
     """
     _check_streams("concat_with", others)
-    return _staged(f"concat_with({len(others)})", _concat_body, others)
+    return _staged(
+        step_name("concat_with", name, f"concat_with({len(others)})"), _concat_body, others
+    )
 
 
 # -- zip --------------------------------------------------------------------------------------
@@ -506,11 +508,13 @@ def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
     return Stream(_source(name, _zip_body(strict), streams))
 
 
-def zip_with(*others: Stream[Any], strict: bool = False) -> Operator[Any, tuple[Any, ...]]:
+def zip_with(
+    *others: Stream[Any], strict: bool = False, name: str | None = None
+) -> Operator[Any, tuple[Any, ...]]:
     """Pipeable :func:`zip`: ``s | zip_with(t)`` emits ``(s_item, t_item)`` tuples."""
     _check_strict_flag("zip_with", strict)
     _check_streams("zip_with", others)
-    name = "zip_with" if not strict else "zip_with(strict=True)"
+    name = step_name("zip_with", name, "zip_with" if not strict else "zip_with(strict=True)")
     return _staged(name, _zip_body(strict), others)
 
 

@@ -30,7 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.callables import check_int, check_number
 from .._core.errors import add_operator_note
 from .._core.handoff import send
-from .._core.operator import Operator, StageContext, StagedStep
+from .._core.operator import SameOperator, StageContext, StagedStep, step_name
 
 __all__ = ["debounce", "delay", "rate_limit", "sample", "throttle", "timeout"]
 
@@ -72,14 +72,14 @@ async def _receive_until(rx: Rx, deadline: float) -> Any:
     return _NOTHING
 
 
-def _staged(name: str, run: Any) -> Operator[Any, Any]:
-    return Operator((StagedStep(name, run),))
+def _staged(name: str, run: Any) -> SameOperator:
+    return SameOperator((StagedStep(name, run),))
 
 
 # -- debounce -----------------------------------------------------------------------------
 
 
-def debounce(period: float) -> Operator[T, T]:
+def debounce(period: float, *, name: str | None = None) -> SameOperator:
     """Emit an item once ``period`` seconds have passed without a newer one.
 
     ::
@@ -92,7 +92,10 @@ def debounce(period: float) -> Operator[T, T]:
     emitted at once, as RxJS's ``debounceTime`` does.
     """
     length = check_number("debounce", "period", period)
-    return _staged(f"debounce({length:g})", functools.partial(_run_debounce, length))
+    return _staged(
+        step_name("debounce", name, f"debounce({length:g})"),
+        functools.partial(_run_debounce, length),
+    )
 
 
 async def _run_debounce(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -123,7 +126,9 @@ async def _run_debounce(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> Non
 # -- throttle -----------------------------------------------------------------------------
 
 
-def throttle(period: float, leading: bool = True, trailing: bool = False) -> Operator[T, T]:
+def throttle(
+    period: float, leading: bool = True, trailing: bool = False, *, name: str | None = None
+) -> SameOperator:
     """Emit at most one item per ``period`` seconds.
 
     ::
@@ -143,16 +148,16 @@ def throttle(period: float, leading: bool = True, trailing: bool = False) -> Ope
     without ``trailing`` the stream ends at once.
     """
     length = check_number("throttle", "period", period)
-    for name, value in (("leading", leading), ("trailing", trailing)):
+    for flag, value in (("leading", leading), ("trailing", trailing)):
         if not isinstance(value, bool):
-            raise TypeError(f"throttle(): {name} must be True or False, got {value!r}")
+            raise TypeError(f"throttle(): {flag} must be True or False, got {value!r}")
     if not (leading or trailing):
         raise ValueError(
             "throttle(): leading and trailing are both False, nothing would be emitted"
         )
     flags = f"{', leading=False' if not leading else ''}{', trailing=True' if trailing else ''}"
     run = functools.partial(_run_throttle, length, leading, trailing)
-    return _staged(f"throttle({length:g}{flags})", run)
+    return _staged(step_name("throttle", name, f"throttle({length:g}{flags})"), run)
 
 
 async def _run_throttle(
@@ -205,7 +210,7 @@ async def _run_throttle(
 # -- sample -------------------------------------------------------------------------------
 
 
-def sample(period: float) -> Operator[T, T]:
+def sample(period: float, *, name: str | None = None) -> SameOperator:
     """Every ``period`` seconds, emit the newest item if one arrived since the last tick.
 
     ::
@@ -218,7 +223,9 @@ def sample(period: float) -> Operator[T, T]:
     superseded before a tick, as ``dropped["sampled"]``).
     """
     length = check_number("sample", "period", period)
-    return _staged(f"sample({length:g})", functools.partial(_run_sample, length))
+    return _staged(
+        step_name("sample", name, f"sample({length:g})"), functools.partial(_run_sample, length)
+    )
 
 
 async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -254,7 +261,7 @@ async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
 # -- timeout ------------------------------------------------------------------------------
 
 
-def timeout(per_item: float) -> Operator[T, T]:
+def timeout(per_item: float, *, name: str | None = None) -> SameOperator:
     """Pass items through; raise ``TimeoutError`` when the next one takes too long.
 
     ::
@@ -269,7 +276,7 @@ def timeout(per_item: float) -> Operator[T, T]:
     count against the upstream (as in RxJS, where emission is synchronous).
     """
     limit = check_number("timeout", "per_item", per_item)
-    name = f"timeout({limit:g})"
+    name = step_name("timeout", name, f"timeout({limit:g})")
     return _staged(name, functools.partial(_run_timeout, limit, name))
 
 
@@ -302,7 +309,7 @@ async def _run_timeout(limit: float, name: str, rx: Rx, tx: Tx, ctx: StageContex
 # -- delay --------------------------------------------------------------------------------
 
 
-def delay(period: float, *, max_pending: int = 1024) -> Operator[T, T]:
+def delay(period: float, *, max_pending: int = 1024, name: str | None = None) -> SameOperator:
     """Emit every item ``period`` seconds after it arrived, in order.
 
     ::
@@ -318,7 +325,9 @@ def delay(period: float, *, max_pending: int = 1024) -> Operator[T, T]:
     """
     length = check_number("delay", "period", period, allow_zero=True)
     bound = check_int("delay", "max_pending", max_pending, minimum=1)
-    return _staged(f"delay({length:g})", functools.partial(_run_delay, length, bound))
+    return _staged(
+        step_name("delay", name, f"delay({length:g})"), functools.partial(_run_delay, length, bound)
+    )
 
 
 async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -347,7 +356,7 @@ async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContex
 # -- rate_limit ---------------------------------------------------------------------------
 
 
-def rate_limit(n: int, per: float) -> Operator[T, T]:
+def rate_limit(n: int, per: float, *, name: str | None = None) -> SameOperator:
     """Pass items through, at most ``n`` in any ``per`` seconds; never drops.
 
     ::
@@ -361,7 +370,10 @@ def rate_limit(n: int, per: float) -> Operator[T, T]:
     """
     count = check_int("rate_limit", "n", n, minimum=1)
     window = check_number("rate_limit", "per", per)
-    return _staged(f"rate_limit({count}, {window:g})", functools.partial(_run_rate, count, window))
+    return _staged(
+        step_name("rate_limit", name, f"rate_limit({count}, {window:g})"),
+        functools.partial(_run_rate, count, window),
+    )
 
 
 async def _run_rate(n: int, per: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:

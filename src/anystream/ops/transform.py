@@ -43,7 +43,7 @@ from .._core.callables import (
 )
 from .._core.errors import add_operator_note
 from .._core.handoff import END, downstream_left, receive_or_end, send
-from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep
+from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
 from .._core.stream import Stream
 from ..resilience.retry import Retry
 from ._map_async import check_retry, run_map_async
@@ -66,11 +66,14 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 A = TypeVar("A")
+X = TypeVar("X")
 
 _MISSING: Any = object()
 
 
-def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
+def map(
+    fn: Callable[[T], U], *, on_error: OnError = "raise", name: str | None = None
+) -> Operator[T, U]:
     """Emit ``fn(item)`` for every item, in order (a plain function; see ``map_async``).
 
     Fused with neighbouring per-item operators into one loop: it costs a function call
@@ -84,7 +87,7 @@ def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
     """
     check_sync_callable("map", "fn", fn, async_alternative="map_async(fn)")
     handler = check_on_error("map", on_error)
-    name = f"map({describe(fn)})"
+    name = step_name("map", name, f"map({describe(fn)})")
     if handler == "raise":
         return Operator((Kernel("map", name, fn),))
 
@@ -103,7 +106,9 @@ def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
     return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
 
 
-def parse(fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop") -> Operator[T, U]:
+def parse(
+    fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop", name: str | None = None
+) -> Operator[T, U]:
     """Emit ``fn(item)``; inputs that ``fn`` rejects are *malformed*.
 
     ``fn`` raising ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError`` marks the
@@ -116,7 +121,7 @@ def parse(fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop") 
     check_sync_callable("parse", "fn", fn, async_alternative="map_async(fn)")
     mode = check_choice("parse", "on_error", on_error, ("drop", "raise"))
     kind: Literal["parse", "map"] = "parse" if mode == "drop" else "map"
-    return Operator((Kernel(kind, f"parse({describe(fn)})", fn),))
+    return Operator((Kernel(kind, step_name("parse", name, f"parse({describe(fn)})"), fn),))
 
 
 def map_async(
@@ -126,6 +131,7 @@ def map_async(
     ordered: bool = True,
     retry: Retry | int | None = None,
     on_error: OnError = "raise",
+    name: str | None = None,
 ) -> Operator[T, U]:
     """Emit ``await fn(item)`` for every item, with up to ``concurrency`` calls at once.
 
@@ -157,7 +163,7 @@ def map_async(
         raise TypeError(f"map_async(): ordered must be True or False, got {ordered!r}")
     policy = check_retry("map_async", retry)
     handler = check_on_error("map_async", on_error)
-    name = f"map_async({describe(fn)})"
+    name = step_name("map_async", name, f"map_async({describe(fn)})")
     if concurrency == 1 and policy is None and handler == "raise":
         return Operator((Kernel("amap", name, fn),))
     run = functools.partial(
@@ -183,6 +189,7 @@ def starmap(
     *,
     concurrency: int = 1,
     ordered: bool = True,
+    name: str | None = None,
 ) -> Operator[Any, U]:
     """Emit ``fn(*item)`` for every item (each item an iterable of arguments), in order.
 
@@ -197,7 +204,7 @@ def starmap(
     limit = check_int("starmap", "concurrency", concurrency, minimum=1)
     if not isinstance(ordered, bool):
         raise TypeError(f"starmap(): ordered must be True or False, got {ordered!r}")
-    name = f"starmap({describe(fn)})"
+    name = step_name("starmap", name, f"starmap({describe(fn)})")
     if is_async_callable(fn):
         afn = cast(Callable[..., Awaitable[U]], fn)
 
@@ -231,7 +238,9 @@ def starmap(
     return Operator((Kernel("map", name, call),))
 
 
-def tap(fn: Callable[[T], object] | Callable[[T], Awaitable[object]]) -> Operator[T, T]:
+def tap(
+    fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None
+) -> Operator[T, T]:
     """Call ``fn(item)`` for its side effect and emit the item unchanged, in order.
 
     ``fn`` may be a plain function or a coroutine function (awaited before the item is
@@ -240,7 +249,7 @@ def tap(fn: Callable[[T], object] | Callable[[T], Awaitable[object]]) -> Operato
     per-item operators. RxJS ``tap``; aiostream: ``pipe.action``.
     """
     check_callable("tap", "fn", fn)
-    name = f"tap({describe(fn)})"
+    name = step_name("tap", name, f"tap({describe(fn)})")
     # A filter kernel whose predicate is always true: it is the one fused kind that
     # awaits an awaitable result of a plain callable, which a lambda calling a coroutine
     # function returns.
@@ -268,7 +277,10 @@ async def _then_true(awaitable: Awaitable[object]) -> bool:
 
 
 def scan(
-    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]], initial: A = _MISSING
+    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]],
+    initial: A = _MISSING,
+    *,
+    name: str | None = None,
 ) -> Operator[T, A]:
     """Emit the running fold ``acc = fn(acc, item)`` after every item (``initial`` excluded).
 
@@ -279,7 +291,7 @@ def scan(
     initializer first; ``scan`` does not.
     """
     check_callable("scan", "fn", fn)
-    name = f"scan({describe(fn)})"
+    name = step_name("scan", name, f"scan({describe(fn)})")
     is_async = is_async_callable(fn)
 
     def make(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -305,7 +317,29 @@ async def _scan(
         yield acc
 
 
-def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
+class Enumerated(Operator[Any, Any]):
+    """The type of ``enumerate()``: turns a ``Stream[T]`` into a ``Stream[tuple[int, T]]``.
+
+    Not generic, so the item type comes from the stream it is piped into (as for
+    :class:`~anystream.SameOperator`).
+    """
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[int, X]]:
+        return stream._extend(self._steps)
+
+
+class Paired(Operator[Any, Any]):
+    """The type of ``pairwise()``: turns a ``Stream[T]`` into a ``Stream[tuple[T, T]]``."""
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[X, X]]:
+        return stream._extend(self._steps)
+
+
+def enumerate(start: int = 0, *, name: str | None = None) -> Enumerated:
     """Emit ``(index, item)`` pairs, the index counting from ``start`` (like the builtin).
 
     Every run counts from ``start`` again. aiostream: ``pipe.enumerate``.
@@ -315,7 +349,7 @@ def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
             f"enumerate(): start must be an int, got {type(start).__name__} {start!r:.60}"
         )
     first = start
-    name = "enumerate" if first == 0 else f"enumerate({first})"
+    name = step_name("enumerate", name, "enumerate" if first == 0 else f"enumerate({first})")
 
     async def numbered(upstream: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
         index = first
@@ -323,10 +357,10 @@ def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
             yield (index, item)
             index += 1
 
-    return Operator((GenStep(name, numbered),))
+    return Enumerated((GenStep(name, numbered),))
 
 
-def pairwise() -> Operator[T, tuple[T, T]]:
+def pairwise(*, name: str | None = None) -> Paired:
     """Emit ``(previous, current)`` for every item after the first (``itertools.pairwise``).
 
     ``a b c d`` gives ``(a, b) (b, c) (c, d)``; fewer than two items give nothing.
@@ -340,7 +374,7 @@ def pairwise() -> Operator[T, tuple[T, T]]:
                 yield (previous, item)
             previous = item
 
-    return Operator((GenStep("pairwise", pairs),))
+    return Paired((GenStep(step_name("pairwise", name, "pairwise"), pairs),))
 
 
 # -- operators over inner streams: staged steps -------------------------------------------
@@ -427,7 +461,7 @@ async def _forward(
             close()
 
 
-def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
+def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, emit all the items of ``fn(item)``, one inner stream after another.
 
     ::
@@ -445,7 +479,7 @@ def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     ``flat_map(lambda s: s)``).
     """
     check_sync_callable("flat_map", "fn", fn, async_alternative="an async generator function")
-    name = f"flat_map({describe(fn)})"
+    name = step_name("flat_map", name, f"flat_map({describe(fn)})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
@@ -458,7 +492,9 @@ def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     return Operator((StagedStep(name, run),))
 
 
-def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
+def merge_map(
+    fn: Callable[[T], Inner[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]:
     """For every item, run ``fn(item)`` and emit the inner items as they come, interleaved.
 
     ::
@@ -476,7 +512,7 @@ def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
     """
     check_sync_callable("merge_map", "fn", fn, async_alternative="an async generator function")
     limit = check_int("merge_map", "concurrency", concurrency, minimum=1)
-    name = f"merge_map({describe(fn)}, {limit})"
+    name = step_name("merge_map", name, f"merge_map({describe(fn)}, {limit})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
@@ -539,7 +575,7 @@ class _OuterFirst:
         await self._tx.send(item)
 
 
-def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
+def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, run ``fn(item)``, abandoning the inner stream of the previous item.
 
     ::
@@ -556,7 +592,7 @@ def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     ``flatMapLatest``.
     """
     check_sync_callable("switch_map", "fn", fn, async_alternative="an async generator function")
-    name = f"switch_map({describe(fn)})"
+    name = step_name("switch_map", name, f"switch_map({describe(fn)})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
