@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Never, TypeVar
 
-from .._core.operator import GenStep, Operator
+from .._core.operator import GenStep, Operator, step_name
 from .._core.stream import Stream
 from .create import from_iterable
 
@@ -20,7 +20,7 @@ __all__ = ["default_if_empty", "end_with", "start_with", "throw"]
 T = TypeVar("T")
 
 
-def start_with(*items: T) -> Operator[T, T]:
+def start_with(*items: T, name: str | None = None) -> Operator[T, T]:
     """Emit ``items`` first, then every item of the upstream.
 
     ::
@@ -39,10 +39,11 @@ def start_with(*items: T) -> Operator[T, T]:
         async for item in upstream:
             yield item
 
-    return Operator((GenStep(f"start_with({len(first)})", prepend),))
+    step = step_name("start_with", name, f"start_with({len(first)})")
+    return Operator((GenStep(step, prepend),))
 
 
-def end_with(*items: T) -> Operator[T, T]:
+def end_with(*items: T, name: str | None = None) -> Operator[T, T]:
     """Emit every item of the upstream, then ``items`` when it has ended.
 
     ::
@@ -61,10 +62,11 @@ def end_with(*items: T) -> Operator[T, T]:
         for item in last:
             yield item
 
-    return Operator((GenStep(f"end_with({len(last)})", append),))
+    step = step_name("end_with", name, f"end_with({len(last)})")
+    return Operator((GenStep(step, append),))
 
 
-def default_if_empty(default: T) -> Operator[T, T]:
+def default_if_empty(default: T, *, name: str | None = None) -> Operator[T, T]:
     """Emit the upstream's items; if it ended without any, emit ``default`` at its end.
 
     ::
@@ -86,7 +88,8 @@ def default_if_empty(default: T) -> Operator[T, T]:
         if empty:
             yield default
 
-    return Operator((GenStep("default_if_empty", fill),))
+    step = step_name("default_if_empty", name, "default_if_empty")
+    return Operator((GenStep(step, fill),))
 
 
 class _Raiser:
