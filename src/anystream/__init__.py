@@ -66,6 +66,10 @@ _EXPORTS: dict[str, str] = {
     "range": ".ops.create",
     "repeat": ".ops.create",
     "timer": ".ops.create",
+    "default_if_empty": ".ops.extend",
+    "end_with": ".ops.extend",
+    "start_with": ".ops.extend",
+    "throw": ".ops.extend",
     "buffered": ".ops.flow",
     "map_process": ".ops.offload",
     "map_thread": ".ops.offload",
@@ -159,6 +163,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.delivery import from_acked as from_acked
     from .ops.errors import DeadLetter as DeadLetter
     from .ops.errors import DeadLetters as DeadLetters
+    from .ops.extend import default_if_empty as default_if_empty
+    from .ops.extend import end_with as end_with
+    from .ops.extend import start_with as start_with
+    from .ops.extend import throw as throw
     from .ops.flow import buffered as buffered
     from .ops.offload import map_process as map_process
     from .ops.offload import map_thread as map_thread
