@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [
+    ROOT / "README.md",
+    *sorted(p for p in (ROOT / "docs").rglob("*.md") if "hooks" not in p.parts),
+]
 _BLOCK = re.compile(
     r"(?P<marker><!-- docs-test: skip[^>]*-->\s*\n)?```python\n(?P<code>.*?)```", re.S
 )
