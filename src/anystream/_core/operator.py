@@ -3,7 +3,7 @@
 An :class:`Operator` is an immutable list of *steps*. ``op1 | op2`` concatenates the
 lists, so a composed operator is just a longer list that can be applied to any number of
 streams. There are three kinds of step, and the difference between them is the whole
-design of the runner (DESIGN.md section 2):
+design of the runner (docs/concepts.md):
 
 :class:`Kernel`
     A per-item operation the runner knows by name (``map``, ``where``, ``parse``,

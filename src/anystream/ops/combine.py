@@ -2,7 +2,7 @@
 
 Each combinator runs its input streams *inside its own task*, each with
 ``async with inner.stream() as run:`` (a task may hold a task group open; a generator may
-not, DESIGN.md section 2), and forwards their items into the pipeline with the fast
+not, docs/concepts.md), and forwards their items into the pipeline with the fast
 hand-off. The functions (``merge(a, b)``) are :class:`TaskSource` sources; the pipeable
 forms (``a | merge_with(b)``) are staged operators that treat their upstream as the first
 input.

@@ -4,7 +4,7 @@ Each one needs a clock, so each is a staged operator: a task owned by the runner
 reads its input from a memory object stream. Waiting for "the next item or a deadline,
 whichever comes first" is ``move_on_at(deadline)`` around ``rx.receive()``, which is
 cancel-safe (an item is never lost when the deadline wins). No timeout ever wraps the
-``anext()`` of a generator (DESIGN.md section 2).
+``anext()`` of a generator (docs/concepts.md).
 
 Marble sketches in the docstrings use one character per time frame; ``|`` is the end of
 input. Where the semantics leave a choice, these operators follow RxJS (``debounceTime``,

@@ -13,7 +13,7 @@ per-run state, so they are generator steps (``make`` is called afresh for every 
 ``flat_map``, ``merge_map`` and ``switch_map`` are staged steps: an inner stream may be an
 anystream :class:`Stream` with staged operators of its own, and running one opens a task
 group (``async with inner.stream()``), which a generator step must never hold open across
-a ``yield`` (DESIGN.md section 2). A staged step is a task; it may.
+a ``yield`` (docs/concepts.md). A staged step is a task; it may.
 
 Names that differ from aiostream's ``pipe`` module: ``flat_map`` is ``concatmap``,
 ``merge_map`` is ``flatmap`` (with ``task_limit``), ``switch_map`` is ``switchmap``,
@@ -353,7 +353,7 @@ def pairwise(*, name: str | None = None) -> Paired:
 #
 # ``fn(item)`` may return an anystream Stream. Running one opens its runner's task group
 # (``async with inner.stream()``), and a task group must never stay open across a
-# ``yield`` of a generator step (DESIGN.md section 2). So every operator that iterates
+# ``yield`` of a generator step (docs/concepts.md). So every operator that iterates
 # inner streams is a staged step: its task runs the inner streams (in the task itself or
 # in child tasks) and forwards their items into the stage's output stream.
 
