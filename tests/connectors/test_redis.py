@@ -460,10 +460,14 @@ async def test_acl_user_with_a_percent_encoded_password(redis_server: Any) -> No
         assert await _pending(redis_server.url, "acl", "g") == 0
 
         wrong = f"redis://alice:{quote('n0t-' + password, safe='')}@127.0.0.1:{redis_server.port}"
-        with pytest.raises(Exception) as info:
+        with pytest.raises(PermissionError, match="refused the credentials") as info:
             await from_redis_stream(wrong, "acl", group="g", consumer="c").collect()
-        assert "n0t-" not in repr(info.value) and "n0t-" not in str(info.value)
-        print(repr(info.value))
+        assert "n0t-" not in repr(info.value)
+        assert "n0t-" not in str(info.value)
+        assert "alice:***@" in str(info.value)
+        with pytest.raises(PermissionError, match="refused the credentials") as info:
+            await (a.just({"a": 1}) | to_redis_stream(wrong, "acl")).collect()
+        assert "n0t-" not in str(info.value)
     finally:
         command(redis_server.port, "ACL", "DELUSER", "alice")
 

@@ -138,7 +138,7 @@ async def open_client(
             connect_timeout=connect_timeout,
             decode_components=True,
         )
-    except ValueError as exc:
+    except ValueError:
         # coredis's own message may quote the URL: keep it out, the masked URL says which.
         raise ValueError(f"{who}: not a Redis URL: {masked_url(url)!r}") from None
     entered = False
@@ -150,6 +150,11 @@ async def open_client(
             entered = False  # connected: errors from here on are not connection errors
             yield client
     except Exception as exc:
+        refused = _auth_error(exc, coredis) if entered else None
+        if refused is not None:
+            raise PermissionError(
+                f"{who}: Redis at {masked_url(url)!r} refused the credentials: {refused}"
+            ) from refused
         found = _connection_error(exc) if entered else None
         if found is None:
             raise
@@ -157,6 +162,17 @@ async def open_client(
             f"{who}: cannot connect to Redis at {masked_url(url)!r} "
             f"within {connect_timeout:g} s: {found}"
         ) from found
+
+
+def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
+    """The first authentication failure among ``exc`` and its group's leaves."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _auth_error(inner, coredis)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, coredis.exceptions.AuthenticationError) else None
 
 
 async def _probe(url: str, who: str, connect_timeout: float) -> None:
