@@ -421,3 +421,66 @@ async def test_core_delivered_item_is_acked_when_the_consumer_asks_for_the_next(
 
 def same_value(x: int) -> int:
     return x
+
+
+# -- credentials -------------------------------------------------------------------------------
+
+
+def test_masked_url_hides_the_password_only() -> None:
+    from anystream.connectors._redis_client import masked_url
+
+    assert masked_url("redis://alice:s3cret@h:6379/0") == "redis://alice:***@h:6379/0"
+    assert masked_url("rediss://:s3cret@h:6380") == "rediss://:***@h:6380"
+    assert masked_url("redis://h:6379") == "redis://h:6379"
+    assert masked_url("redis://alice@h") == "redis://alice@h"
+    # a percent-encoded password holding '@' and ':' goes whole
+    assert masked_url("redis://bob:p%40ss%3Aw@h:1") == "redis://bob:***@h:1"
+
+
+async def test_acl_user_with_a_percent_encoded_password(redis_server: Any) -> None:
+    from urllib.parse import quote
+
+    from tests.connectors.conftest import command
+
+    command(redis_server.port, "FLUSHALL")
+    password = "p@ss:w/rd#1%"
+    command(redis_server.port, "ACL", "SETUSER", "alice", "reset", "on", f">{password}")
+    command(redis_server.port, "ACL", "SETUSER", "alice", "~*", "&*", "+@all")
+    try:
+        url = f"redis://alice:{quote(password, safe='')}@127.0.0.1:{redis_server.port}"
+        written = await (
+            a.from_iterable([{"n": str(i)} for i in range(20)]) | to_redis_stream(url, "acl")
+        ).collect()
+        assert len(written) == 20
+        got = await (
+            from_redis_stream(url, "acl", group="g", consumer="c", block=0.05, idle_stop=0.3)
+            | a.map(lambda e: int(e.fields["n"]))
+        ).collect()
+        assert sorted(got) == list(range(20))
+        assert await _pending(redis_server.url, "acl", "g") == 0
+
+        wrong = f"redis://alice:{quote('n0t-' + password, safe='')}@127.0.0.1:{redis_server.port}"
+        with pytest.raises(PermissionError, match="refused the credentials") as info:
+            await from_redis_stream(wrong, "acl", group="g", consumer="c").collect()
+        assert "n0t-" not in repr(info.value)
+        assert "n0t-" not in str(info.value)
+        assert "alice:***@" in str(info.value)
+        with pytest.raises(PermissionError, match="refused the credentials") as info:
+            await (a.just({"a": 1}) | to_redis_stream(wrong, "acl")).collect()
+        assert "n0t-" not in str(info.value)
+    finally:
+        command(redis_server.port, "ACL", "DELUSER", "alice")
+
+
+async def test_connection_errors_mask_the_password() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    url = f"redis://alice:hunter2@127.0.0.1:{port}"
+    with pytest.raises(ConnectionError) as info:
+        await from_redis_stream(url, "s", group="g", consumer="c", connect_timeout=1.0).collect()
+    assert "hunter2" not in str(info.value)
+    assert "alice:***@" in str(info.value)
+    with pytest.raises(ConnectionError) as info:
+        await (a.just({"a": 1}) | to_redis_stream(url, "s", connect_timeout=1.0)).collect()
+    assert "hunter2" not in str(info.value)

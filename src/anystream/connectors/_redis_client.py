@@ -25,6 +25,7 @@ __all__ = [
     "as_text",
     "import_coredis",
     "logger",
+    "masked_url",
     "open_client",
     "partition_for",
     "partition_streams",
@@ -85,6 +86,20 @@ def import_coredis(who: str) -> Any:
     return coredis
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages and logs.
+
+    Only the password goes: the user name and the server stay, since they are what an
+    operator needs to tell which credentials and which server a message is about.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, sep, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***{sep}{hostport}").geturl()
+
+
 def _connection_error(exc: BaseException) -> BaseException | None:
     """The first connection or timeout failure among ``exc`` and its group's leaves."""
     if isinstance(exc, BaseExceptionGroup):
@@ -106,7 +121,9 @@ async def open_client(
 
     A URL's client checks the connection with a PING before anything else, so that an
     unreachable server is a ``ConnectionError`` within ``connect_timeout`` seconds, not
-    a hang.
+    a hang. A percent-encoded user name or password in the URL is decoded (so that a
+    password may hold ``@ : / #``), and every message shows the URL with its password
+    masked.
     """
     if not isinstance(client_or_url, str):
         yield client_or_url
@@ -116,10 +133,14 @@ async def open_client(
     await _probe(url, who, connect_timeout)
     try:
         client = coredis.Redis.from_url(
-            url, decode_responses=False, connect_timeout=connect_timeout
+            url,
+            decode_responses=False,
+            connect_timeout=connect_timeout,
+            decode_components=True,
         )
-    except ValueError as exc:
-        raise ValueError(f"{who}: not a Redis URL: {url!r} ({exc})") from exc
+    except ValueError:
+        # coredis's own message may quote the URL: keep it out, the masked URL says which.
+        raise ValueError(f"{who}: not a Redis URL: {masked_url(url)!r}") from None
     entered = False
     try:
         async with client:
@@ -129,12 +150,29 @@ async def open_client(
             entered = False  # connected: errors from here on are not connection errors
             yield client
     except Exception as exc:
+        refused = _auth_error(exc, coredis) if entered else None
+        if refused is not None:
+            raise PermissionError(
+                f"{who}: Redis at {masked_url(url)!r} refused the credentials: {refused}"
+            ) from refused
         found = _connection_error(exc) if entered else None
         if found is None:
             raise
         raise ConnectionError(
-            f"{who}: cannot connect to Redis at {url!r} within {connect_timeout:g} s: {found}"
+            f"{who}: cannot connect to Redis at {masked_url(url)!r} "
+            f"within {connect_timeout:g} s: {found}"
         ) from found
+
+
+def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
+    """The first authentication failure among ``exc`` and its group's leaves."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _auth_error(inner, coredis)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, coredis.exceptions.AuthenticationError) else None
 
 
 async def _probe(url: str, who: str, connect_timeout: float) -> None:
@@ -153,7 +191,8 @@ async def _probe(url: str, who: str, connect_timeout: float) -> None:
     except (OSError, TimeoutError) as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
         raise ConnectionError(
-            f"{who}: cannot connect to Redis at {url!r} within {connect_timeout:g} s: {reason}"
+            f"{who}: cannot connect to Redis at {masked_url(url)!r} "
+            f"within {connect_timeout:g} s: {reason}"
         ) from exc
     await stream.aclose()
 
