@@ -33,9 +33,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import (
     check_async_callable,
-    check_callable,
     check_choice,
     check_int,
+    check_item_callable,
     check_sync_callable,
     describe,
     is_async_callable,
@@ -82,6 +82,7 @@ def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
     handling of ``map_async``), so keep the default on hot paths.
     """
     check_sync_callable("map", "fn", fn, async_alternative="map_async(fn)")
+    check_item_callable("map", "fn", fn, hint="a plain function")
     handler = check_on_error("map", on_error)
     name = f"map({describe(fn)})"
     if handler == "raise":
@@ -113,6 +114,7 @@ def parse(fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop") 
     exception always propagates.
     """
     check_sync_callable("parse", "fn", fn, async_alternative="map_async(fn)")
+    check_item_callable("parse", "fn", fn, hint="a plain function")
     mode = check_choice("parse", "on_error", on_error, ("drop", "raise"))
     kind: Literal["parse", "map"] = "parse" if mode == "drop" else "map"
     return Operator((Kernel(kind, f"parse({describe(fn)})", fn),))
@@ -184,7 +186,7 @@ def starmap(fn: Callable[..., U] | Callable[..., Awaitable[U]]) -> Operator[Any,
     one call at a time, fused like ``map_async`` with ``concurrency=1``). aiostream:
     ``pipe.starmap``.
     """
-    check_callable("starmap", "fn", fn)
+    check_item_callable("starmap", "fn", fn, arity=None)
     name = f"starmap({describe(fn)})"
     if is_async_callable(fn):
         afn = cast(Callable[..., Awaitable[U]], fn)
@@ -210,7 +212,7 @@ def tap(fn: Callable[[T], object] | Callable[[T], Awaitable[object]]) -> Operato
     returns is ignored. An exception from ``fn`` ends the run. Fused with neighbouring
     per-item operators. RxJS ``tap``; aiostream: ``pipe.action``.
     """
-    check_callable("tap", "fn", fn)
+    check_item_callable("tap", "fn", fn)
     name = f"tap({describe(fn)})"
     # A filter kernel whose predicate is always true: it is the one fused kind that
     # awaits an awaitable result of a plain callable, which a lambda calling a coroutine
@@ -249,7 +251,7 @@ def scan(
     coroutine function. aiostream: ``pipe.accumulate(func, initializer)``, which emits the
     initializer first; ``scan`` does not.
     """
-    check_callable("scan", "fn", fn)
+    check_item_callable("scan", "fn", fn, arity=2)
     name = f"scan({describe(fn)})"
     is_async = is_async_callable(fn)
 
