@@ -12,12 +12,15 @@ import math
 from typing import Any
 
 __all__ = [
+    "check_arity",
     "check_callable",
     "check_choice",
     "check_int",
+    "check_item_callable",
     "check_number",
     "describe",
     "is_async_callable",
+    "is_async_gen_callable",
 ]
 
 
@@ -106,3 +109,53 @@ def check_async_callable(op: str, name: str, fn: Any, *, sync_alternative: str) 
             f"{op}(): {name} must be a coroutine function (async def), got {describe(fn)}; "
             f"use {sync_alternative} for plain functions"
         )
+
+
+def is_async_gen_callable(fn: object) -> bool:
+    """True when calling ``fn`` certainly returns an async generator (partials looked through)."""
+    while True:
+        if inspect.isasyncgenfunction(fn):
+            return True
+        func = getattr(fn, "func", None)  # functools.partial
+        if func is None or func is fn:
+            return False
+        fn = func
+
+
+def check_arity(op: str, name: str, fn: Any, n: int) -> None:
+    """Raise TypeError when ``fn`` certainly cannot be called with ``n`` positional arguments.
+
+    A callable whose signature cannot be read (many builtins, some C types) is accepted:
+    the check must never reject what might work.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*(None,) * n)
+    except TypeError:
+        noun = "argument" if n == 1 else "arguments"
+        raise TypeError(
+            f"{op}(): {name} must accept {n} positional {noun}, got {describe(fn)}{sig}"
+        ) from None
+
+
+def check_item_callable(
+    op: str, name: str, fn: Any, *, arity: int | None = 1, hint: str = "a plain or async function"
+) -> None:
+    """Check a per-item callable: callable, not an async generator function, right arity.
+
+    ``arity=None`` skips the arity check (``starmap``: the item decides the count).
+
+    An async generator function would be called, its (always truthy) generator object
+    taken for the result, and nothing awaited: refuse it at build time instead.
+    """
+    check_callable(op, name, fn)
+    if is_async_gen_callable(fn):
+        raise TypeError(
+            f"{op}(): {name} is an async generator function ({describe(fn)}); "
+            f"expected {hint} returning one value per item"
+        )
+    if arity is not None:
+        check_arity(op, name, fn, arity)

@@ -18,7 +18,13 @@ import anyio
 from anyio import BrokenResourceError, ClosedResourceError, EndOfStream, create_memory_object_stream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._core.callables import check_callable, check_int, describe, is_async_callable
+from .._core.callables import (
+    check_callable,
+    check_int,
+    check_item_callable,
+    describe,
+    is_async_callable,
+)
 from .._core.errors import add_operator_note
 from .._core.handoff import receive, send
 from .._core.operator import GenStep, Operator, StageContext, StagedStep, step_name
@@ -49,7 +55,7 @@ def reduce(
     coroutine function. Emits nothing before the input ends, so on an endless input it
     never emits: use ``scan`` for running values. aiostream: ``pipe.reduce``.
     """
-    check_callable("reduce", "fn", fn)
+    check_item_callable("reduce", "fn", fn, arity=2)
     name = step_name("reduce", name, f"reduce({describe(fn)})")
     is_async = is_async_callable(fn)
 

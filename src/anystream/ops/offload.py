@@ -60,7 +60,7 @@ import anyio.to_thread
 from anyio import BrokenWorkerProcess
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._core.callables import check_int, check_sync_callable, describe
+from .._core.callables import check_int, check_item_callable, check_sync_callable, describe
 from .._core.operator import Operator, StageContext, StagedStep, step_name
 from ._map_async import run_map_async
 from ._process_pool import RemoteTraceback
@@ -112,6 +112,7 @@ def map_thread(
     """
     op = "map_thread"
     check_sync_callable(op, "fn", fn, async_alternative="map_async(fn, concurrency=k)")
+    check_item_callable(op, "fn", fn, hint="a plain function")
     check_int(op, "workers", workers, minimum=1)
     _check_flag(op, "ordered", ordered)
     _check_flag(op, "abandon_on_cancel", abandon_on_cancel)

@@ -41,7 +41,15 @@ import anyio
 from anyio import EndOfStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._core.callables import check_callable, check_int, check_number, describe, is_async_callable
+from .._core.callables import (
+    check_callable,
+    check_int,
+    check_item_callable,
+    check_number,
+    check_sync_callable,
+    describe,
+    is_async_callable,
+)
 from .._core.errors import add_operator_note
 from .._core.handoff import receive, send
 from .._core.operator import (
@@ -85,7 +93,7 @@ def where(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]
     Items filtered out are counted as ``dropped["filtered"]`` in the run's stats.
     aiostream: ``pipe.filter``.
     """
-    check_callable("where", "predicate", predicate)
+    check_item_callable("where", "predicate", predicate)
     kind: Literal["afilter", "filter"] = "afilter" if is_async_callable(predicate) else "filter"
     return Operator(
         (Kernel(kind, step_name("where", name, f"where({describe(predicate)})"), predicate),)
@@ -186,7 +194,7 @@ def take_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[
     segment), and the runner then closes the upstream. The predicate may be a plain
     function or a coroutine function. aiostream: ``pipe.takewhile``.
     """
-    check_callable("take_while", "predicate", predicate)
+    check_item_callable("take_while", "predicate", predicate)
     name = step_name("take_while", name, f"take_while({describe(predicate)})")
 
     async def taking(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -203,7 +211,7 @@ def drop_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[
 
     The predicate is not called again once it has failed. aiostream: ``pipe.dropwhile``.
     """
-    check_callable("drop_while", "predicate", predicate)
+    check_item_callable("drop_while", "predicate", predicate)
     name = step_name("drop_while", name, f"drop_while({describe(predicate)})")
 
     async def dropping(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -227,7 +235,10 @@ def distinct_until_changed(
     RxJS ``distinctUntilChanged``.
     """
     if key is not None:
-        check_callable("distinct_until_changed", "key", key)
+        check_sync_callable(
+            "distinct_until_changed", "key", key, async_alternative="map_async() before it"
+        )
+        check_item_callable("distinct_until_changed", "key", key, hint="a plain function")
     default = (
         "distinct_until_changed" if key is None else f"distinct_until_changed({describe(key)})"
     )

@@ -34,9 +34,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import (
     check_async_callable,
-    check_callable,
     check_choice,
     check_int,
+    check_item_callable,
     check_sync_callable,
     describe,
     is_async_callable,
@@ -88,6 +88,7 @@ def map(
     handling of ``map_async``), so keep the default on hot paths.
     """
     check_sync_callable("map", "fn", fn, async_alternative="map_async(fn)")
+    check_item_callable("map", "fn", fn, hint="a plain function")
     handler = check_on_error("map", on_error)
     name = step_name("map", name, f"map({describe(fn)})")
     if handler == "raise":
@@ -121,6 +122,7 @@ def parse(
     exception always propagates.
     """
     check_sync_callable("parse", "fn", fn, async_alternative="map_async(fn)")
+    check_item_callable("parse", "fn", fn, hint="a plain function")
     mode = check_choice("parse", "on_error", on_error, ("drop", "raise"))
     kind: Literal["parse", "map"] = "parse" if mode == "drop" else "map"
     return Operator((Kernel(kind, step_name("parse", name, f"parse({describe(fn)})"), fn),))
@@ -202,7 +204,7 @@ def starmap(
     ``ordered`` only apply to a coroutine function. aiostream: ``pipe.starmap`` (with
     ``ordered``, ``task_limit``).
     """
-    check_callable("starmap", "fn", fn)
+    check_item_callable("starmap", "fn", fn, arity=None)
     limit = check_int("starmap", "concurrency", concurrency, minimum=1)
     if not isinstance(ordered, bool):
         raise TypeError(f"starmap(): ordered must be True or False, got {ordered!r}")
@@ -250,7 +252,7 @@ def tap(
     returns is ignored. An exception from ``fn`` ends the run. Fused with neighbouring
     per-item operators. RxJS ``tap``; aiostream: ``pipe.action``.
     """
-    check_callable("tap", "fn", fn)
+    check_item_callable("tap", "fn", fn)
     name = step_name("tap", name, f"tap({describe(fn)})")
     # A filter kernel whose predicate is always true: it is the one fused kind that
     # awaits an awaitable result of a plain callable, which a lambda calling a coroutine
@@ -292,7 +294,7 @@ def scan(
     coroutine function. aiostream: ``pipe.accumulate(func, initializer)``, which emits the
     initializer first; ``scan`` does not.
     """
-    check_callable("scan", "fn", fn)
+    check_item_callable("scan", "fn", fn, arity=2)
     name = step_name("scan", name, f"scan({describe(fn)})")
     is_async = is_async_callable(fn)
 

@@ -1,0 +1,160 @@
+"""The bad-input matrix: each case is refused at build time or has a tested meaning.
+
+Every row builds a pipeline from an exported factory given a doubtful argument. A row either
+expects a build-time ``TypeError``/``ValueError`` whose message names the operator, the
+argument and what was wrong, or runs the pipeline (on both backends, under a virtual-clock
+timeout and a real-time watchdog) and asserts its exact output. A new case is one row.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import operator as op
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+
+from anystream import (
+    distinct_until_changed,
+    drop_while,
+    filter,
+    from_iterable,
+    map,
+    map_thread,
+    parse,
+    reduce,
+    scan,
+    starmap,
+    take_while,
+    tap,
+    where,
+)
+
+pytestmark = pytest.mark.anyio
+
+REAL_TIME_GUARD = 30.0  # seconds of wall time before the watchdog dumps stacks and exits
+VIRTUAL_TIMEOUT = 60.0  # seconds on the (virtual) clock
+
+
+async def agen(x: Any) -> AsyncIterator[Any]:
+    yield x
+
+
+async def agen2(a: Any, b: Any) -> AsyncIterator[Any]:
+    yield a
+
+
+async def double(x: int) -> int:
+    return x * 2
+
+
+def two(a: Any, b: Any) -> Any:
+    return a
+
+
+def one(a: Any) -> Any:
+    return a
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Building must raise ``error`` with every one of ``words`` in the message."""
+
+    build: Callable[[], object]
+    error: type[Exception]
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Means:
+    """Building succeeds and ``items | operator`` collects exactly ``expected``."""
+
+    build: Callable[[], Any]
+    items: tuple[Any, ...]
+    expected: list[Any]
+
+
+AGEN = "async generator function"
+CASES: dict[str, Refused | Means] = {
+    # Async generator functions where one value per item is expected: the generator object
+    # would be emitted, or taken as a (truthy) verdict.
+    "map-agen": Refused(lambda: map(agen), TypeError, ("map()", "fn", AGEN, "agen")),
+    "parse-agen": Refused(lambda: parse(agen), TypeError, ("parse()", "fn", AGEN)),
+    "starmap-agen": Refused(lambda: starmap(agen2), TypeError, ("starmap()", "fn", AGEN)),
+    "map_thread-agen": Refused(lambda: map_thread(agen), TypeError, ("map_thread()", AGEN)),
+    "where-agen": Refused(lambda: where(agen), TypeError, ("where()", "predicate", AGEN)),
+    "filter-agen": Refused(lambda: filter(agen), TypeError, ("where()", "predicate", AGEN)),
+    "take_while-agen": Refused(lambda: take_while(agen), TypeError, ("take_while()", AGEN)),
+    "drop_while-agen": Refused(lambda: drop_while(agen), TypeError, ("drop_while()", AGEN)),
+    "tap-agen": Refused(lambda: tap(agen), TypeError, ("tap()", "fn", AGEN)),
+    "distinct-key-async": Refused(
+        lambda: distinct_until_changed(key=double),
+        TypeError,
+        ("distinct_until_changed()", "key", "coroutine function", "double"),
+    ),
+    "distinct-key-agen": Refused(
+        lambda: distinct_until_changed(key=agen), TypeError, ("distinct_until_changed()", AGEN)
+    ),
+    # Wrong arity: refused with the signature, not a silent empty or constant output.
+    "parse-arity-2": Refused(
+        lambda: parse(two), TypeError, ("parse()", "fn", "1 positional argument", "two(a")
+    ),
+    "map-arity-2": Refused(lambda: map(two), TypeError, ("map()", "fn", "1 positional")),
+    "map_thread-arity-2": Refused(
+        lambda: map_thread(two), TypeError, ("map_thread()", "fn", "1 positional")
+    ),
+    "scan-arity-1": Refused(
+        lambda: scan(one, 0), TypeError, ("scan()", "fn", "2 positional arguments", "one(a")
+    ),
+    "reduce-arity-1": Refused(
+        lambda: reduce(one, 0), TypeError, ("reduce()", "fn", "2 positional arguments")
+    ),
+    "where-arity-0": Refused(
+        lambda: where(lambda: True), TypeError, ("where()", "predicate", "1 positional")
+    ),
+    # Accepted, with a meaning: callables whose signature cannot be read are not refused,
+    # defaults and *args count, and a lambda returning a coroutine is awaited where an
+    # awaitable result is documented.
+    "map-builtin": Means(lambda: map(int), ("1", "2"), [1, 2]),
+    "map-default-arg": Means(lambda: map(lambda x, y=10: x + y), (1, 2), [11, 12]),
+    "map-varargs": Means(lambda: map(lambda *a: len(a)), (1, 2), [1, 1]),
+    "scan-operator-add": Means(lambda: scan(op.add, 0), (1, 2, 3), [1, 3, 6]),
+    "reduce-builtin-max": Means(lambda: reduce(max), (3, 9, 2), [9]),
+    "starmap-any-arity": Means(lambda: starmap(lambda a, b: a + b), ((1, 2), (3, 4)), [3, 7]),
+    "where-returns-coroutine": Means(lambda: where(lambda x: _is_even(x)), (1, 2, 3, 4), [2, 4]),
+    "tap-async": Means(lambda: tap(double), (1, 2), [1, 2]),
+}
+
+
+async def _is_even(x: int) -> bool:
+    return x % 2 == 0
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+async def test_bad_input_case(case: Refused | Means) -> None:
+    faulthandler.dump_traceback_later(REAL_TIME_GUARD, exit=True)
+    try:
+        if isinstance(case, Refused):
+            with pytest.raises(case.error) as info:
+                case.build()
+            message = str(info.value)
+            for word in case.words:
+                assert word in message, f"{word!r} missing from {message!r}"
+            return
+        operator = case.build()
+        with anyio.fail_after(VIRTUAL_TIMEOUT):
+            got = await (from_iterable(list(case.items)) | operator).collect()
+        assert got == case.expected
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_every_case_names_its_operator() -> None:
+    # A refused case whose words do not start with the operator's "name()" would let an
+    # unclear message pass.
+    for case_id, case in CASES.items():
+        if isinstance(case, Refused):
+            assert case.words[0].endswith("()"), case_id
