@@ -25,8 +25,11 @@ from anystream import (
     drop_while,
     filter,
     from_iterable,
+    from_lines,
+    just,
     map,
     map_thread,
+    operator,
     parse,
     reduce,
     scan,
@@ -117,6 +120,33 @@ CASES: dict[str, Refused | Means] = {
     ),
     "where-arity-0": Refused(
         lambda: where(lambda: True), TypeError, ("where()", "predicate", "1 positional")
+    ),
+    # Options that would be accepted and then misbehave (or never time out).
+    "from_lines-errors": Refused(
+        lambda: from_lines("x.txt", errors="nope"), ValueError, ("from_lines()", "errors", "nope")
+    ),
+    "from_lines-encoding-none": Refused(
+        lambda: from_lines("x.txt", encoding=None), TypeError, ("from_lines()", "encoding", "None")
+    ),
+    "from_lines-encoding-unknown": Refused(
+        lambda: from_lines("x.txt", encoding="klingon"), ValueError, ("from_lines()", "klingon")
+    ),
+    "stream-grace-nan": Refused(
+        lambda: just(1).stream(grace=float("nan")), ValueError, ("stream()", "grace", "nan")
+    ),
+    "stream-grace-inf": Refused(
+        lambda: just(1).stream(grace=float("inf")), ValueError, ("stream()", "grace", "finite")
+    ),
+    "stream-handle-signals-str": Refused(
+        lambda: just(1).stream(handle_signals="yes"),
+        TypeError,
+        ("stream()", "handle_signals", "'yes'"),
+    ),
+    "operator-none": Refused(
+        lambda: operator(None), TypeError, ("operator()", "async generator function", "None")
+    ),
+    "operator-sync-function": Refused(
+        lambda: operator(one), TypeError, ("operator()", "async generator function", "one")
     ),
     # Accepted, with a meaning: callables whose signature cannot be read are not refused,
     # defaults and *args count, and a lambda returning a coroutine is awaited where an

@@ -24,6 +24,7 @@ design of the runner (docs/concepts.md):
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import (
@@ -252,6 +253,11 @@ def operator(
     group or cancel scope that stays open across a ``yield`` (use a staged operator for
     anything that needs a task or a timeout).
     """
+    if not inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            "operator(): expected an async generator function (async def with yield) over "
+            f"the upstream, got {fn!r}"
+        )
     name = getattr(fn, "__name__", "operator")
 
     @functools.wraps(fn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Generic, NoReturn, TypeVar, overload
 
@@ -174,8 +175,12 @@ class Stream(Generic[T_co]):
         """
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
             raise TypeError(f"stream(): grace must be a number of seconds, got {grace!r}")
-        if grace is not None and grace < 0:
-            raise ValueError(f"stream(): grace must be >= 0, got {grace}")
+        if grace is not None and not (0 <= grace < math.inf):
+            raise ValueError(f"stream(): grace must be a finite number >= 0, got {grace}")
+        if not isinstance(handle_signals, bool):
+            raise TypeError(
+                f"stream(): handle_signals must be True or False, got {handle_signals!r}"
+            )
         return Run(
             self,
             handle_signals=handle_signals,

@@ -27,6 +27,7 @@ after one period (RxJS ``interval``), not at once; ``timer`` has no aiostream co
 from __future__ import annotations
 
 import builtins
+import codecs
 import contextlib
 import itertools
 import os
@@ -315,6 +316,7 @@ def from_lines(
     A ``"\\n"`` or ``"\\r\\n"`` ending is removed; a last line without one is emitted as
     is. aiostream has no counterpart.
     """
+    _check_codec(encoding, errors)
     if isinstance(path_or_file, str | os.PathLike):
         path = os.fspath(path_or_file)
         if not isinstance(path, str):
@@ -421,3 +423,22 @@ def _reader_thread(
     # End of input for the consumer; if the event loop is gone, the consumer closed tx.
     with contextlib.suppress(BaseException):
         anyio.from_thread.run_sync(tx.close, token=token)
+
+
+def _check_codec(encoding: object, errors: object) -> None:
+    """Refuse an unknown ``encoding`` or ``errors`` handler when the stream is built."""
+    if not isinstance(encoding, str):
+        raise TypeError(f"from_lines(): encoding must be a codec name (str), got {encoding!r}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"from_lines(): unknown encoding {encoding!r}") from None
+    if not isinstance(errors, str):
+        raise TypeError(f"from_lines(): errors must be an error handler name, got {errors!r}")
+    try:
+        codecs.lookup_error(errors)
+    except LookupError:
+        raise ValueError(
+            f"from_lines(): unknown errors handler {errors!r}; expected one of 'strict', "
+            "'replace', 'ignore', 'backslashreplace', 'surrogateescape', ..."
+        ) from None
