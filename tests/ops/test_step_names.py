@@ -53,6 +53,9 @@ FACTORIES: dict[str, Callable[[str], a.Operator[Any, Any]]] = {
     "zip_with": lambda n: a.zip_with(a.just(1), name=n),
     "map_thread": lambda n: a.map_thread(str, name=n),
     "map_process": lambda n: a.map_process(str, name=n),
+    "start_with": lambda n: a.start_with(0, name=n),
+    "end_with": lambda n: a.end_with(0, name=n),
+    "default_if_empty": lambda n: a.default_if_empty(0, name=n),
 }
 
 
