@@ -128,8 +128,6 @@ class Stream(Generic[T_co]):
         op8: Pipeable[_A7, _A8],
         /,
     ) -> Stream[_A8]: ...
-    @overload
-    def pipe(self, *operators: Pipeable[Any, Any]) -> Stream[Any]: ...
     def pipe(self, *operators: Pipeable[Any, Any]) -> Stream[Any]:
         """Apply ``operators`` in order: ``s.pipe(a, b, c)`` is ``s | a | b | c``.
 
@@ -138,7 +136,7 @@ class Stream(Generic[T_co]):
         previous output only for function arguments, so in
         ``events.pipe(where(lambda e: e.ok), map(lambda e: e.value))`` it knows ``e`` is
         an event, where ``events | where(lambda e: e.ok)`` leaves ``e`` unknown in
-        pyright. Up to eight operators keep their types; more give ``Stream[Any]``.
+        pyright. Up to eight operators per call (chain ``.pipe()`` calls for more).
         """
         steps: tuple[Step, ...] = ()
         for i, op in enumerate(operators, 1):

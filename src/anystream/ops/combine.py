@@ -545,7 +545,8 @@ def _zip_latest_body(partial: bool) -> Body:
                         if not await comb.emit(row, tg):
                             return
             if not partial and latest[index] is _MISSING:
-                # No tuple can ever be complete: end now (RxJS combineLatest does too).
+                # No tuple can ever be complete: end now (RxJS combineLatest would wait for
+                # the other inputs to complete: see docs/operators.md).
                 forwarders.cancel_scope.cancel()
 
         async with anyio.create_task_group() as forwarders:
@@ -571,7 +572,8 @@ def zip_latest(*streams: Stream[Any], partial: bool = True) -> Stream[tuple[Any,
     ever emitting, the result ends at once. Otherwise it ends when all inputs have ended.
     Each tuple is a snapshot taken when its item arrived; the input that sent it waits
     until the consumer takes the tuple. aiostream: ``stream.ziplatest`` (same
-    ``partial``); RxJS ``combineLatest`` (which behaves as ``partial=False``).
+    ``partial``); RxJS ``combineLatest`` is ``partial=False`` except at completion: it
+    completes only once every input has completed, even one that never emitted.
     """
     if not isinstance(partial, bool):
         raise TypeError(f"zip_latest(): partial must be True or False, got {partial!r}")

@@ -25,9 +25,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 import anyio
+import anyio.lowlevel
 from anyio import BrokenResourceError, CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -49,6 +50,8 @@ from ._map_async import check_retry, run_map_async
 from .errors import OnError, check_on_error
 
 __all__ = [
+    "Enumerated",
+    "Paired",
     "enumerate",
     "flat_map",
     "map",
@@ -184,15 +187,25 @@ def map_async(
 
 
 def starmap(
-    fn: Callable[..., U] | Callable[..., Awaitable[U]], *, name: str | None = None
+    fn: Callable[..., U] | Callable[..., Awaitable[U]],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    name: str | None = None,
 ) -> Operator[Any, U]:
     """Emit ``fn(*item)`` for every item (each item an iterable of arguments), in order.
 
-    ``fn`` may be a plain function (fused like ``map``) or a coroutine function (awaited
-    one call at a time, fused like ``map_async`` with ``concurrency=1``). aiostream:
-    ``pipe.starmap``.
+    ``fn`` may be a plain function (fused like ``map``) or a coroutine function, awaited
+    like ``map_async``: up to ``concurrency`` calls at once (default 1, fused), results in
+    input order with ``ordered=True`` (the default) or as they complete with
+    ``ordered=False``, with the same memory bound as ``map_async``. ``concurrency`` and
+    ``ordered`` only apply to a coroutine function. aiostream: ``pipe.starmap`` (with
+    ``ordered``, ``task_limit``).
     """
     check_callable("starmap", "fn", fn)
+    limit = check_int("starmap", "concurrency", concurrency, minimum=1)
+    if not isinstance(ordered, bool):
+        raise TypeError(f"starmap(): ordered must be True or False, got {ordered!r}")
     name = step_name("starmap", name, f"starmap({describe(fn)})")
     if is_async_callable(fn):
         afn = cast(Callable[..., Awaitable[U]], fn)
@@ -200,7 +213,24 @@ def starmap(
         async def acall(args: Iterable[Any]) -> U:
             return await afn(*args)
 
-        return Operator((Kernel("amap", name, acall),))
+        if limit == 1:
+            return Operator((Kernel("amap", name, acall),))
+        run = functools.partial(
+            run_map_async,
+            acall,
+            concurrency=limit,
+            ordered=ordered,
+            retry=None,
+            on_error="raise",
+            name=name,
+        )
+        tracked = functools.partial(run, tracked=True)
+        return Operator((StagedStep(name, run, tracked=tracked, handoff=limit),))
+    if limit != 1 or not ordered:
+        raise ValueError(
+            "starmap(): concurrency and ordered apply to a coroutine function; "
+            f"{describe(fn)} is a plain function (it runs one call at a time, in order)"
+        )
 
     sfn = cast(Callable[..., U], fn)
 
@@ -433,6 +463,12 @@ async def _forward(
             close()
 
 
+@overload
+def flat_map(fn: Callable[[T], Stream[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def flat_map(fn: Callable[[T], AsyncIterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def flat_map(fn: Callable[[T], Iterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
 def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, emit all the items of ``fn(item)``, one inner stream after another.
 
@@ -464,6 +500,18 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
     return Operator((StagedStep(name, run),))
 
 
+@overload
+def merge_map(
+    fn: Callable[[T], Stream[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def merge_map(
+    fn: Callable[[T], AsyncIterable[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def merge_map(
+    fn: Callable[[T], Iterable[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
 def merge_map(
     fn: Callable[[T], Inner[U]], concurrency: int, *, name: str | None = None
 ) -> Operator[T, U]:
@@ -519,6 +567,42 @@ def merge_map(
     return Operator((StagedStep(name, run),))
 
 
+#: Scheduler passes an inner item of ``switch_map`` waits before it is sent (see
+#: ``_OuterFirst``); they take no virtual time.
+TIE_PASSES = 3
+
+
+class _OuterFirst:
+    """``switch_map``'s output as its inner streams see it: a new outer item wins a tie.
+
+    Before an inner item is sent, the sending task lets the scheduler run a few passes, so
+    that an outer item due at the same instant is received first and cancels this inner
+    stream (its item is then never emitted), as in RxJS ``switchMap``, aiostream
+    ``switchmap`` and Kotlin ``flatMapLatest``.
+    """
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: MemoryObjectSendStream[Any]) -> None:
+        self._tx = tx
+
+    def send_nowait(self, item: Any) -> None:
+        raise anyio.WouldBlock  # always take the path through ``send``
+
+    async def send(self, item: Any) -> None:
+        for _ in range(TIE_PASSES):
+            await anyio.lowlevel.checkpoint()
+        await self._tx.send(item)
+
+
+@overload
+def switch_map(fn: Callable[[T], Stream[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def switch_map(
+    fn: Callable[[T], AsyncIterable[U]], *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def switch_map(fn: Callable[[T], Iterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
 def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, run ``fn(item)``, abandoning the inner stream of the previous item.
 
@@ -530,7 +614,10 @@ def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Opera
     When an input item arrives, the inner stream still running (if any) is cancelled and
     closed (its ``finally`` blocks run) before the new one starts, so its items are never
     interleaved with the new one's. The output ends once the input has ended and the
-    last inner stream has ended. RxJS ``switchMap``; aiostream: ``pipe.switchmap``.
+    last inner stream has ended. When a new input item and an item of the current inner
+    stream are due at the same instant, the input item wins: the inner stream is cancelled
+    and its item is not emitted. RxJS ``switchMap``; aiostream: ``pipe.switchmap``; Kotlin
+    ``flatMapLatest``.
     """
     check_sync_callable("switch_map", "fn", fn, async_alternative="an async generator function")
     name = step_name("switch_map", name, f"switch_map({describe(fn)})")
@@ -540,10 +627,12 @@ def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Opera
     ) -> None:
         counts = ctx.counts
 
+        out = cast(MemoryObjectSendStream[Any], _OuterFirst(tx))
+
         async def forward(inner: Any, scope: CancelScope, finished: anyio.Event) -> None:
             try:
                 with scope:
-                    await _forward(inner, tx, counts, name)
+                    await _forward(inner, out, counts, name)
             except BrokenResourceError:
                 if not downstream_left(tx):
                     raise
