@@ -167,4 +167,7 @@ def test_every_option_has_help_text_with_its_default(demo: str) -> None:
         assert action.help, f"{demo} {action.option_strings} has no help text"
         if action.default not in (None, False):
             # the default is spelled in the help, e.g. "events to ingest (500)"
-            assert str(action.default) in action.help, (demo, action.option_strings)
+            spelled = {str(action.default)}
+            if isinstance(action.default, float):
+                spelled.add(f"{action.default:g}")
+            assert any(s in action.help for s in spelled), (demo, action.option_strings)
