@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
+from . import __version__
+
 __all__ = ["DEFAULT_DEMO", "DEMOS", "build_parser", "main"]
 
 #: Demo subcommands: name -> module implementing it (see the module docstring).
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anystream",
         description="Composable async stream operators on anyio (asyncio and trio).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(

@@ -117,3 +117,57 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert done.returncode == 0
     assert "realtime" in done.stdout
     assert done.stderr == ""
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from anystream import __version__
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"anystream {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--window", "abc"], "argument --window: must be a number, got 'abc'"),
+        (["demo", "--window", "0"], "argument --window: must be a positive number, got '0'"),
+        (["demo", "--grace", "-1"], "argument --grace: must be a number >= 0, got '-1'"),
+        (["demo", "--concurrency", "1.5"], "argument --concurrency: must be a whole number"),
+        (
+            ["demo", "ingest", "--failure-rate", "2"],
+            "argument --failure-rate: must be a probability from 0 to 1, got '2'",
+        ),
+        (["demo", "ingest", "--events", "0"], "argument --events: must be a whole number >= 1"),
+        (["demo", "ingest", "--retries", "-1"], "argument --retries: must be a whole number >= 0"),
+    ],
+)
+def test_a_bad_value_names_the_option_in_plain_words(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "invalid" not in err  # never argparse's "invalid _positive value"
+
+
+@pytest.mark.parametrize("demo", ["realtime", "ingest"])
+def test_every_option_has_help_text_with_its_default(demo: str) -> None:
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    demo_parser = commands.choices["demo"]  # type: ignore[index]
+    demos = next(a for a in demo_parser._actions if a.dest == "demo")
+    sub = demos.choices[demo]  # type: ignore[index]
+    for action in sub._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{demo} {action.option_strings} has no help text"
+        if action.default not in (None, False):
+            # the default is spelled in the help, e.g. "events to ingest (500)"
+            spelled = {str(action.default)}
+            if isinstance(action.default, float):
+                spelled.add(f"{action.default:g}")
+            assert any(s in action.help for s in spelled), (demo, action.option_strings)

@@ -12,6 +12,7 @@ from functools import partial
 import anyio
 
 from ..testing import run as run_virtual
+from ._options import count, non_negative_int, probability
 from .ingest import run_ingest
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -20,20 +21,25 @@ HELP = "resilient ingestion: flaky sink, retries with backoff, dead letters, ide
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
-    parser.add_argument("--events", type=int, default=500, help="events to ingest (500)")
-    parser.add_argument("--concurrency", type=int, default=4, help="concurrent writers (4)")
-    parser.add_argument("--retries", type=int, default=5, help="retries per event (5)")
     parser.add_argument(
-        "--failure-rate", type=float, default=0.15, help="transient failure probability (0.15)"
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop (asyncio)"
+    )
+    parser.add_argument("--events", type=count, default=500, help="events to ingest (500)")
+    parser.add_argument("--concurrency", type=count, default=4, help="concurrent writers (4)")
+    parser.add_argument("--retries", type=non_negative_int, default=5, help="retries per event (5)")
+    parser.add_argument(
+        "--failure-rate",
+        type=probability,
+        default=0.15,
+        help="transient failure probability, 0 to 1 (0.15)",
     )
     parser.add_argument(
         "--abort-after",
-        type=int,
+        type=count,
         default=None,
         help="simulate a crash after N writes, then replay what was not acknowledged",
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
     parser.add_argument(
         "--virtual-clock",
         action="store_true",

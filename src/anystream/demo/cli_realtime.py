@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import sys
 from typing import Any
 
@@ -24,6 +23,7 @@ import anyio
 
 from .._core.runner import Run
 from .._core.shutdown import Aborted
+from ._options import count, non_negative, positive
 from .events import SEVERITIES, WindowSummary
 from .pipeline import Demo, DemoConfig, DemoSummary, build_demo
 
@@ -35,34 +35,13 @@ HELP = (
 )
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the real-time demo."""
     parser.add_argument(
-        "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop"
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop (asyncio)"
     )
     parser.add_argument(
-        "--window", type=_positive, default=2.0, metavar="SECONDS", help="window size (2.0)"
+        "--window", type=positive, default=2.0, metavar="SECONDS", help="window size (2.0)"
     )
     parser.add_argument(
         "--min-severity",
@@ -72,23 +51,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate",
-        type=_positive,
+        type=positive,
         default=None,
         metavar="PER_SECOND",
         help="feed lines per second (default: irregular, one every 10-60 ms); "
         "try 5000 to watch backpressure throttle the feed",
     )
-    parser.add_argument("--concurrency", type=_count, default=1, help="region lookups at once (1)")
+    parser.add_argument("--concurrency", type=count, default=1, help="region lookups at once (1)")
     parser.add_argument(
         "--duration",
-        type=_positive,
+        type=positive,
         default=None,
         metavar="SECONDS",
         help="stop gracefully after this long (default: run until Ctrl-C)",
     )
     parser.add_argument(
         "--grace",
-        type=_non_negative,
+        type=non_negative,
         default=10.0,
         metavar="SECONDS",
         help="abort if a graceful stop has not drained within this long (10)",
