@@ -69,3 +69,19 @@ def test_delete_idle_consumers_bad_input() -> None:
         from_redis_stream("redis://x", "s", group="g", consumer="w", delete_idle_consumers=0.5)
     with pytest.raises((TypeError, ValueError), match="delete_idle_consumers"):
         from_redis_stream("redis://x", "s", group="g", consumer="w", delete_idle_consumers="1")  # type: ignore[arg-type]
+
+
+async def test_the_removal_script_keeps_a_consumer_that_read_meanwhile(redis_url: str) -> None:
+    # The race XINFO CONSUMERS cannot see: a consumer listed with nothing pending reads
+    # entries before the removal. The script checks again atomically and keeps it.
+    from anystream.connectors._redis_source import _DELETE_IF_IDLE  # pyright: ignore[reportPrivateUsage]
+
+    async with coredis.Redis.from_url(redis_url, decode_responses=True) as r:
+        await r.xadd("s", {"n": "0"})
+        await r.xgroup_create("s", "g", identifier="0")
+        assert await r.xreadgroup("g", "busy", {"s": ">"}, count=1)
+        assert await r.eval(_DELETE_IF_IDLE, keys=["s"], args=["g", "busy"]) == 0
+        assert await _consumers(r, "s", "g") == {"busy": 1}
+        await r.xgroup_createconsumer("s", "g", "empty")
+        assert await r.eval(_DELETE_IF_IDLE, keys=["s"], args=["g", "empty"]) == 1
+        assert await _consumers(r, "s", "g") == {"busy": 1}
