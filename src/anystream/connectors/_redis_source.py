@@ -100,6 +100,7 @@ def from_redis_stream(
     create_group: bool = True,
     dead_letter: str | None = None,
     idle_stop: float | None = None,
+    delete_idle_consumers: float | None = None,
     connect_timeout: float = 5.0,
 ) -> Stream[RedisEntry]:
     """Entries of ``streams`` read as ``consumer`` of the consumer group ``group``.
@@ -122,6 +123,14 @@ def from_redis_stream(
     - An entry whose fields are not UTF-8 is *malformed*: with ``dead_letter`` it is
       copied to that stream (fields ``stream``, ``id``, ``error`` plus its own) and
       acknowledged; without, the run ends with a ``ValueError`` naming it.
+    - ``delete_idle_consumers``: group hygiene. At each claim (on start and every
+      ``claim_interval``), the consumers of ``group`` on each stream that hold no pending
+      entries and have been idle (no XREADGROUP/XAUTOCLAIM) for more than that many
+      seconds are removed (``XGROUP DELCONSUMER``): the names left behind by workers that
+      finished or were renamed. The "no pending entries" check and the removal are one Lua
+      script, so a consumer that just read entries is never removed with them. It must be
+      longer than ``block`` (a live consumer is idle for up to ``block`` between reads);
+      default ``None``: consumers are never removed.
     - ``idle_stop``: end (like a finite source) once no entry arrived for that many
       seconds; default: run until stopped.
 
@@ -158,6 +167,13 @@ def from_redis_stream(
     connect_timeout = check_number(who, "connect_timeout", connect_timeout)
     if idle_stop is not None:
         idle_stop = check_number(who, "idle_stop", idle_stop)
+    if delete_idle_consumers is not None:
+        delete_idle_consumers = check_number(who, "delete_idle_consumers", delete_idle_consumers)
+        if delete_idle_consumers <= block:
+            raise ValueError(
+                f"{who}(): delete_idle_consumers must be longer than block ({block} s; a live "
+                f"consumer is idle for up to that long between reads), got {delete_idle_consumers}"
+            )
     if dead_letter is not None and (not isinstance(dead_letter, str) or not dead_letter):
         raise TypeError(f"{who}(): dead_letter must be a stream name, got {dead_letter!r}")
 
@@ -172,6 +188,7 @@ def from_redis_stream(
                         client, names, group, consumer, tx, stop, acks,
                         batch=batch, block=block, claim_idle=claim_idle,
                         claim_interval=interval, dead_letter=dead_letter, idle_stop=idle_stop,
+                        delete_idle=delete_idle_consumers,
                     )  # fmt: skip
                     await reader.run()
                     # End of input for the pipeline; what is in flight still drains and is
@@ -252,6 +269,7 @@ class _Reader:
         claim_interval: float,
         dead_letter: str | None,
         idle_stop: float | None,
+        delete_idle: float | None = None,
     ) -> None:
         self.client = client
         self.streams = streams
@@ -266,6 +284,7 @@ class _Reader:
         self.claim_interval = claim_interval
         self.dead_letter = dead_letter
         self.idle_stop = idle_stop
+        self.delete_idle_ms = None if delete_idle is None else int(delete_idle * 1000)
 
     async def run(self) -> None:
         # Phase 1: this consumer's own pending entries (a restart after a crash).
@@ -291,6 +310,8 @@ class _Reader:
             if now >= next_claim:
                 if await self._claim():
                     last_entry = anyio.current_time()
+                if self.delete_idle_ms is not None:
+                    await self._delete_idle_consumers(self.delete_idle_ms)
                 next_claim = anyio.current_time() + self.claim_interval
                 continue
             block = self.block_ms
@@ -336,6 +357,27 @@ class _Reader:
                     break
         return handed
 
+    async def _delete_idle_consumers(self, idle_ms: int) -> int:
+        """XGROUP DELCONSUMER the group's idle consumers without pending entries."""
+        removed = 0
+        for stream in self.streams:
+            for info in await self.client.xinfo_consumers(stream, self.group):
+                fields = {as_text(k): v for k, v in info.items()}
+                name = as_text(fields["name"])
+                # "idle": ms since its last attempted read or claim (not "inactive" of
+                # Redis >= 7.2, which also grows for a live consumer on an empty stream).
+                idle = int(fields["idle"])
+                if name == self.consumer or int(fields["pending"]) or idle <= idle_ms:
+                    continue
+                if await self.client.eval(_DELETE_IF_IDLE, keys=[stream], args=[self.group, name]):
+                    removed += 1
+                    logger.info(
+                        "from_redis_stream: removed consumer %s of group %s on %s, idle for "
+                        "%s ms with no pending entries",
+                        name, self.group, stream, idle,
+                    )  # fmt: skip
+        return removed
+
     async def _hand_over(self, stream: str, entries: Sequence[Any], *, claimed: bool) -> int:
         acks = self.acks
         handed = 0
@@ -375,6 +417,17 @@ class _Reader:
             "from_redis_stream: malformed entry %s of %s moved to %s: %s",
             entry_id, stream, self.dead_letter, exc,
         )  # fmt: skip
+
+
+# Remove a consumer only if it holds no pending entries, atomically: a consumer that
+# read entries since XINFO CONSUMERS keeps them (DELCONSUMER would drop them from the PEL).
+_DELETE_IF_IDLE = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then
+    return 0
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 
 
 def _key(reply: Mapping[Any, Any], stream: str) -> Any:
