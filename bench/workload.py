@@ -1,4 +1,4 @@
-"""The reference workload (DESIGN.md section 5): parse -> filter -> enrich over CSV lines.
+"""The reference workload (docs/concepts.md): parse -> filter -> enrich over CSV lines.
 
 Everything here is plain synchronous code and deliberately cheap: the benchmarks measure
 the *plumbing* between stages (generators, queues, streams, tasks), so the per-item work

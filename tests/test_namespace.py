@@ -16,6 +16,7 @@ FAMILIES = [
     "create",
     "delivery",
     "errors",
+    "extend",
     "flow",
     "offload",
     "select",

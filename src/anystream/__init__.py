@@ -27,6 +27,8 @@ __version__ = "0.1.0"
 # name -> module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
     "Operator": "._core.operator",
+    "Pipeable": "._core.operator",
+    "SameOperator": "._core.operator",
     "operator": "._core.operator",
     "Run": "._core.runner",
     "Aborted": "._core.shutdown",
@@ -64,6 +66,10 @@ _EXPORTS: dict[str, str] = {
     "range": ".ops.create",
     "repeat": ".ops.create",
     "timer": ".ops.create",
+    "default_if_empty": ".ops.extend",
+    "end_with": ".ops.extend",
+    "start_with": ".ops.extend",
+    "throw": ".ops.extend",
     "buffered": ".ops.flow",
     "map_process": ".ops.offload",
     "map_thread": ".ops.offload",
@@ -84,6 +90,8 @@ _EXPORTS: dict[str, str] = {
     "sample": ".ops.time",
     "throttle": ".ops.time",
     "timeout": ".ops.time",
+    "Enumerated": ".ops.transform",
+    "Paired": ".ops.transform",
     "enumerate": ".ops.transform",
     "flat_map": ".ops.transform",
     "map": ".ops.transform",
@@ -120,6 +128,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from ._core.operator import Operator as Operator
+    from ._core.operator import Pipeable as Pipeable
+    from ._core.operator import SameOperator as SameOperator
     from ._core.operator import operator as operator
     from ._core.runner import Run as Run
     from ._core.shutdown import Aborted as Aborted
@@ -153,6 +163,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.delivery import from_acked as from_acked
     from .ops.errors import DeadLetter as DeadLetter
     from .ops.errors import DeadLetters as DeadLetters
+    from .ops.extend import default_if_empty as default_if_empty
+    from .ops.extend import end_with as end_with
+    from .ops.extend import start_with as start_with
+    from .ops.extend import throw as throw
     from .ops.flow import buffered as buffered
     from .ops.offload import map_process as map_process
     from .ops.offload import map_thread as map_thread
@@ -173,6 +187,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.time import sample as sample
     from .ops.time import throttle as throttle
     from .ops.time import timeout as timeout
+    from .ops.transform import Enumerated as Enumerated
+    from .ops.transform import Paired as Paired
     from .ops.transform import enumerate as enumerate
     from .ops.transform import flat_map as flat_map
     from .ops.transform import map as map

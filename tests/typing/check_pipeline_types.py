@@ -31,15 +31,15 @@ async def pipeline_types() -> None:
     lines: Stream[str] = from_iterable(["1", "2"])
     numbers = lines | parse(int)
     assert_type(numbers, Stream[int])
-    tens = numbers | map(lambda n: n * 10)
+    tens = numbers.pipe(map(lambda n: n * 10))
     assert_type(tens, Stream[int])
     texts = numbers | buffered(5) | map_async(lookup, concurrency=4)
     assert_type(texts, Stream[str])
-    windows = texts | tumbling_window(2.0)
+    windows = texts.pipe(tumbling_window(2.0))
     assert_type(windows, Stream[Window[str]])
     assert_type(await (numbers | take(3)).collect(), list[int])
     op: Operator[str, int] = parse(int) | map(abs)
     assert_type(lines | op, Stream[int])
-    async with (lines | where(bool)).stream() as run:
+    async with lines.pipe(where(str.isdigit)).stream() as run:
         async for line in run:
             assert_type(line, str)

@@ -2,7 +2,7 @@
 
 A chain of ``map | where | parse | map`` written as async generators costs a generator
 frame switch per operator per item; that overhead, not the user's functions, dominates
-a cheap per-item pipeline (DESIGN.md section 5). The runner instead generates, once per
+a cheap per-item pipeline (docs/concepts.md). The runner instead generates, once per
 *shape* of chain, the loop a person would write by hand::
 
     async def seg(src, out, cnt, st, close_upstream):

@@ -1,8 +1,8 @@
 """Hand-offs between a pipeline's tasks: bounded memory object streams, used fast.
 
 ``await send()`` and ``await receive()`` on an anyio memory object stream are full
-scheduler checkpoints, about ten times the cost of an ``asyncio.Queue`` hop (DESIGN.md
-section 5). Every hand-off in anystream therefore tries ``send_nowait()`` /
+scheduler checkpoints, about ten times the cost of an ``asyncio.Queue`` hop (measured in
+docs/performance.md). Every hand-off in anystream therefore tries ``send_nowait()`` /
 ``receive_nowait()`` first and awaits only when the stream is full or empty, i.e. only
 when it must wait anyway. The fused loops inline the same pattern (see ``fuse.py``);
 the helpers here are for staged operators written by hand.

@@ -3,7 +3,7 @@
 An :class:`Operator` is an immutable list of *steps*. ``op1 | op2`` concatenates the
 lists, so a composed operator is just a longer list that can be applied to any number of
 streams. There are three kinds of step, and the difference between them is the whole
-design of the runner (DESIGN.md section 2):
+design of the runner (docs/concepts.md):
 
 :class:`Kernel`
     A per-item operation the runner knows by name (``map``, ``where``, ``parse``,
@@ -26,27 +26,42 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from .shutdown import StopState
     from .stats import OpStats
+    from .stream import Stream
 
 __all__ = [
     "GenStep",
     "Kernel",
     "Operator",
+    "Pipeable",
+    "SameOperator",
     "StageContext",
     "StagedStep",
     "Step",
     "operator",
+    "step_name",
 ]
 
 T = TypeVar("T")
 U = TypeVar("U")
 V = TypeVar("V")
+X = TypeVar("X")
 T_contra = TypeVar("T_contra", contravariant=True)
 U_co = TypeVar("U_co", covariant=True)
 P = ParamSpec("P")
@@ -148,8 +163,9 @@ class StagedStep(Step):
 class Operator(Generic[T_contra, U_co]):
     """A reusable pipeline step from items of type ``T`` to items of type ``U``.
 
-    Apply it with ``stream | op``; compose with ``op1 | op2``. Operators hold no per-run
-    state, so one operator object can be used in many streams and runs.
+    Apply it with ``stream | op`` or ``stream.pipe(op)``; compose with ``op1 | op2``.
+    Operators hold no per-run state, so one operator object can be used in many streams
+    and runs.
     """
 
     __slots__ = ("_steps",)
@@ -161,13 +177,58 @@ class Operator(Generic[T_contra, U_co]):
     def steps(self) -> tuple[Step, ...]:
         return self._steps
 
-    def __or__(self, other: Operator[U_co, V]) -> Operator[T_contra, V]:
+    @overload
+    def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
+    @overload
+    def __or__(self, other: Operator[U_co, V]) -> Operator[T_contra, V]: ...
+    def __or__(self, other: Operator[Any, Any]) -> Operator[Any, Any]:
         if not isinstance(other, Operator):
             return NotImplemented
         return Operator(self._steps + other._steps)
 
+    def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]:
+        """``stream | self``; the typed hook :meth:`Stream.pipe` solves its types through."""
+        return stream._extend(self._steps)
+
     def __repr__(self) -> str:
         return " | ".join(step.name for step in self._steps) or "Operator()"
+
+
+class SameOperator(Operator[Any, Any]):
+    """An operator that emits items of the type it receives (``take``, ``buffered``, ...).
+
+    It is not generic on purpose: ``take(3)`` is built before a checker knows which
+    stream it will meet, so a type variable in its type would stay unsolved. Instead
+    ``stream | same_op`` keeps the stream's item type (``Stream.__or__`` has an overload
+    for it), ``same1 | same2`` is again a ``SameOperator``, and ``op | same`` keeps
+    ``op``'s types.
+    """
+
+    __slots__ = ()
+
+    @overload
+    def __or__(self, other: SameOperator) -> SameOperator: ...
+    @overload
+    def __or__(self, other: Operator[T, U]) -> Operator[T, U]: ...
+    def __or__(self, other: Operator[Any, Any]) -> Operator[Any, Any]:
+        if not isinstance(other, Operator):
+            return NotImplemented
+        steps = self._steps + other._steps
+        return SameOperator(steps) if isinstance(other, SameOperator) else Operator(steps)
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[X]:
+        return stream._extend(self._steps)
+
+
+class Pipeable(Protocol[T_contra, U_co]):
+    """What :meth:`Stream.pipe` accepts: an :class:`Operator` from ``T`` to ``U``.
+
+    A protocol rather than ``Operator[T, U]`` so that a :class:`SameOperator` (whose hook
+    is generic: ``Stream[X] -> Stream[X]``) solves to the item type of the stream it is
+    piped into.
+    """
+
+    def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
 
 
 def operator(
@@ -201,3 +262,19 @@ def operator(
         return Operator((GenStep(name, make),))
 
     return factory
+
+
+def step_name(op: str, name: str | None, default: str) -> str:
+    """The name a step shows in stats keys, error notes and progress views.
+
+    ``default`` (built from the operator's arguments, e.g. ``where(main.<locals>.<lambda>)``)
+    unless the caller passed ``name=``: then ``op(name)``, e.g. ``where(severity)``, so
+    ``stats()["where(severity)"]`` finds it (and ``stats()["where"]`` still does).
+    """
+    if name is None:
+        return default
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"{op}(): name must be a non-empty str, got {type(name).__name__} {name!r:.60}"
+        )
+    return f"{op}({name})"

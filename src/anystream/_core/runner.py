@@ -10,7 +10,7 @@ a staged operator's task. The first segment owns the source; the last one runs i
 consumer's own task, as the async generator its ``async for`` drives. Every other
 segment and stage is a task in one task group owned by :class:`Run`, an async context
 manager: only a context manager may keep a task group open while the consumer's code
-runs, an async generator may not (DESIGN.md section 2).
+runs, an async generator may not (docs/concepts.md).
 
 A pipeline with no staged operator needs no task at all: the whole chain is one fused
 loop in the consumer's task, and ``collect()`` appends to its list directly.

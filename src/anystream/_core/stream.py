@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, overload
 
-from .operator import Operator, Step
+from .operator import Operator, Pipeable, SameOperator, Step
 from .runner import Run
 from .source import Source
 from .stats import RunStats
@@ -14,6 +14,14 @@ __all__ = ["Stream"]
 
 T_co = TypeVar("T_co", covariant=True)
 U = TypeVar("U")
+_A1 = TypeVar("_A1")
+_A2 = TypeVar("_A2")
+_A3 = TypeVar("_A3")
+_A4 = TypeVar("_A4")
+_A5 = TypeVar("_A5")
+_A6 = TypeVar("_A6")
+_A7 = TypeVar("_A7")
+_A8 = TypeVar("_A8")
 
 
 class Stream(Generic[T_co]):
@@ -37,14 +45,106 @@ class Stream(Generic[T_co]):
         self._steps = steps
         self._last_stats: RunStats | None = None
 
-    def __or__(self, op: Operator[T_co, U]) -> Stream[U]:
-        if not isinstance(op, Operator):
-            raise TypeError(
-                f"stream | x needs an anystream operator on the right, got "
-                f"{type(op).__name__} {op!r:.60} (did you forget to call it, e.g. "
-                "take(3) rather than take?)"
-            )
-        return Stream(self._source, self._steps + op.steps)  # type: ignore[arg-type]
+    @overload
+    def __or__(self, op: SameOperator) -> Stream[T_co]: ...
+    @overload
+    def __or__(self, op: Pipeable[T_co, U]) -> Stream[U]: ...
+    def __or__(self, op: Pipeable[Any, Any]) -> Stream[Any]:
+        return self._extend(_steps_of("stream | x needs an anystream operator on the right", op))
+
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        op6: Pipeable[_A5, _A6],
+        /,
+    ) -> Stream[_A6]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        op6: Pipeable[_A5, _A6],
+        op7: Pipeable[_A6, _A7],
+        /,
+    ) -> Stream[_A7]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2],
+        op3: Pipeable[_A2, _A3],
+        op4: Pipeable[_A3, _A4],
+        op5: Pipeable[_A4, _A5],
+        op6: Pipeable[_A5, _A6],
+        op7: Pipeable[_A6, _A7],
+        op8: Pipeable[_A7, _A8],
+        /,
+    ) -> Stream[_A8]: ...
+    def pipe(self, *operators: Pipeable[Any, Any]) -> Stream[Any]:
+        """Apply ``operators`` in order: ``s.pipe(a, b, c)`` is ``s | a | b | c``.
+
+        The two forms build the same stream. ``pipe`` is the one to use when an operator
+        takes a lambda: a type checker solves each operator's input type from the
+        previous output only for function arguments, so in
+        ``events.pipe(where(lambda e: e.ok), map(lambda e: e.value))`` it knows ``e`` is
+        an event, where ``events | where(lambda e: e.ok)`` leaves ``e`` unknown in
+        pyright. Up to eight operators per call (chain ``.pipe()`` calls for more).
+        """
+        steps: tuple[Step, ...] = ()
+        for i, op in enumerate(operators, 1):
+            steps += _steps_of(f"pipe(): operator {i} must be an anystream operator", op)
+        return self._extend(steps)
+
+    def _extend(self, steps: tuple[Step, ...]) -> Stream[Any]:
+        return Stream(self._source, self._steps + steps)
 
     def stream(
         self,
@@ -117,3 +217,13 @@ class Stream(Generic[T_co]):
     @property
     def source(self) -> Source[Any]:
         return self._source
+
+
+def _steps_of(what: str, op: object) -> tuple[Step, ...]:
+    if not isinstance(op, Operator):
+        raise TypeError(
+            f"{what}, got "
+            f"{type(op).__name__} {op!r:.60} (did you forget to call it, e.g. "
+            "take(3) rather than take?)"
+        )
+    return op.steps

@@ -13,7 +13,7 @@ In: an aiostream stream as a source
 
 Out: a run as an aiostream stream
     A pipeline with staged operators needs the runner's task group, and a task group
-    lives only inside ``async with stream.stream() as items`` (DESIGN.md section 2). So
+    lives only inside ``async with stream.stream() as items`` (docs/concepts.md). So
     the hand-off happens *inside* that block: :func:`to_aiostream` wraps the running
     ``items`` (an async iterator) with ``aiostream.stream.iterate``, and
     :func:`open_aiostream` does both steps in one ``async with``::

@@ -9,7 +9,7 @@ samples a run every ``interval`` seconds while its ``async with`` block runs::
 
 The monitor is a context manager and not an async generator on purpose: it owns a task
 (the sampler), and only a context manager may keep a task group open while the caller's
-code runs (DESIGN.md section 2). Sampling reads plain integers in the event loop's own
+code runs (docs/concepts.md). Sampling reads plain integers in the event loop's own
 thread, so it costs nothing on the pipeline's hot path.
 """
 

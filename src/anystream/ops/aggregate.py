@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.callables import check_callable, check_int, describe, is_async_callable
 from .._core.errors import add_operator_note
 from .._core.handoff import receive, send
-from .._core.operator import GenStep, Operator, StageContext, StagedStep
+from .._core.operator import GenStep, Operator, StageContext, StagedStep, step_name
 
 __all__ = ["Group", "GroupLimitExceeded", "count", "group_by", "reduce"]
 
@@ -36,7 +36,10 @@ _MISSING: Any = object()
 
 
 def reduce(
-    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]], initial: A = _MISSING
+    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]],
+    initial: A = _MISSING,
+    *,
+    name: str | None = None,
 ) -> Operator[T, A]:
     """Emit one item at the end of input: the fold ``fn(...fn(fn(initial, x0), x1)..., xn)``.
 
@@ -47,7 +50,7 @@ def reduce(
     never emits: use ``scan`` for running values. aiostream: ``pipe.reduce``.
     """
     check_callable("reduce", "fn", fn)
-    name = f"reduce({describe(fn)})"
+    name = step_name("reduce", name, f"reduce({describe(fn)})")
     is_async = is_async_callable(fn)
 
     async def folding(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -72,7 +75,7 @@ def reduce(
     return Operator((GenStep(name, folding),))
 
 
-def count() -> Operator[Any, int]:
+def count(*, name: str | None = None) -> Operator[Any, int]:
     """Emit one item at the end of input: how many items there were (0 for none)."""
 
     async def counting(upstream: AsyncIterator[Any]) -> AsyncIterator[int]:
@@ -81,7 +84,7 @@ def count() -> Operator[Any, int]:
             n += 1
         yield n
 
-    return Operator((GenStep("count", counting),))
+    return Operator((GenStep(step_name("count", name, "count"), counting),))
 
 
 # -- group_by -----------------------------------------------------------------------------
@@ -153,7 +156,11 @@ class Group(Generic[K, T]):
 
 
 def group_by(
-    key: Callable[[T], K], *, max_groups: int = 1000, buffer: int = 0
+    key: Callable[[T], K],
+    *,
+    max_groups: int = 1000,
+    buffer: int = 0,
+    name: str | None = None,
 ) -> Operator[T, Group[K, T]]:
     """Split the input by ``key(item)``: emit a :class:`Group` per key, then route items to it.
 
@@ -184,7 +191,7 @@ def group_by(
     check_callable("group_by", "key", key)
     limit = check_int("group_by", "max_groups", max_groups, minimum=1)
     size = check_int("group_by", "buffer", buffer, minimum=0)
-    name = f"group_by({describe(key)})"
+    name = step_name("group_by", name, f"group_by({describe(key)})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext

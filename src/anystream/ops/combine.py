@@ -2,7 +2,7 @@
 
 Each combinator runs its input streams *inside its own task*, each with
 ``async with inner.stream() as run:`` (a task may hold a task group open; a generator may
-not, DESIGN.md section 2), and forwards their items into the pipeline with the fast
+not, docs/concepts.md), and forwards their items into the pipeline with the fast
 hand-off. The functions (``merge(a, b)``) are :class:`TaskSource` sources; the pipeable
 forms (``a | merge_with(b)``) are staged operators that treat their upstream as the first
 input.
@@ -40,6 +40,7 @@ Names compared with aiostream's ``stream`` module: ``merge`` and ``zip`` are the
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, overload
@@ -49,9 +50,9 @@ from anyio import BrokenResourceError, EndOfStream, WouldBlock
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._core.errors import add_operator_note
-from .._core.handoff import downstream_left, receive, send, send_unless_left
-from .._core.operator import Operator, StageContext, StagedStep
+from .._core.errors import add_operator_note, reraise_unwrapped
+from .._core.handoff import downstream_left, send_unless_left
+from .._core.operator import Operator, StageContext, StagedStep, step_name
 from .._core.runner import Run
 from .._core.shutdown import StopState
 from .._core.source import TaskSource
@@ -281,7 +282,7 @@ def merge(*streams: Stream[T]) -> Stream[T]:
     return Stream(_source(f"merge({len(streams)})", _merge_body, streams))
 
 
-def merge_with(*others: Stream[T]) -> Operator[T, T]:
+def merge_with(*others: Stream[T], name: str | None = None) -> Operator[T, T]:
     """Pipeable :func:`merge`: ``s | merge_with(t, u)`` interleaves ``s``, ``t`` and ``u``.
 
     Ends when the upstream and every other stream have ended. A graceful stop of the run
@@ -289,7 +290,7 @@ def merge_with(*others: Stream[T]) -> Operator[T, T]:
     ``s | merge_with(interval(1))`` ends promptly.
     """
     _check_streams("merge_with", others)
-    return _staged(f"merge_with({len(others)})", _merge_body, others)
+    return _staged(step_name("merge_with", name, f"merge_with({len(others)})"), _merge_body, others)
 
 
 # -- concat -----------------------------------------------------------------------------------
@@ -322,14 +323,16 @@ def concat(*streams: Stream[T]) -> Stream[T]:
     return Stream(_source(f"concat({len(streams)})", _concat_body, streams))
 
 
-def concat_with(*others: Stream[T]) -> Operator[T, T]:
+def concat_with(*others: Stream[T], name: str | None = None) -> Operator[T, T]:
     """Pipeable :func:`concat`: ``s | concat_with(t)`` emits ``s``, then ``t``.
 
     A graceful stop drains the stream currently running (the upstream or one of the
     ``others``) and starts no further one.
     """
     _check_streams("concat_with", others)
-    return _staged(f"concat_with({len(others)})", _concat_body, others)
+    return _staged(
+        step_name("concat_with", name, f"concat_with({len(others)})"), _concat_body, others
+    )
 
 
 # -- zip --------------------------------------------------------------------------------------
@@ -337,81 +340,134 @@ def concat_with(*others: Stream[T]) -> Operator[T, T]:
 
 def _zip_body(strict: bool) -> Body:
     async def body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup) -> None:
-        # Each stream input is run by a feeder task into its own rendezvous, so all
-        # inputs work on their next item concurrently; this task assembles the tuples.
-        # The upstream of the pipeable form is read directly.
-        channels: list[MemoryObjectReceiveStream[Any]] = []
-        made: list[MemoryObjectReceiveStream[Any]] = []
-
-        async def feed(index: int, source: Input, out: MemoryObjectSendStream[Any]) -> None:
-            with out:
-                async with comb.open(index, source) as items:
-                    async for item in items:
-                        try:
-                            await send(out, item)
-                        except BrokenResourceError:
-                            return  # zip has finished with this input
-
-        async with anyio.create_task_group() as feeders:
-            try:
+        # Every input (the pipeable form's upstream too) is run by a feeder task that puts
+        # its items into its slot of the row being built, so all inputs work on their next
+        # item concurrently, and an input's end is seen when it happens, not when zip next
+        # asks that input for an item (see ``_ZipRows``).
+        rows = _ZipRows(comb, len(inputs), strict)
+        try:
+            async with anyio.create_task_group() as feeders:
                 for index, source in enumerate(inputs):
-                    if isinstance(source, Stream):
-                        out, chan = anyio.create_memory_object_stream[Any](0)
-                        channels.append(chan)
-                        made.append(chan)
-                        feeders.start_soon(feed, index, source, out, name="anystream zip input")
-                    else:
-                        channels.append(source)
-                await _zip_rows(comb, channels, strict, tg)
-                feeders.cancel_scope.cancel()  # close the inputs that have not ended
-            finally:
-                for chan in made:
-                    chan.close()
+                    feeders.start_soon(rows.feed, index, source, name="anystream zip input")
+                try:
+                    await rows.run(tg)
+                finally:
+                    feeders.cancel_scope.cancel()  # close the inputs that have not ended
+        except BaseExceptionGroup as group:
+            # An input's own error and zip's length check can fail in the same pass; the
+            # input's error is the cause, and reaches the caller as itself.
+            own = [e for e in _real_leaves(group) if e is not rows.length_error]
+            if len(own) == 1:
+                reraise_unwrapped(own[0])
+            raise
 
     return body
 
 
-async def _zip_rows(
-    comb: _Combinator,
-    channels: list[MemoryObjectReceiveStream[Any]],
-    strict: bool,
-    tg: TaskGroup,
-) -> None:
-    count = 0
-    while channels:
-        row = []
-        for index, chan in enumerate(channels):
+def _real_leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _real_leaves(inner)]
+    return [] if isinstance(exc, anyio.get_cancelled_exc_class()) else [exc]
+
+
+class _ZipRows:
+    """zip's row under construction: one slot per input, filled by that input's feeder.
+
+    A feeder puts its item in its empty slot (and otherwise waits for the row to be
+    emitted), then pulls its next one: each input is at most one item ahead of the row.
+    The assembler (``run``) sleeps until a feeder fills a slot or ends, so the moment an
+    input has ended with its slot still empty, no more rows can be formed and zip ends,
+    however slow or idle the other inputs are (``zip(never(), empty())`` ends at once).
+    """
+
+    def __init__(self, comb: _Combinator, width: int, strict: bool) -> None:
+        self.comb = comb
+        self.width = width
+        self.strict = strict
+        self.row: list[Any] = [_MISSING] * width
+        self.filled = 0
+        self.ended: set[int] = set()
+        self.length_error: ValueError | None = None
+        self._changed: anyio.Event | None = None
+        self._space: list[anyio.Event | None] = [None] * width
+
+    def _wake(self) -> None:
+        changed = self._changed
+        if changed is not None:
+            changed.set()
+
+    async def feed(self, index: int, source: Input) -> None:
+        try:
+            async with self.comb.open(index, source) as items:
+                async for item in items:
+                    while self.row[index] is not _MISSING:
+                        self._space[index] = space = anyio.Event()
+                        await space.wait()
+                    self.row[index] = item
+                    self.filled += 1
+                    self._wake()
+        finally:
+            self.ended.add(index)
+            self._wake()
+
+    def _next_row(self) -> None:
+        self.row[:] = [_MISSING] * self.width
+        self.filled = 0
+        for index, space in enumerate(self._space):
+            if space is not None:
+                self._space[index] = None
+                space.set()
+
+    async def run(self, tg: TaskGroup) -> None:
+        comb = self.comb
+        count = 0
+        while self.width:
+            if self.filled == self.width:
+                comb.counts[0] += 1  # the staged form's upstream is input 0
+                row = tuple(self.row)
+                self._next_row()
+                if not await comb.emit(row, tg):
+                    return
+                count += 1
+                continue
+            short = [index for index in self.ended if self.row[index] is _MISSING]
+            if short:
+                if not self.strict or comb.is_stopping():
+                    return
+                if self.filled + len(short) == self.width:
+                    if self.filled:
+                        self.length_error = _length_error(comb.name, self.row, short, count)
+                        raise self.length_error
+                    return  # all ended together: equal lengths
+                # strict: wait until every input has either an item for this row or ended,
+                # so that the error names all the inputs involved, whatever the timing.
+            self._changed = changed = anyio.Event()
             try:
-                row.append(await receive(chan))
-            except EndOfStream:
-                if strict and not comb.is_stopping():
-                    await _check_strict(comb, channels, index, count)
-                return
-        comb.counts[0] += 1  # the staged form's upstream is channel 0 (sources ignore it)
-        if not await comb.emit(tuple(row), tg):
-            return
-        count += 1
+                await changed.wait()
+            finally:
+                self._changed = None
 
 
-async def _check_strict(
-    comb: _Combinator, channels: list[MemoryObjectReceiveStream[Any]], ended: int, count: int
-) -> None:
-    """Raise like ``builtins.zip(strict=True)`` when input ``ended`` ended too early."""
-    if ended > 0:
-        which = "1" if ended == 1 else f"1-{ended}"
-        raise ValueError(
-            f"{comb.name}: input {ended + 1} is shorter than input {which} "
+def _length_error(name: str, row: list[Any], short: list[int], count: int) -> ValueError:
+    """The ``ValueError`` of ``builtins.zip(strict=True)``, naming inputs and lengths."""
+    shortest = min(short)
+    longer = [index for index, value in enumerate(row) if value is not _MISSING]
+    before = [index for index in longer if index < shortest]
+    if before:
+        if before == list(builtins.range(shortest)):
+            which = "1" if shortest == 1 else f"1-{shortest}"
+        else:
+            which = ", ".join(str(index + 1) for index in before)
+        return ValueError(
+            f"{name}: input {shortest + 1} is shorter than input {which} "
             f"(it ended after {count} items; the others have at least {count + 1})"
         )
-    for index in range(1, len(channels)):
-        try:
-            await receive(channels[index])
-        except EndOfStream:
-            continue
-        raise ValueError(
-            f"{comb.name}: input {index + 1} is longer than input 1 "
-            f"(input 1 ended after {count} items; input {index + 1} has at least {count + 1})"
-        )
+    first = longer[0]
+    return ValueError(
+        f"{name}: input {first + 1} is longer than input {shortest + 1} "
+        f"(input {shortest + 1} ended after {count} items; input {first + 1} has at least "
+        f"{count + 1})"
+    )
 
 
 @overload
@@ -433,12 +489,18 @@ def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
         b:     ---x-y|
         zip:   ---(1,x)-(2,y)|
 
-    Like ``builtins.zip``: when one input ends, the items already taken from the others
-    for the unfinished tuple are discarded and every input is closed. With
-    ``strict=True``, inputs of different lengths raise ``ValueError`` naming the inputs
-    and lengths (to know that input 1 ended *last*, zip waits for the others to end).
-    All inputs run concurrently, each at most one item ahead of the tuple being built.
-    aiostream: ``stream.zip`` (no ``strict``); RxJS ``zip``.
+    zip ends as soon as an input has ended with no item waiting for the current tuple
+    (no more tuples can be formed), whatever the other inputs are doing: ``zip(never(),
+    empty())`` ends at once, and with ``a`` ending at t=8 and ``b`` at t=6 zip ends at 6
+    (RxJS ``zip``). Like ``builtins.zip``, the items already taken from the others for the
+    unfinished tuple are discarded, and every other input is closed before zip ends.
+    With ``strict=True``, inputs of different lengths raise ``ValueError`` naming the
+    inputs and lengths: zip then waits until every input has either an item for the
+    current tuple or has ended, so that the message names them all. An error of an input
+    reaches the caller as itself (with a note naming the input), even when a length
+    mismatch is found in the same instant. All inputs run concurrently, each at most one
+    item ahead of the tuple being built. aiostream: ``stream.zip`` (no ``strict``); RxJS
+    ``zip``; Kotlin ``zip`` (two flows).
     """
     _check_strict_flag("zip", strict)
     _check_streams("zip", streams)
@@ -446,11 +508,13 @@ def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
     return Stream(_source(name, _zip_body(strict), streams))
 
 
-def zip_with(*others: Stream[Any], strict: bool = False) -> Operator[Any, tuple[Any, ...]]:
+def zip_with(
+    *others: Stream[Any], strict: bool = False, name: str | None = None
+) -> Operator[Any, tuple[Any, ...]]:
     """Pipeable :func:`zip`: ``s | zip_with(t)`` emits ``(s_item, t_item)`` tuples."""
     _check_strict_flag("zip_with", strict)
     _check_streams("zip_with", others)
-    name = "zip_with" if not strict else "zip_with(strict=True)"
+    name = step_name("zip_with", name, "zip_with" if not strict else "zip_with(strict=True)")
     return _staged(name, _zip_body(strict), others)
 
 
@@ -481,7 +545,8 @@ def _zip_latest_body(partial: bool) -> Body:
                         if not await comb.emit(row, tg):
                             return
             if not partial and latest[index] is _MISSING:
-                # No tuple can ever be complete: end now (RxJS combineLatest does too).
+                # No tuple can ever be complete: end now (RxJS combineLatest would wait for
+                # the other inputs to complete: see docs/operators.md).
                 forwarders.cancel_scope.cancel()
 
         async with anyio.create_task_group() as forwarders:
@@ -507,7 +572,8 @@ def zip_latest(*streams: Stream[Any], partial: bool = True) -> Stream[tuple[Any,
     ever emitting, the result ends at once. Otherwise it ends when all inputs have ended.
     Each tuple is a snapshot taken when its item arrived; the input that sent it waits
     until the consumer takes the tuple. aiostream: ``stream.ziplatest`` (same
-    ``partial``); RxJS ``combineLatest`` (which behaves as ``partial=False``).
+    ``partial``); RxJS ``combineLatest`` is ``partial=False`` except at completion: it
+    completes only once every input has completed, even one that never emitted.
     """
     if not isinstance(partial, bool):
         raise TypeError(f"zip_latest(): partial must be True or False, got {partial!r}")

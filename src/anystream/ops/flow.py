@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal, TypeVar
 
 from .._core.callables import check_choice, check_int
-from .._core.operator import Operator, StagedStep
+from .._core.operator import SameOperator, StagedStep, step_name
 
 __all__ = ["buffered"]
 
@@ -15,7 +15,9 @@ OverflowPolicy = Literal["block", "drop_oldest", "drop_newest", "latest"]
 _POLICIES = ("block", "drop_oldest", "drop_newest", "latest")
 
 
-def buffered(n: int, *, overflow: OverflowPolicy = "block") -> Operator[T, T]:
+def buffered(
+    n: int, *, overflow: OverflowPolicy = "block", name: str | None = None
+) -> SameOperator:
     """Decouple the operators before and after with a bounded buffer of ``n`` items.
 
     The upstream part of the pipeline runs in its own task and may run ahead of the
@@ -43,5 +45,9 @@ def buffered(n: int, *, overflow: OverflowPolicy = "block") -> Operator[T, T]:
             f"buffered(): overflow='latest' keeps exactly one item, so n must be 1, got {size} "
             "(use overflow='drop_oldest' to keep the newest n)"
         )
-    name = f"buffered({size})" if policy == "block" else f"buffered({size}, {policy})"
-    return Operator((StagedStep(name, None, capacity=size, overflow=policy),))  # type: ignore[arg-type]
+    name = step_name(
+        "buffered",
+        name,
+        f"buffered({size})" if policy == "block" else f"buffered({size}, {policy})",
+    )
+    return SameOperator((StagedStep(name, None, capacity=size, overflow=policy),))  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ from anyio import BrokenWorkerProcess
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_int, check_sync_callable, describe
-from .._core.operator import Operator, StageContext, StagedStep
+from .._core.operator import Operator, StageContext, StagedStep, step_name
 from ._map_async import run_map_async
 from ._process_pool import RemoteTraceback
 from ._process_stage import run_stage
@@ -94,6 +94,7 @@ def map_thread(
     workers: int = 4,
     ordered: bool = True,
     abandon_on_cancel: bool = False,
+    name: str | None = None,
 ) -> Operator[T, U]:
     """Emit ``fn(item)`` for every item, calling ``fn`` in up to ``workers`` threads.
 
@@ -114,7 +115,7 @@ def map_thread(
     check_int(op, "workers", workers, minimum=1)
     _check_flag(op, "ordered", ordered)
     _check_flag(op, "abandon_on_cancel", abandon_on_cancel)
-    name = f"map_thread({describe(fn)})"
+    name = step_name("map_thread", name, f"map_thread({describe(fn)})")
 
     def make_call() -> Call:
         # A CapacityLimiter belongs to one event loop, so each run makes its own. With our
@@ -147,6 +148,7 @@ def map_process(
     workers: int = 2,
     ordered: bool = True,
     kill_on_cancel: bool = False,
+    name: str | None = None,
 ) -> Operator[T, U]:
     """Emit ``fn(item)`` for every item, calling ``fn`` in up to ``workers`` processes.
 
@@ -182,7 +184,7 @@ def map_process(
     _check_flag(op, "ordered", ordered)
     _check_flag(op, "kill_on_cancel", kill_on_cancel)
     _check_picklable(op, fn)
-    name = f"map_process({describe(fn)})"
+    name = step_name("map_process", name, f"map_process({describe(fn)})")
 
     def describe_death(detail: str) -> str:
         return (

@@ -44,7 +44,15 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.callables import check_callable, check_int, check_number, describe, is_async_callable
 from .._core.errors import add_operator_note
 from .._core.handoff import receive, send
-from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep
+from .._core.operator import (
+    GenStep,
+    Kernel,
+    Operator,
+    SameOperator,
+    StageContext,
+    StagedStep,
+    step_name,
+)
 from .._core.stream import Stream
 from ..resilience.keystore import SeenKeys
 
@@ -69,7 +77,7 @@ _MISSING: Any = object()
 Predicate = Callable[[T], object] | Callable[[T], Awaitable[object]]
 
 
-def where(predicate: Predicate[T]) -> Operator[T, T]:
+def where(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]:
     """Emit the items for which ``predicate(item)`` is true; count the others.
 
     The predicate may be a plain function or a coroutine function. A plain function
@@ -79,13 +87,15 @@ def where(predicate: Predicate[T]) -> Operator[T, T]:
     """
     check_callable("where", "predicate", predicate)
     kind: Literal["afilter", "filter"] = "afilter" if is_async_callable(predicate) else "filter"
-    return Operator((Kernel(kind, f"where({describe(predicate)})", predicate),))
+    return Operator(
+        (Kernel(kind, step_name("where", name, f"where({describe(predicate)})"), predicate),)
+    )
 
 
 filter = where
 
 
-def take(n: int) -> Operator[T, T]:
+def take(n: int, *, name: str | None = None) -> SameOperator:
     """Emit the first ``n`` items, then end and close the upstream at once.
 
     The upstream is closed as soon as the ``n``-th item has passed, not when the whole
@@ -93,14 +103,14 @@ def take(n: int) -> Operator[T, T]:
     pulled. ``take(0)`` emits nothing and never starts the source.
     """
     count = check_int("take", "n", n, minimum=0)
-    return Operator((Kernel("take", f"take({count})", arg=count),))
+    return SameOperator((Kernel("take", step_name("take", name, f"take({count})"), arg=count),))
 
 
 # -- generator steps ----------------------------------------------------------------------
 
 
-def _gen(name: str, make: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) -> Operator[Any, Any]:
-    return Operator((GenStep(name, make),))
+def _gen(name: str, make: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) -> SameOperator:
+    return SameOperator((GenStep(name, make),))
 
 
 async def _test(predicate: Callable[[Any], Any], item: Any, name: str) -> bool:
@@ -115,7 +125,7 @@ async def _test(predicate: Callable[[Any], Any], item: Any, name: str) -> bool:
     return bool(result)
 
 
-def skip(n: int) -> Operator[T, T]:
+def skip(n: int, *, name: str | None = None) -> SameOperator:
     """Discard the first ``n`` items, emit the rest. aiostream: ``pipe.skip``."""
     count = check_int("skip", "n", n, minimum=0)
 
@@ -127,10 +137,10 @@ def skip(n: int) -> Operator[T, T]:
                 continue
             yield item
 
-    return _gen(f"skip({count})", skipping)
+    return _gen(step_name("skip", name, f"skip({count})"), skipping)
 
 
-def take_last(n: int) -> Operator[T, T]:
+def take_last(n: int, *, name: str | None = None) -> SameOperator:
     """Emit the last ``n`` items, all at the end of input (holds at most ``n``).
 
     ``take_last(0)`` reads the whole input and emits nothing. aiostream: ``pipe.takelast``.
@@ -144,10 +154,10 @@ def take_last(n: int) -> Operator[T, T]:
         while kept:
             yield kept.popleft()
 
-    return _gen(f"take_last({count})", last)
+    return _gen(step_name("take_last", name, f"take_last({count})"), last)
 
 
-def skip_last(n: int) -> Operator[T, T]:
+def skip_last(n: int, *, name: str | None = None) -> SameOperator:
     """Emit every item except the last ``n``; each item is emitted ``n`` items late.
 
     Holds at most ``n`` items. aiostream: ``pipe.skiplast``.
@@ -165,10 +175,10 @@ def skip_last(n: int) -> Operator[T, T]:
             if len(held) > count:
                 yield held.popleft()
 
-    return _gen(f"skip_last({count})", all_but_last)
+    return _gen(step_name("skip_last", name, f"skip_last({count})"), all_but_last)
 
 
-def take_while(predicate: Predicate[T]) -> Operator[T, T]:
+def take_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]:
     """Emit items while ``predicate(item)`` is true; end at the first item where it is not.
 
     That first failing item is discarded and nothing after it is pulled from the upstream:
@@ -177,7 +187,7 @@ def take_while(predicate: Predicate[T]) -> Operator[T, T]:
     function or a coroutine function. aiostream: ``pipe.takewhile``.
     """
     check_callable("take_while", "predicate", predicate)
-    name = f"take_while({describe(predicate)})"
+    name = step_name("take_while", name, f"take_while({describe(predicate)})")
 
     async def taking(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for item in upstream:
@@ -188,13 +198,13 @@ def take_while(predicate: Predicate[T]) -> Operator[T, T]:
     return _gen(name, taking)
 
 
-def drop_while(predicate: Predicate[T]) -> Operator[T, T]:
+def drop_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]:
     """Discard items while ``predicate(item)`` is true; from the first other item, emit all.
 
     The predicate is not called again once it has failed. aiostream: ``pipe.dropwhile``.
     """
     check_callable("drop_while", "predicate", predicate)
-    name = f"drop_while({describe(predicate)})"
+    name = step_name("drop_while", name, f"drop_while({describe(predicate)})")
 
     async def dropping(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for item in upstream:
@@ -207,7 +217,9 @@ def drop_while(predicate: Predicate[T]) -> Operator[T, T]:
     return _gen(name, dropping)
 
 
-def distinct_until_changed(key: Callable[[T], object] | None = None) -> Operator[T, T]:
+def distinct_until_changed(
+    key: Callable[[T], object] | None = None, *, name: str | None = None
+) -> Operator[T, T]:
     """Emit an item unless it equals (``==``) the item just before it; discard repeats.
 
     ``a a b a c c`` gives ``a b a c``. With ``key``, items compare by ``key(item)``.
@@ -216,7 +228,10 @@ def distinct_until_changed(key: Callable[[T], object] | None = None) -> Operator
     """
     if key is not None:
         check_callable("distinct_until_changed", "key", key)
-    name = "distinct_until_changed" if key is None else f"distinct_until_changed({describe(key)})"
+    default = (
+        "distinct_until_changed" if key is None else f"distinct_until_changed({describe(key)})"
+    )
+    name = step_name("distinct_until_changed", name, default)
 
     async def distinct(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         previous: Any = _MISSING
@@ -240,7 +255,7 @@ def distinct_until_changed(key: Callable[[T], object] | None = None) -> Operator
 # -- staged steps -------------------------------------------------------------------------
 
 
-def take_until(trigger: anyio.Event | Stream[Any]) -> Operator[T, T]:
+def take_until(trigger: anyio.Event | Stream[Any], *, name: str | None = None) -> SameOperator:
     """Emit items until ``trigger`` fires, then end and close the upstream.
 
     ::
@@ -256,9 +271,9 @@ def take_until(trigger: anyio.Event | Stream[Any]) -> Operator[T, T]:
     trigger wins. RxJS ``takeUntil``.
     """
     if isinstance(trigger, Stream):
-        name = f"take_until({trigger!r})"
+        name = step_name("take_until", name, f"take_until({trigger!r})")
     elif callable(getattr(trigger, "wait", None)) and callable(getattr(trigger, "is_set", None)):
-        name = "take_until(event)"
+        name = step_name("take_until", name, "take_until(event)")
     else:
         raise TypeError(
             "take_until(): trigger must be an anyio.Event or a Stream, got "
@@ -295,7 +310,7 @@ def take_until(trigger: anyio.Event | Stream[Any]) -> Operator[T, T]:
                 counts[1] += 1
             tg.cancel_scope.cancel()  # end of input: stop watching
 
-    return Operator((StagedStep(name, run),))
+    return SameOperator((StagedStep(name, run),))
 
 
 def dedupe(
@@ -303,6 +318,7 @@ def dedupe(
     *,
     max_keys: int | None = None,
     ttl: float | None = None,
+    name: str | None = None,
 ) -> Operator[T, T]:
     """Emit an item only if its key was not seen recently; count the others.
 
@@ -333,7 +349,9 @@ def dedupe(
         )
         if part
     )
-    name = f"dedupe({bounds})" if key is None else f"dedupe({describe(key)}, {bounds})"
+    name = step_name(
+        "dedupe", name, f"dedupe({bounds})" if key is None else f"dedupe({describe(key)}, {bounds})"
+    )
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext

@@ -4,7 +4,7 @@ Each one needs a clock, so each is a staged operator: a task owned by the runner
 reads its input from a memory object stream. Waiting for "the next item or a deadline,
 whichever comes first" is ``move_on_at(deadline)`` around ``rx.receive()``, which is
 cancel-safe (an item is never lost when the deadline wins). No timeout ever wraps the
-``anext()`` of a generator (DESIGN.md section 2).
+``anext()`` of a generator (docs/concepts.md).
 
 Marble sketches in the docstrings use one character per time frame; ``|`` is the end of
 input. Where the semantics leave a choice, these operators follow RxJS (``debounceTime``,
@@ -23,13 +23,14 @@ from collections import deque
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_int, check_number
 from .._core.errors import add_operator_note
 from .._core.handoff import send
-from .._core.operator import Operator, StageContext, StagedStep
+from .._core.operator import SameOperator, StageContext, StagedStep, step_name
 
 __all__ = ["debounce", "delay", "rate_limit", "sample", "throttle", "timeout"]
 
@@ -42,25 +43,43 @@ Rx = MemoryObjectReceiveStream[Any]
 Tx = MemoryObjectSendStream[Any]
 
 
+#: Scheduler passes an operator whose deadline fired waits for an item due at the same
+#: instant (see ``_receive_until``): enough for an item sent by the task right upstream.
+TIE_PASSES = 3
+
+
 async def _receive_until(rx: Rx, deadline: float) -> Any:
-    """The next item, ``_NOTHING`` if ``deadline`` came first; raises ``EndOfStream``."""
+    """The next item, ``_NOTHING`` if ``deadline`` came first; raises ``EndOfStream``.
+
+    At a tie, the input comes first: when the deadline fires, an item that arrives at the
+    same instant (within ``TIE_PASSES`` scheduler passes, which take no virtual time) is
+    returned instead of ``_NOTHING``. This is RxJS's order (a source's emission scheduled
+    for the instant a timer ends is delivered before the timer's), and without it the
+    outcome of a tie would depend on which task the scheduler happened to run first.
+    """
     try:
         return rx.receive_nowait()
     except WouldBlock:
         pass
     with anyio.move_on_at(deadline):
         return await rx.receive()
+    for _ in range(TIE_PASSES):
+        await anyio.lowlevel.checkpoint()
+        try:
+            return rx.receive_nowait()
+        except WouldBlock:
+            continue
     return _NOTHING
 
 
-def _staged(name: str, run: Any) -> Operator[Any, Any]:
-    return Operator((StagedStep(name, run),))
+def _staged(name: str, run: Any) -> SameOperator:
+    return SameOperator((StagedStep(name, run),))
 
 
 # -- debounce -----------------------------------------------------------------------------
 
 
-def debounce(period: float) -> Operator[T, T]:
+def debounce(period: float, *, name: str | None = None) -> SameOperator:
     """Emit an item once ``period`` seconds have passed without a newer one.
 
     ::
@@ -73,7 +92,10 @@ def debounce(period: float) -> Operator[T, T]:
     emitted at once, as RxJS's ``debounceTime`` does.
     """
     length = check_number("debounce", "period", period)
-    return _staged(f"debounce({length:g})", functools.partial(_run_debounce, length))
+    return _staged(
+        step_name("debounce", name, f"debounce({length:g})"),
+        functools.partial(_run_debounce, length),
+    )
 
 
 async def _run_debounce(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -104,7 +126,9 @@ async def _run_debounce(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> Non
 # -- throttle -----------------------------------------------------------------------------
 
 
-def throttle(period: float, leading: bool = True, trailing: bool = False) -> Operator[T, T]:
+def throttle(
+    period: float, leading: bool = True, trailing: bool = False, *, name: str | None = None
+) -> SameOperator:
     """Emit at most one item per ``period`` seconds.
 
     ::
@@ -117,21 +141,23 @@ def throttle(period: float, leading: bool = True, trailing: bool = False) -> Ope
     while no throttle period is running starts one and, with ``leading``, is emitted at
     once. When a period ends and ``trailing`` is set, the newest item that arrived during
     it (if any) is emitted then, and that emission starts a new period. Items not emitted
-    are counted as ``dropped["throttled"]``. At end of input a pending trailing item is
-    emitted when its period ends (RxJS waits for it too); without ``trailing`` the stream
-    ends at once.
+    are counted as ``dropped["throttled"]``. An item arriving exactly when a period ends
+    still belongs to that period (RxJS ``throttleTime`` at a tie): with ``trailing`` it is
+    emitted as the period's trailing item, without it is dropped. At end of input a
+    pending trailing item is emitted when its period ends (RxJS waits for it too);
+    without ``trailing`` the stream ends at once.
     """
     length = check_number("throttle", "period", period)
-    for name, value in (("leading", leading), ("trailing", trailing)):
+    for flag, value in (("leading", leading), ("trailing", trailing)):
         if not isinstance(value, bool):
-            raise TypeError(f"throttle(): {name} must be True or False, got {value!r}")
+            raise TypeError(f"throttle(): {flag} must be True or False, got {value!r}")
     if not (leading or trailing):
         raise ValueError(
             "throttle(): leading and trailing are both False, nothing would be emitted"
         )
     flags = f"{', leading=False' if not leading else ''}{', trailing=True' if trailing else ''}"
     run = functools.partial(_run_throttle, length, leading, trailing)
-    return _staged(f"throttle({length:g}{flags})", run)
+    return _staged(step_name("throttle", name, f"throttle({length:g}{flags})"), run)
 
 
 async def _run_throttle(
@@ -150,8 +176,12 @@ async def _run_throttle(
                 counts[1] += 1
                 await send(tx, pending)
             return
-        if until is not None and current_time() >= until:
-            # The period is over: emit the trailing item, which starts a new period.
+        now = current_time()
+        if until is not None and (now > until or (item is _NOTHING and now >= until)):
+            # The period is over: emit the trailing item, which starts a new period. An
+            # item arriving at the very instant the period ends still belongs to it (as in
+            # RxJS, where the source's emission comes before the timer's at a tie): it is
+            # the trailing candidate (or dropped), and starts no period of its own.
             until = None
             if pending is not _NOTHING:
                 out, pending = pending, _NOTHING
@@ -180,7 +210,7 @@ async def _run_throttle(
 # -- sample -------------------------------------------------------------------------------
 
 
-def sample(period: float) -> Operator[T, T]:
+def sample(period: float, *, name: str | None = None) -> SameOperator:
     """Every ``period`` seconds, emit the newest item if one arrived since the last tick.
 
     ::
@@ -193,7 +223,9 @@ def sample(period: float) -> Operator[T, T]:
     superseded before a tick, as ``dropped["sampled"]``).
     """
     length = check_number("sample", "period", period)
-    return _staged(f"sample({length:g})", functools.partial(_run_sample, length))
+    return _staged(
+        step_name("sample", name, f"sample({length:g})"), functools.partial(_run_sample, length)
+    )
 
 
 async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -229,7 +261,7 @@ async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
 # -- timeout ------------------------------------------------------------------------------
 
 
-def timeout(per_item: float) -> Operator[T, T]:
+def timeout(per_item: float, *, name: str | None = None) -> SameOperator:
     """Pass items through; raise ``TimeoutError`` when the next one takes too long.
 
     ::
@@ -244,7 +276,7 @@ def timeout(per_item: float) -> Operator[T, T]:
     count against the upstream (as in RxJS, where emission is synchronous).
     """
     limit = check_number("timeout", "per_item", per_item)
-    name = f"timeout({limit:g})"
+    name = step_name("timeout", name, f"timeout({limit:g})")
     return _staged(name, functools.partial(_run_timeout, limit, name))
 
 
@@ -277,7 +309,7 @@ async def _run_timeout(limit: float, name: str, rx: Rx, tx: Tx, ctx: StageContex
 # -- delay --------------------------------------------------------------------------------
 
 
-def delay(period: float, *, max_pending: int = 1024) -> Operator[T, T]:
+def delay(period: float, *, max_pending: int = 1024, name: str | None = None) -> SameOperator:
     """Emit every item ``period`` seconds after it arrived, in order.
 
     ::
@@ -293,7 +325,9 @@ def delay(period: float, *, max_pending: int = 1024) -> Operator[T, T]:
     """
     length = check_number("delay", "period", period, allow_zero=True)
     bound = check_int("delay", "max_pending", max_pending, minimum=1)
-    return _staged(f"delay({length:g})", functools.partial(_run_delay, length, bound))
+    return _staged(
+        step_name("delay", name, f"delay({length:g})"), functools.partial(_run_delay, length, bound)
+    )
 
 
 async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -322,7 +356,7 @@ async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContex
 # -- rate_limit ---------------------------------------------------------------------------
 
 
-def rate_limit(n: int, per: float) -> Operator[T, T]:
+def rate_limit(n: int, per: float, *, name: str | None = None) -> SameOperator:
     """Pass items through, at most ``n`` in any ``per`` seconds; never drops.
 
     ::
@@ -336,7 +370,10 @@ def rate_limit(n: int, per: float) -> Operator[T, T]:
     """
     count = check_int("rate_limit", "n", n, minimum=1)
     window = check_number("rate_limit", "per", per)
-    return _staged(f"rate_limit({count}, {window:g})", functools.partial(_run_rate, count, window))
+    return _staged(
+        step_name("rate_limit", name, f"rate_limit({count}, {window:g})"),
+        functools.partial(_run_rate, count, window),
+    )
 
 
 async def _run_rate(n: int, per: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:

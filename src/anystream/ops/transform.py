@@ -13,7 +13,7 @@ per-run state, so they are generator steps (``make`` is called afresh for every 
 ``flat_map``, ``merge_map`` and ``switch_map`` are staged steps: an inner stream may be an
 anystream :class:`Stream` with staged operators of its own, and running one opens a task
 group (``async with inner.stream()``), which a generator step must never hold open across
-a ``yield`` (DESIGN.md section 2). A staged step is a task; it may.
+a ``yield`` (docs/concepts.md). A staged step is a task; it may.
 
 Names that differ from aiostream's ``pipe`` module: ``flat_map`` is ``concatmap``,
 ``merge_map`` is ``flatmap`` (with ``task_limit``), ``switch_map`` is ``switchmap``,
@@ -25,9 +25,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 import anyio
+import anyio.lowlevel
 from anyio import BrokenResourceError, CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -42,13 +43,15 @@ from .._core.callables import (
 )
 from .._core.errors import add_operator_note
 from .._core.handoff import END, downstream_left, receive_or_end, send
-from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep
+from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
 from .._core.stream import Stream
 from ..resilience.retry import Retry
 from ._map_async import check_retry, run_map_async
 from .errors import OnError, check_on_error
 
 __all__ = [
+    "Enumerated",
+    "Paired",
     "enumerate",
     "flat_map",
     "map",
@@ -65,11 +68,14 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 A = TypeVar("A")
+X = TypeVar("X")
 
 _MISSING: Any = object()
 
 
-def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
+def map(
+    fn: Callable[[T], U], *, on_error: OnError = "raise", name: str | None = None
+) -> Operator[T, U]:
     """Emit ``fn(item)`` for every item, in order (a plain function; see ``map_async``).
 
     Fused with neighbouring per-item operators into one loop: it costs a function call
@@ -83,7 +89,7 @@ def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
     """
     check_sync_callable("map", "fn", fn, async_alternative="map_async(fn)")
     handler = check_on_error("map", on_error)
-    name = f"map({describe(fn)})"
+    name = step_name("map", name, f"map({describe(fn)})")
     if handler == "raise":
         return Operator((Kernel("map", name, fn),))
 
@@ -102,7 +108,9 @@ def map(fn: Callable[[T], U], *, on_error: OnError = "raise") -> Operator[T, U]:
     return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
 
 
-def parse(fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop") -> Operator[T, U]:
+def parse(
+    fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop", name: str | None = None
+) -> Operator[T, U]:
     """Emit ``fn(item)``; inputs that ``fn`` rejects are *malformed*.
 
     ``fn`` raising ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError`` marks the
@@ -115,7 +123,7 @@ def parse(fn: Callable[[T], U], *, on_error: Literal["drop", "raise"] = "drop") 
     check_sync_callable("parse", "fn", fn, async_alternative="map_async(fn)")
     mode = check_choice("parse", "on_error", on_error, ("drop", "raise"))
     kind: Literal["parse", "map"] = "parse" if mode == "drop" else "map"
-    return Operator((Kernel(kind, f"parse({describe(fn)})", fn),))
+    return Operator((Kernel(kind, step_name("parse", name, f"parse({describe(fn)})"), fn),))
 
 
 def map_async(
@@ -125,6 +133,7 @@ def map_async(
     ordered: bool = True,
     retry: Retry | int | None = None,
     on_error: OnError = "raise",
+    name: str | None = None,
 ) -> Operator[T, U]:
     """Emit ``await fn(item)`` for every item, with up to ``concurrency`` calls at once.
 
@@ -156,7 +165,7 @@ def map_async(
         raise TypeError(f"map_async(): ordered must be True or False, got {ordered!r}")
     policy = check_retry("map_async", retry)
     handler = check_on_error("map_async", on_error)
-    name = f"map_async({describe(fn)})"
+    name = step_name("map_async", name, f"map_async({describe(fn)})")
     if concurrency == 1 and policy is None and handler == "raise":
         return Operator((Kernel("amap", name, fn),))
     run = functools.partial(
@@ -177,22 +186,51 @@ def map_async(
 # -- per-item operators written as generator steps ---------------------------------------
 
 
-def starmap(fn: Callable[..., U] | Callable[..., Awaitable[U]]) -> Operator[Any, U]:
+def starmap(
+    fn: Callable[..., U] | Callable[..., Awaitable[U]],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    name: str | None = None,
+) -> Operator[Any, U]:
     """Emit ``fn(*item)`` for every item (each item an iterable of arguments), in order.
 
-    ``fn`` may be a plain function (fused like ``map``) or a coroutine function (awaited
-    one call at a time, fused like ``map_async`` with ``concurrency=1``). aiostream:
-    ``pipe.starmap``.
+    ``fn`` may be a plain function (fused like ``map``) or a coroutine function, awaited
+    like ``map_async``: up to ``concurrency`` calls at once (default 1, fused), results in
+    input order with ``ordered=True`` (the default) or as they complete with
+    ``ordered=False``, with the same memory bound as ``map_async``. ``concurrency`` and
+    ``ordered`` only apply to a coroutine function. aiostream: ``pipe.starmap`` (with
+    ``ordered``, ``task_limit``).
     """
     check_callable("starmap", "fn", fn)
-    name = f"starmap({describe(fn)})"
+    limit = check_int("starmap", "concurrency", concurrency, minimum=1)
+    if not isinstance(ordered, bool):
+        raise TypeError(f"starmap(): ordered must be True or False, got {ordered!r}")
+    name = step_name("starmap", name, f"starmap({describe(fn)})")
     if is_async_callable(fn):
         afn = cast(Callable[..., Awaitable[U]], fn)
 
         async def acall(args: Iterable[Any]) -> U:
             return await afn(*args)
 
-        return Operator((Kernel("amap", name, acall),))
+        if limit == 1:
+            return Operator((Kernel("amap", name, acall),))
+        run = functools.partial(
+            run_map_async,
+            acall,
+            concurrency=limit,
+            ordered=ordered,
+            retry=None,
+            on_error="raise",
+            name=name,
+        )
+        tracked = functools.partial(run, tracked=True)
+        return Operator((StagedStep(name, run, tracked=tracked, handoff=limit),))
+    if limit != 1 or not ordered:
+        raise ValueError(
+            "starmap(): concurrency and ordered apply to a coroutine function; "
+            f"{describe(fn)} is a plain function (it runs one call at a time, in order)"
+        )
 
     sfn = cast(Callable[..., U], fn)
 
@@ -202,7 +240,9 @@ def starmap(fn: Callable[..., U] | Callable[..., Awaitable[U]]) -> Operator[Any,
     return Operator((Kernel("map", name, call),))
 
 
-def tap(fn: Callable[[T], object] | Callable[[T], Awaitable[object]]) -> Operator[T, T]:
+def tap(
+    fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None
+) -> Operator[T, T]:
     """Call ``fn(item)`` for its side effect and emit the item unchanged, in order.
 
     ``fn`` may be a plain function or a coroutine function (awaited before the item is
@@ -211,7 +251,7 @@ def tap(fn: Callable[[T], object] | Callable[[T], Awaitable[object]]) -> Operato
     per-item operators. RxJS ``tap``; aiostream: ``pipe.action``.
     """
     check_callable("tap", "fn", fn)
-    name = f"tap({describe(fn)})"
+    name = step_name("tap", name, f"tap({describe(fn)})")
     # A filter kernel whose predicate is always true: it is the one fused kind that
     # awaits an awaitable result of a plain callable, which a lambda calling a coroutine
     # function returns.
@@ -239,7 +279,10 @@ async def _then_true(awaitable: Awaitable[object]) -> bool:
 
 
 def scan(
-    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]], initial: A = _MISSING
+    fn: Callable[[A, T], A] | Callable[[A, T], Awaitable[A]],
+    initial: A = _MISSING,
+    *,
+    name: str | None = None,
 ) -> Operator[T, A]:
     """Emit the running fold ``acc = fn(acc, item)`` after every item (``initial`` excluded).
 
@@ -250,7 +293,7 @@ def scan(
     initializer first; ``scan`` does not.
     """
     check_callable("scan", "fn", fn)
-    name = f"scan({describe(fn)})"
+    name = step_name("scan", name, f"scan({describe(fn)})")
     is_async = is_async_callable(fn)
 
     def make(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -276,7 +319,29 @@ async def _scan(
         yield acc
 
 
-def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
+class Enumerated(Operator[Any, Any]):
+    """The type of ``enumerate()``: turns a ``Stream[T]`` into a ``Stream[tuple[int, T]]``.
+
+    Not generic, so the item type comes from the stream it is piped into (as for
+    :class:`~anystream.SameOperator`).
+    """
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[int, X]]:
+        return stream._extend(self._steps)
+
+
+class Paired(Operator[Any, Any]):
+    """The type of ``pairwise()``: turns a ``Stream[T]`` into a ``Stream[tuple[T, T]]``."""
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[X, X]]:
+        return stream._extend(self._steps)
+
+
+def enumerate(start: int = 0, *, name: str | None = None) -> Enumerated:
     """Emit ``(index, item)`` pairs, the index counting from ``start`` (like the builtin).
 
     Every run counts from ``start`` again. aiostream: ``pipe.enumerate``.
@@ -286,7 +351,7 @@ def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
             f"enumerate(): start must be an int, got {type(start).__name__} {start!r:.60}"
         )
     first = start
-    name = "enumerate" if first == 0 else f"enumerate({first})"
+    name = step_name("enumerate", name, "enumerate" if first == 0 else f"enumerate({first})")
 
     async def numbered(upstream: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
         index = first
@@ -294,10 +359,10 @@ def enumerate(start: int = 0) -> Operator[T, tuple[int, T]]:
             yield (index, item)
             index += 1
 
-    return Operator((GenStep(name, numbered),))
+    return Enumerated((GenStep(name, numbered),))
 
 
-def pairwise() -> Operator[T, tuple[T, T]]:
+def pairwise(*, name: str | None = None) -> Paired:
     """Emit ``(previous, current)`` for every item after the first (``itertools.pairwise``).
 
     ``a b c d`` gives ``(a, b) (b, c) (c, d)``; fewer than two items give nothing.
@@ -311,14 +376,14 @@ def pairwise() -> Operator[T, tuple[T, T]]:
                 yield (previous, item)
             previous = item
 
-    return Operator((GenStep("pairwise", pairs),))
+    return Paired((GenStep(step_name("pairwise", name, "pairwise"), pairs),))
 
 
 # -- operators over inner streams: staged steps -------------------------------------------
 #
 # ``fn(item)`` may return an anystream Stream. Running one opens its runner's task group
 # (``async with inner.stream()``), and a task group must never stay open across a
-# ``yield`` of a generator step (DESIGN.md section 2). So every operator that iterates
+# ``yield`` of a generator step (docs/concepts.md). So every operator that iterates
 # inner streams is a staged step: its task runs the inner streams (in the task itself or
 # in child tasks) and forwards their items into the stage's output stream.
 
@@ -398,7 +463,13 @@ async def _forward(
             close()
 
 
-def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
+@overload
+def flat_map(fn: Callable[[T], Stream[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def flat_map(fn: Callable[[T], AsyncIterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def flat_map(fn: Callable[[T], Iterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
+def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, emit all the items of ``fn(item)``, one inner stream after another.
 
     ::
@@ -416,7 +487,7 @@ def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     ``flat_map(lambda s: s)``).
     """
     check_sync_callable("flat_map", "fn", fn, async_alternative="an async generator function")
-    name = f"flat_map({describe(fn)})"
+    name = step_name("flat_map", name, f"flat_map({describe(fn)})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
@@ -429,7 +500,21 @@ def flat_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     return Operator((StagedStep(name, run),))
 
 
-def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
+@overload
+def merge_map(
+    fn: Callable[[T], Stream[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def merge_map(
+    fn: Callable[[T], AsyncIterable[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def merge_map(
+    fn: Callable[[T], Iterable[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]: ...
+def merge_map(
+    fn: Callable[[T], Inner[U]], concurrency: int, *, name: str | None = None
+) -> Operator[T, U]:
     """For every item, run ``fn(item)`` and emit the inner items as they come, interleaved.
 
     ::
@@ -447,7 +532,7 @@ def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
     """
     check_sync_callable("merge_map", "fn", fn, async_alternative="an async generator function")
     limit = check_int("merge_map", "concurrency", concurrency, minimum=1)
-    name = f"merge_map({describe(fn)}, {limit})"
+    name = step_name("merge_map", name, f"merge_map({describe(fn)}, {limit})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
@@ -482,7 +567,43 @@ def merge_map(fn: Callable[[T], Inner[U]], concurrency: int) -> Operator[T, U]:
     return Operator((StagedStep(name, run),))
 
 
-def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
+#: Scheduler passes an inner item of ``switch_map`` waits before it is sent (see
+#: ``_OuterFirst``); they take no virtual time.
+TIE_PASSES = 3
+
+
+class _OuterFirst:
+    """``switch_map``'s output as its inner streams see it: a new outer item wins a tie.
+
+    Before an inner item is sent, the sending task lets the scheduler run a few passes, so
+    that an outer item due at the same instant is received first and cancels this inner
+    stream (its item is then never emitted), as in RxJS ``switchMap``, aiostream
+    ``switchmap`` and Kotlin ``flatMapLatest``.
+    """
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: MemoryObjectSendStream[Any]) -> None:
+        self._tx = tx
+
+    def send_nowait(self, item: Any) -> None:
+        raise anyio.WouldBlock  # always take the path through ``send``
+
+    async def send(self, item: Any) -> None:
+        for _ in range(TIE_PASSES):
+            await anyio.lowlevel.checkpoint()
+        await self._tx.send(item)
+
+
+@overload
+def switch_map(fn: Callable[[T], Stream[U]], *, name: str | None = None) -> Operator[T, U]: ...
+@overload
+def switch_map(
+    fn: Callable[[T], AsyncIterable[U]], *, name: str | None = None
+) -> Operator[T, U]: ...
+@overload
+def switch_map(fn: Callable[[T], Iterable[U]], *, name: str | None = None) -> Operator[T, U]: ...
+def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operator[T, U]:
     """For every item, run ``fn(item)``, abandoning the inner stream of the previous item.
 
     ::
@@ -493,20 +614,25 @@ def switch_map(fn: Callable[[T], Inner[U]]) -> Operator[T, U]:
     When an input item arrives, the inner stream still running (if any) is cancelled and
     closed (its ``finally`` blocks run) before the new one starts, so its items are never
     interleaved with the new one's. The output ends once the input has ended and the
-    last inner stream has ended. RxJS ``switchMap``; aiostream: ``pipe.switchmap``.
+    last inner stream has ended. When a new input item and an item of the current inner
+    stream are due at the same instant, the input item wins: the inner stream is cancelled
+    and its item is not emitted. RxJS ``switchMap``; aiostream: ``pipe.switchmap``; Kotlin
+    ``flatMapLatest``.
     """
     check_sync_callable("switch_map", "fn", fn, async_alternative="an async generator function")
-    name = f"switch_map({describe(fn)})"
+    name = step_name("switch_map", name, f"switch_map({describe(fn)})")
 
     async def run(
         rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
     ) -> None:
         counts = ctx.counts
 
+        out = cast(MemoryObjectSendStream[Any], _OuterFirst(tx))
+
         async def forward(inner: Any, scope: CancelScope, finished: anyio.Event) -> None:
             try:
                 with scope:
-                    await _forward(inner, tx, counts, name)
+                    await _forward(inner, out, counts, name)
             except BrokenResourceError:
                 if not downstream_left(tx):
                     raise

@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from .._core.callables import check_int, check_number
-from .._core.operator import GenStep, Operator, StagedStep
+from .._core.operator import GenStep, Operator, StagedStep, step_name
 from ._window.config import Config
 from ._window.drivers import CLOCK_EVERY as CLOCK_EVERY
 from ._window.drivers import EVENT_TIME_BUFFER as EVENT_TIME_BUFFER
@@ -59,7 +59,9 @@ __all__ = ["Window", "chunks", "session_window", "sliding_window", "tumbling_win
 T = TypeVar("T")
 
 
-def chunks(n: int, timeout: float | None = None) -> Operator[T, list[T]]:
+def chunks(
+    n: int, timeout: float | None = None, *, name: str | None = None
+) -> Operator[T, list[T]]:
     """Emit the items in lists of ``n``; with ``timeout``, also when a list got old.
 
     ::
@@ -82,9 +84,9 @@ def chunks(n: int, timeout: float | None = None) -> Operator[T, list[T]]:
         def make(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
             return chunks_by_count(upstream, size)
 
-        return Operator((GenStep(f"chunks({size})", make),))
+        return Operator((GenStep(step_name("chunks", name, f"chunks({size})"), make),))
     period = check_number("chunks", "timeout", timeout)
-    name = f"chunks({size}, timeout={period:g})"
+    name = step_name("chunks", name, f"chunks({size}, timeout={period:g})")
     return Operator((StagedStep(name, functools.partial(run_chunks, size, period)),))
 
 
@@ -97,6 +99,7 @@ def tumbling_window(
     on_late: Callable[[T], object] | None = None,
     aggregate: Aggregate | None = None,
     emit_empty: bool = False,
+    name: str | None = None,
 ) -> Operator[T, Window[T]]:
     """Emit, every ``size`` seconds, a :class:`Window` of the items that fell into it.
 
@@ -138,7 +141,12 @@ def tumbling_window(
     def make(origin: float, late: Callable[[Any], None]) -> Engine:
         return grid_engine(cfg, length, length, origin, late)
 
-    return staged(f"tumbling_window({length:g})", cfg, make, trackable=True)
+    return staged(
+        step_name("tumbling_window", name, f"tumbling_window({length:g})"),
+        cfg,
+        make,
+        trackable=True,
+    )
 
 
 def sliding_window(
@@ -151,6 +159,7 @@ def sliding_window(
     on_late: Callable[[T], object] | None = None,
     aggregate: Aggregate | None = None,
     emit_empty: bool = False,
+    name: str | None = None,
 ) -> Operator[T, Window[T]]:
     """Emit, every ``step`` seconds, a :class:`Window` of the last ``size`` seconds.
 
@@ -189,7 +198,9 @@ def sliding_window(
     def make(origin: float, late: Callable[[Any], None]) -> Engine:
         return grid_engine(cfg, length, stride, origin, late)
 
-    return staged(f"sliding_window({length:g}, {stride:g})", cfg, make)
+    return staged(
+        step_name("sliding_window", name, f"sliding_window({length:g}, {stride:g})"), cfg, make
+    )
 
 
 def session_window(
@@ -200,6 +211,7 @@ def session_window(
     allowed_lateness: float = 0,
     on_late: Callable[[T], object] | None = None,
     aggregate: SessionAggregate | None = None,
+    name: str | None = None,
 ) -> Operator[T, Window[T]]:
     """Emit a :class:`Window` per burst of items: a session ends ``gap`` after its last item.
 
@@ -234,4 +246,4 @@ def session_window(
     def make(origin: float, late: Callable[[Any], None]) -> Engine:
         return session_engine(cfg, length, late)
 
-    return staged(f"session_window({length:g})", cfg, make)
+    return staged(step_name("session_window", name, f"session_window({length:g})"), cfg, make)

@@ -43,6 +43,9 @@ timer pending is fine: the loop then blocks on the real selector until the threa
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import heapq
+import itertools
 import selectors
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -108,6 +111,44 @@ class _AutojumpSelector(selectors.BaseSelector):
         self._real.close()
 
 
+_timer_sequence = itertools.count()
+
+
+class _OrderedTimerHandle(asyncio.TimerHandle):
+    """A timer handle ordered by ``(deadline, creation order)``: ties fire first-set first."""
+
+    __slots__ = ("_sequence",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._sequence = next(_timer_sequence)
+
+    def _key(self) -> tuple[float, int]:
+        return (self.when(), self._sequence)
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() < other._key()
+        return bool(super().__lt__(other))  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() <= other._key()
+        return bool(super().__le__(other))  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() > other._key()
+        return bool(super().__gt__(other))  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() >= other._key()
+        return bool(super().__ge__(other))  # type: ignore[operator]
+
+    __hash__ = asyncio.TimerHandle.__hash__
+
+
 class VirtualClockEventLoop(asyncio.SelectorEventLoop):
     """An asyncio event loop whose ``time()`` is virtual and autojumps to the next timer.
 
@@ -132,6 +173,27 @@ class VirtualClockEventLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """Return the virtual time; asyncio computes every deadline and timeout from it."""
         return self._virtual_now
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*PosArgsT], object],
+        *args: *PosArgsT,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """Schedule a timer; timers due at the same instant fire in the order they were set.
+
+        asyncio's timer heap compares deadlines only, and a heap does not keep the order of
+        equal keys: on a virtual clock, where ties are common, two sleeps ending at the
+        same instant could wake in either order. A sequence number breaks the tie.
+        """
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = _OrderedTimerHandle(when, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
     def _autojump(self, timeout: float) -> None:
         """Advance virtual time to the earliest pending timer.
@@ -169,9 +231,10 @@ def clock_backend_options(backend: BackendName, *, virtual_clock: bool = True) -
     if backend == "asyncio":
         # The class is the loop factory; anyio's Runner calls it once per run.
         return {"loop_factory": VirtualClockEventLoop}
-    import trio.testing  # lazy: trio is an optional extra
+    # lazy: trio is an optional extra
+    from anystream.testing._trio_clock import fifo_trio_options
 
-    return {"clock": trio.testing.MockClock(autojump_threshold=0)}
+    return fifo_trio_options()
 
 
 def run(

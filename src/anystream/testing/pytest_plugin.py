@@ -17,7 +17,13 @@ What you get
   fixture uses whatever backends happen to import, so a missing trio silently halves the
   suite; this one fails the trio tests with an error saying trio is missing.
 * A fresh autojumping virtual clock per test: ``{"loop_factory": VirtualClockEventLoop}`` on
-  asyncio, ``{"clock": trio.testing.MockClock(autojump_threshold=0)}`` on trio.  Sleeps and
+  asyncio, ``{"clock": trio.testing.MockClock(autojump_threshold=0), "instruments":
+  [FifoScheduling()]}`` on trio.  On both, timers due at the same virtual instant fire in
+  the order they were set, and tasks woken together run in the order they were woken
+  (trio would otherwise shuffle them; see :mod:`anystream.testing._trio_clock`), so a
+  marble test at an exact tie gives the same answer on every run and on both backends.
+  (One exception on trio: several tasks waiting on *one* ``Event`` are woken in trio's
+  own order.)  Sleeps and
   timeouts take no real time and fire at their exact virtual deadlines; virtual time starts
   at 0.0 (on trio under hypothesis, later examples continue from where the previous one
   stopped, so measure time relative to a start).
