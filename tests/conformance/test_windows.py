@@ -71,14 +71,14 @@ CHUNKS: list[tuple[str, str, int, float | None, list[tuple[int, str]], Any]] = [
 
 
 @pytest.mark.parametrize(
-    ("given", "n", "timeout", "events", "end"),
+    ("given", "n", "after", "events", "end"),
     [c[1:] for c in CHUNKS],
     ids=[c[0] for c in CHUNKS],
 )
 async def test_chunks(
-    given: str, n: int, timeout: float | None, events: list[tuple[int, str]], end: Any
+    given: str, n: int, after: float | None, events: list[tuple[int, str]], end: Any
 ) -> None:
-    assert await run(src(given) | chunks(n, timeout)) == (events, end)
+    assert await run(src(given) | chunks(n, after)) == (events, end)
 
 
 TUMBLING: list[tuple[str, str, dict[str, Any], list[tuple[int, str]], Any]] = [
