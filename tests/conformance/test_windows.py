@@ -192,3 +192,45 @@ async def test_tumbling_event_time() -> None:
     # it, so they are late and dropped (counted in the stats, not silently lost).
     assert [w[1:] for w in got] == [(0, 4, [1]), (4, 8, [5]), (8, 12, [9])]
     assert rec.end_time == 5
+
+
+async def test_tumbling_event_time_counts_late_items() -> None:
+    # the same input: the two late items are counted as dropped, none lost silently
+    stream = src("abcde|", a=1, b=5, c=2, d=9, e=3) | tumbling_window(4, time=lambda t: t)
+    await record(stream, until=60)
+    assert stream.stats()["tumbling_window"].dropped == {"late": 2}
+
+
+async def test_tumbling_event_time_allowed_lateness() -> None:
+    # Flink's allowedLateness / Beam's withAllowedLateness: the watermark lags the largest
+    # time by 2, so c (2) still reaches [0, 4), which closes when d (9) comes at 3; e (3)
+    # comes after that and is late; the other windows are flushed at the end (5).
+    stream = src("abcde|", a=1, b=5, c=2, d=9, e=3) | tumbling_window(
+        4, time=lambda t: t, allowed_lateness=2
+    )
+    rec = await record(stream, until=60)
+    assert [(t, w.start, list(w.items)) for t, w in rec.events] == [
+        (3, 0, [1, 2]),
+        (5, 4, [5]),
+        (5, 8, [9]),
+    ]
+
+
+async def test_session_window_event_time_merge() -> None:
+    # Beam/Flink session windows in event time: an item that bridges two sessions merges
+    # them into one: the merged sessions' items in the order of their starts, then the
+    # bridging item, which (as any item) is added in arrival order. With gap 4, a gives
+    # [1, 5), b [7, 11), and c (4) [4, 8) overlaps both; the lateness of 5 keeps [1, 5)
+    # open until c comes.
+    stream = src("abc|", a=1, b=7, c=4) | session_window(4, time=lambda t: t, allowed_lateness=5)
+    rec = await record(stream, until=60)
+    assert [(w.start, w.end, list(w.items)) for _, w in rec.events] == [(1, 11, [1, 7, 4])]
+
+
+async def test_session_window_event_time_late_is_counted() -> None:
+    # without lateness [1, 5) is closed by b (7), so c (2) fits no open session and its
+    # own [2, 6) would already be closed: late, and counted.
+    stream = src("abc|", a=1, b=7, c=2) | session_window(4, time=lambda t: t)
+    rec = await record(stream, until=60)
+    assert [list(w.items) for _, w in rec.events] == [[1], [7]]
+    assert stream.stats()["session_window"].dropped == {"late": 1}
