@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
 import pytest
 
-from anystream import flat_map, merge_map
+from anystream import Stream, flat_map, merge_map
 
-from ._marble import draw, expect, src
+from ._marble import Boom, draw, expect, src
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +101,38 @@ async def test_merge_map_marbles(
 ) -> None:
     stream = src(outer) | merge_map(lambda item: src(inners[item]), concurrency)
     assert await draw(stream, until=40) == expect(expected)
+
+
+def _project(inners: dict[str, str]) -> Any:
+    def fn(item: str) -> Stream[Any]:
+        if item == "x":
+            raise Boom("boom")
+        return src(inners[item])
+
+    return fn
+
+
+@pytest.mark.parametrize("make", [flat_map, lambda fn: merge_map(fn, 4)], ids=["flat", "merge"])
+async def test_projection_raises(make: Any) -> None:
+    # rxjs concatMap/mergeMap-spec "should raise error when projection throws": the run
+    # ends with that error at the item that made fn raise.
+    stream = src("-a-x-b|") | make(_project({"a": "1|", "b": "2|"}))
+    assert await draw(stream, until=40) == expect("-1-#")
+
+
+async def test_flat_map_iterable_inners() -> None:
+    # aiostream test_concatmap with plain iterables / Kotlin flatMapConcat { listOf(...)
+    # .asFlow() }: a sync iterable's items come out at once, at the outer item's time
+    stream = src("-a--b|") | flat_map(lambda item: [item, item.upper()])
+    assert await draw(stream, until=40) == "-(aA)--(bB)|"  # anystream notation
+
+
+async def test_merge_map_async_generator_inners() -> None:
+    # aiostream test_flatmap with an async generator per item: items of the inners
+    # interleave by time
+    async def inner(item: str) -> AsyncIterator[str]:
+        await anyio.sleep(2 if item == "a" else 1)
+        yield item.upper()
+
+    stream = src("(ab|)") | merge_map(inner, 2)
+    assert await draw(stream, until=40) == "-B(A|)"  # anystream notation
