@@ -8,6 +8,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+import anyio.lowlevel
 import pytest
 
 import anystream as st
@@ -260,3 +261,37 @@ TAKE_UNTIL = [
 @pytest.mark.parametrize(("given", "trigger", "expected"), TAKE_UNTIL)
 async def test_take_until(given: str, trigger: str, expected: str) -> None:
     assert await apply(given, take_until(src(trigger)), until=40) == expect(expected)
+
+
+async def _add_later(acc: int, item: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return acc + item
+
+
+async def test_scan_coroutine_fn() -> None:
+    # aiostream test_accumulate with a coroutine function: same running values, same times
+    stream = ints("-1-2-3|") | scan(_add_later, 0)
+    assert await draw(stream, until=40) == expect("-1-3-6|")
+
+
+async def test_reduce_coroutine_fn() -> None:
+    # aiostream test_reduce with a coroutine function: one item, 10 + 1 + 2 + 3, at the end
+    from anystream.testing import record
+
+    rec = await record(ints("-1-2-3|") | reduce(_add_later, 10), until=40)
+    assert rec.events == [(6, 16)]
+    assert rec.end_time == 6
+
+
+LAST_SAME_FRAME = [
+    # take_last / skip_last with items that come in one frame: the order is kept
+    ("-(abcd)|", take_last(2), "-------(cd|)"),
+    ("-(abcd)|", skip_last(2), "-(ab)--|"),
+    # rxjs skip-spec with simultaneous items: skip counts items, not frames
+    ("-(abc)-d|", skip(2), "-c-----d|"),
+]
+
+
+@pytest.mark.parametrize(("given", "op", "expected"), LAST_SAME_FRAME)
+async def test_same_frame_selects(given: str, op: Operator[Any, Any], expected: str) -> None:
+    assert await apply(given, op, until=40) == expect(expected)
