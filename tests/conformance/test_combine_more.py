@@ -179,3 +179,35 @@ async def test_zip_latest(
     got, got_end = await _events(zip_latest(*(src(d) for d in inputs), partial=partial))
     assert got == events
     assert got_end == end
+
+
+async def test_merge_and_concat_of_nothing() -> None:
+    # rxjs merge-spec / concat-spec "should complete with no sources" (merge() / concat()):
+    # both end at once without an item
+    assert await draw(merge(), until=10) == "|"
+    assert await draw(concat(), until=10) == "|"
+
+
+ZIP_LATEST_MORE: list[tuple[str, list[str], bool, list[tuple[int, str]], Any]] = [
+    # aiostream test_ziplatest with an error: the tuples so far, then the error
+    ("partial: error", ["-a---#", "--x-y-|"], True, [(1, "a."), (2, "ax"), (4, "ay")], ("#", 5)),
+    # partial=True with simultaneous first items: one tuple per item, first input first
+    ("partial: same frame", ["-a|", "-x|"], True, [(1, "a."), (1, "ax")], ("|", 2)),
+    # rxjs combineLatest-spec "should work with never and a hot source": never never ends
+    ("rxjs combineLatest: never and items", ["-", "-a-b|"], False, [], None),
+    # ... and with partial=True the items still come, None standing for never's
+    ("partial: never and items", ["-", "-a-b|"], True, [(1, ".a"), (3, ".b")], None),
+]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "partial", "events", "end"),
+    [c[1:] for c in ZIP_LATEST_MORE],
+    ids=[c[0] for c in ZIP_LATEST_MORE],
+)
+async def test_zip_latest_more(
+    inputs: list[str], partial: bool, events: list[tuple[int, str]], end: Any
+) -> None:
+    got, got_end = await _events(zip_latest(*(src(d) for d in inputs), partial=partial))
+    assert got == events
+    assert got_end == end
