@@ -20,6 +20,7 @@ FAMILIES = [
     "flow",
     "offload",
     "select",
+    "sequence",
     "time",
     "transform",
     "window",

@@ -70,6 +70,9 @@ _EXPORTS: dict[str, str] = {
     "end_with": ".ops.extend",
     "start_with": ".ops.extend",
     "throw": ".ops.extend",
+    "cycle": ".ops.sequence",
+    "item": ".ops.sequence",
+    "slice": ".ops.sequence",
     "buffered": ".ops.flow",
     "map_process": ".ops.offload",
     "map_thread": ".ops.offload",
@@ -181,6 +184,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.select import take_until as take_until
     from .ops.select import take_while as take_while
     from .ops.select import where as where
+    from .ops.sequence import cycle as cycle
+    from .ops.sequence import item as item
+    from .ops.sequence import slice as slice
     from .ops.time import debounce as debounce
     from .ops.time import delay as delay
     from .ops.time import rate_limit as rate_limit
