@@ -19,6 +19,7 @@ FAMILIES = [
     "extend",
     "flow",
     "offload",
+    "recover",
     "select",
     "sequence",
     "time",

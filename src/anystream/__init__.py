@@ -71,6 +71,9 @@ _EXPORTS: dict[str, str] = {
     "start_with": ".ops.extend",
     "throw": ".ops.extend",
     "cycle": ".ops.sequence",
+    "catch": ".ops.recover",
+    "on_error_resume": ".ops.recover",
+    "retry_stream": ".ops.recover",
     "item": ".ops.sequence",
     "slice": ".ops.sequence",
     "buffered": ".ops.flow",
@@ -173,6 +176,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.flow import buffered as buffered
     from .ops.offload import map_process as map_process
     from .ops.offload import map_thread as map_thread
+    from .ops.recover import catch as catch
+    from .ops.recover import on_error_resume as on_error_resume
+    from .ops.recover import retry_stream as retry_stream
     from .ops.select import dedupe as dedupe
     from .ops.select import distinct_until_changed as distinct_until_changed
     from .ops.select import drop_while as drop_while
