@@ -72,6 +72,8 @@ _EXPORTS: dict[str, str] = {
     "throw": ".ops.extend",
     "cycle": ".ops.sequence",
     "catch": ".ops.recover",
+    "exhaust_map": ".ops.exhaust",
+    "with_latest_from": ".ops.latest",
     "on_error_resume": ".ops.recover",
     "retry_stream": ".ops.recover",
     "item": ".ops.sequence",
@@ -169,11 +171,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.delivery import from_acked as from_acked
     from .ops.errors import DeadLetter as DeadLetter
     from .ops.errors import DeadLetters as DeadLetters
+    from .ops.exhaust import exhaust_map as exhaust_map
     from .ops.extend import default_if_empty as default_if_empty
     from .ops.extend import end_with as end_with
     from .ops.extend import start_with as start_with
     from .ops.extend import throw as throw
     from .ops.flow import buffered as buffered
+    from .ops.latest import with_latest_from as with_latest_from
     from .ops.offload import map_process as map_process
     from .ops.offload import map_thread as map_thread
     from .ops.recover import catch as catch

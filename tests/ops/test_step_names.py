@@ -59,6 +59,8 @@ FACTORIES: dict[str, Callable[[str], a.Operator[Any, Any]]] = {
     "slice": lambda n: a.slice(1, name=n),
     "item": lambda n: a.item(0, name=n),
     "cycle": lambda n: a.cycle(name=n),
+    "with_latest_from": lambda n: a.with_latest_from(a.just(1), name=n),
+    "exhaust_map": lambda n: a.exhaust_map(lambda x: [x], name=n),
 }
 
 
