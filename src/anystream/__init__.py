@@ -70,6 +70,14 @@ _EXPORTS: dict[str, str] = {
     "end_with": ".ops.extend",
     "start_with": ".ops.extend",
     "throw": ".ops.extend",
+    "cycle": ".ops.sequence",
+    "catch": ".ops.recover",
+    "exhaust_map": ".ops.exhaust",
+    "with_latest_from": ".ops.latest",
+    "on_error_resume": ".ops.recover",
+    "retry_stream": ".ops.recover",
+    "item": ".ops.sequence",
+    "slice": ".ops.sequence",
     "buffered": ".ops.flow",
     "map_process": ".ops.offload",
     "map_thread": ".ops.offload",
@@ -163,13 +171,18 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.delivery import from_acked as from_acked
     from .ops.errors import DeadLetter as DeadLetter
     from .ops.errors import DeadLetters as DeadLetters
+    from .ops.exhaust import exhaust_map as exhaust_map
     from .ops.extend import default_if_empty as default_if_empty
     from .ops.extend import end_with as end_with
     from .ops.extend import start_with as start_with
     from .ops.extend import throw as throw
     from .ops.flow import buffered as buffered
+    from .ops.latest import with_latest_from as with_latest_from
     from .ops.offload import map_process as map_process
     from .ops.offload import map_thread as map_thread
+    from .ops.recover import catch as catch
+    from .ops.recover import on_error_resume as on_error_resume
+    from .ops.recover import retry_stream as retry_stream
     from .ops.select import dedupe as dedupe
     from .ops.select import distinct_until_changed as distinct_until_changed
     from .ops.select import drop_while as drop_while
@@ -181,6 +194,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.select import take_until as take_until
     from .ops.select import take_while as take_while
     from .ops.select import where as where
+    from .ops.sequence import cycle as cycle
+    from .ops.sequence import item as item
+    from .ops.sequence import slice as slice
     from .ops.time import debounce as debounce
     from .ops.time import delay as delay
     from .ops.time import rate_limit as rate_limit

@@ -56,6 +56,11 @@ FACTORIES: dict[str, Callable[[str], a.Operator[Any, Any]]] = {
     "start_with": lambda n: a.start_with(0, name=n),
     "end_with": lambda n: a.end_with(0, name=n),
     "default_if_empty": lambda n: a.default_if_empty(0, name=n),
+    "slice": lambda n: a.slice(1, name=n),
+    "item": lambda n: a.item(0, name=n),
+    "cycle": lambda n: a.cycle(name=n),
+    "with_latest_from": lambda n: a.with_latest_from(a.just(1), name=n),
+    "exhaust_map": lambda n: a.exhaust_map(lambda x: [x], name=n),
 }
 
 
