@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._core import hooks as _hooks
+
 __version__ = "0.1.0"
 
 # name -> module (relative to this package) that defines it
@@ -119,6 +121,19 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+def _show_progress(run: Any) -> Any:
+    """``stream(progress=True)``'s view; ``anystream.observe.progress`` loads on first use."""
+    from .observe.progress import show_progress
+
+    return show_progress(run)
+
+
+# Wiring of the layers (issue 19): the core calls the progress view through this hook
+# instead of importing anystream.observe. The hooks module imports only the standard
+# library, and every core module is imported after this package, so it is always set.
+_hooks.register_progress(_show_progress)
 
 
 def __getattr__(name: str) -> Any:

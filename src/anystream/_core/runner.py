@@ -36,6 +36,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .acks import RunTracking, require_tracking
 from .errors import collapse, reraise, reraise_unwrapped, unwrap
 from .handoff import Producer, downstream_left, end_output, make_put
+from .hooks import progress_view
 from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
 from .shutdown import Aborted, StopState, relay_signals
@@ -43,7 +44,7 @@ from .source import Source, TaskSource
 from .stats import OpStats, RunStats
 
 if TYPE_CHECKING:
-    from ..observe.latency import LatencyReport
+    from .latency import LatencyReport
     from .stream import Stream
     from .timing import Timer
 
@@ -190,10 +191,9 @@ class Run(Generic[T_co]):
     async def __aenter__(self) -> Run[T_co]:
         run = await self._enter()
         if self._progress:
-            # Imported only when asked for: rich / IPython are optional.
-            from ..observe.progress import show_progress
-
-            view = show_progress(self)
+            # Registered by the outer layer (anystream/__init__.py): the core imports
+            # nothing from anystream.observe, and rich / IPython are optional.
+            view = progress_view(self)
             try:
                 await view.__aenter__()
             except BaseException as exc:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
-    from .runner import StopState
+    from .shutdown import StopState
 
 __all__ = ["IterableSource", "Source", "TaskSource"]
 

@@ -16,6 +16,8 @@ and, for every item reaching the consumer, the end-to-end latency from the momen
 source produced the item it derives from. Figures are kept in bounded memory
 (``anystream.observe.quantiles``); ``run.latency()`` returns a
 :class:`~anystream.observe.latency.LatencyReport` at any moment, during or after the run.
+Both types are defined in ``_core`` (``latency.py``, ``quantiles.py``) and re-exported
+by ``anystream.observe``, so timing a run imports nothing outside the core.
 
 How: every boundary stream of a timed run is wrapped. The sending side records
 ``(source time, entry time)`` in a FIFO beside the stream; the receiving side pops it when
@@ -37,7 +39,7 @@ from typing import Any
 
 from anyio import EndOfStream
 
-from ..observe.latency import LatencyReport, PipelineTiming
+from .latency import LatencyReport, PipelineTiming
 
 __all__ = ["TimedReceive", "TimedSend", "Timer"]
 

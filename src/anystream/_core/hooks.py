@@ -1,0 +1,46 @@
+"""Hooks an outer layer registers into the core, so the core imports nothing outward.
+
+The core (``anystream._core``) must not import ``anystream.observe`` and the other outer
+layers (issue 19; ``tools/check_layers.py`` enforces it), not even lazily inside a
+function. Where a core feature is implemented outside, the outer side registers a
+callable here and the core calls it.
+
+``progress``
+    ``stream.stream(progress=True)``: a callable taking the :class:`~anystream.Run` and
+    returning the async context manager that shows the live table. ``anystream``'s
+    ``__init__`` registers one that imports ``anystream.observe.progress`` when first
+    called (the parent package is always imported before the core, so it is in place
+    before any run exists).
+
+This module imports only the standard library: ``import anystream`` loads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+__all__ = ["ProgressFactory", "progress_view", "register_progress"]
+
+ProgressFactory = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+_progress: ProgressFactory | None = None
+
+
+def register_progress(factory: ProgressFactory) -> None:
+    """Make ``factory(run)`` the view ``stream(progress=True)`` enters around the run."""
+    global _progress
+    if not callable(factory):
+        raise TypeError(f"register_progress(): factory must be callable, got {factory!r}")
+    _progress = factory
+
+
+def progress_view(run: Any) -> AbstractAsyncContextManager[Any]:
+    """The progress view of ``run``, made by the registered factory."""
+    if _progress is None:
+        raise RuntimeError(
+            "stream(progress=True): no progress view is registered "
+            "(anystream's __init__ registers anystream.observe.progress.show_progress)"
+        )
+    return _progress(run)
