@@ -136,9 +136,13 @@ class StagedStep(Step):
     A concurrent stage asks for room for one item per worker on each side, so that its
     workers and its neighbours trade items in batches instead of one task switch per
     item (see ``ops/_map_async.py``); the documented memory bound counts them.
+
+    ``concurrency`` is how many items the task works on at once and ``holds`` the most
+    items it keeps in hand (1 for a plain stage; ``2 * c`` for an ordered concurrent
+    one): ``Stream.explain()`` reports them and adds ``holds`` to the memory bound.
     """
 
-    __slots__ = ("capacity", "handoff", "overflow", "run", "tracked")
+    __slots__ = ("capacity", "concurrency", "handoff", "holds", "overflow", "run", "tracked")
 
     def __init__(
         self,
@@ -149,9 +153,13 @@ class StagedStep(Step):
         overflow: Overflow = "block",
         tracked: StageRun | None = None,
         handoff: int = 0,
+        concurrency: int = 1,
+        holds: int = 1,
     ) -> None:
         self.name = name
         self.run = run
+        self.concurrency = concurrency
+        self.holds = holds
         self.capacity = capacity
         self.handoff = handoff
         self.overflow = overflow

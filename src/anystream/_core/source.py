@@ -128,9 +128,19 @@ class TaskSource(Source[T_co]):
     input; the runner closes ``send`` afterwards. On a graceful stop it should return
     soon after ``stop.stopping`` becomes true; while it sets ``stop.pulling`` the runner
     may cancel it to stop a wait on its own inputs (never while it is sending).
+
+    ``inputs`` are the streams it runs (``merge``, ``concat``), for ``Stream.explain()``.
     """
 
-    def __init__(self, run: TaskRun, name: str, *, acknowledged: bool = False) -> None:
+    def __init__(
+        self,
+        run: TaskRun,
+        name: str,
+        *,
+        acknowledged: bool = False,
+        inputs: tuple[Any, ...] = (),
+    ) -> None:
         self.name = name
         self.run = run
         self.acknowledged = acknowledged
+        self.inputs = inputs

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Generic, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from .operator import Operator, Pipeable, SameOperator, Step
 from .runner import Run
 from .source import Source
 from .stats import RunStats
+
+if TYPE_CHECKING:
+    from .explain import Explanation
 
 __all__ = ["Stream"]
 
@@ -210,6 +213,21 @@ class Stream(Generic[T_co]):
             "'async with stream.stream() as items: async for item in items: ...' "
             "or get a list with 'await stream.collect()'"
         )
+
+    def explain(self) -> Explanation:
+        """Describe what a run will execute, without running anything.
+
+        The source, each fused segment with its operators, each boundary with its
+        capacity and overflow policy, each staged operator with its concurrency, and
+        ``memory_bound``: the README's "Memory bound" computed from the plan. ``str()``
+        of it is a compact text view; in a notebook it shows as an SVG diagram.
+        """
+        from .explain import explain
+
+        return explain(self._source, self._steps)
+
+    def _repr_html_(self) -> str:
+        return self.explain()._repr_html_()
 
     def __repr__(self) -> str:
         parts = [self._source.name] + [step.name for step in self._steps]

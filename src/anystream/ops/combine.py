@@ -222,7 +222,7 @@ def _source(name: str, body: Body, streams: Sequence[Stream[Any]]) -> TaskSource
         # input runs (their task groups live in it) instead of letting them drain.
         await _run(body, _Combinator(name, tx, stop, [0, 0]), streams)
 
-    return TaskSource(run, name)
+    return TaskSource(run, name, inputs=tuple(streams))
 
 
 def _staged(name: str, body: Body, others: Sequence[Stream[Any]]) -> Operator[Any, Any]:

@@ -137,7 +137,7 @@ def map_thread(
 
         return call
 
-    return _staged(name, make_call, workers, ordered)
+    return _staged(name, make_call, workers, ordered, holds=2 * workers if ordered else workers)
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -193,12 +193,16 @@ def map_process(
             f"result ({detail}); it crashed, called os._exit() or was killed"
         )
 
+    # Two calls in flight per worker process (see docs/offload.md).
+    holds = 4 * workers if ordered else 2 * workers
     if not _PIPELINED:
-        return _staged(
-            name, _anyio_pool_call(fn, workers, kill_on_cancel, describe_death), workers, ordered
-        )
+        call = _anyio_pool_call(fn, workers, kill_on_cancel, describe_death)
+        return _staged(name, call, workers, ordered, holds=holds)
     run = functools.partial(run_stage, fn, workers, ordered, kill_on_cancel, name, describe_death)
-    return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
+    step = StagedStep(
+        name, run, tracked=functools.partial(run, tracked=True), concurrency=workers, holds=holds
+    )
+    return Operator((step,))
 
 
 def _anyio_pool_call(
@@ -304,10 +308,13 @@ class _RemoteCall:
 
 
 def _staged(
-    name: str, make_call: Callable[[], Call], workers: int, ordered: bool
+    name: str, make_call: Callable[[], Call], workers: int, ordered: bool, *, holds: int
 ) -> Operator[Any, Any]:
     run = functools.partial(_run, make_call, workers, ordered, name)
-    return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
+    step = StagedStep(
+        name, run, tracked=functools.partial(run, tracked=True), concurrency=workers, holds=holds
+    )
+    return Operator((step,))
 
 
 async def _run(

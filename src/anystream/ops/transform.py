@@ -182,7 +182,11 @@ def map_async(
     tracked = functools.partial(run, tracked=True)
     # Room for one item per worker on each side: workers and neighbours trade items in
     # batches rather than with a task switch per item (counted in the memory bound).
-    return Operator((StagedStep(name, run, tracked=tracked, handoff=concurrency),))
+    holds = 2 * concurrency if ordered else concurrency
+    step = StagedStep(
+        name, run, tracked=tracked, handoff=concurrency, concurrency=concurrency, holds=holds
+    )
+    return Operator((step,))
 
 
 # -- per-item operators written as generator steps ---------------------------------------
@@ -227,7 +231,9 @@ def starmap(
             name=name,
         )
         tracked = functools.partial(run, tracked=True)
-        return Operator((StagedStep(name, run, tracked=tracked, handoff=limit),))
+        holds = 2 * limit if ordered else limit
+        step = StagedStep(name, run, tracked=tracked, handoff=limit, concurrency=limit, holds=holds)
+        return Operator((step,))
     if limit != 1 or not ordered:
         raise ValueError(
             "starmap(): concurrency and ordered apply to a coroutine function; "
