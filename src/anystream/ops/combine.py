@@ -237,16 +237,29 @@ def _staged(name: str, body: Body, others: Sequence[Stream[Any]]) -> Operator[An
 
 
 def _check_streams(op: str, streams: Sequence[Any], *, first: int = 1) -> None:
+    """Refuse anything but anystream Streams, saying what was passed and what to do."""
     for position, stream in enumerate(streams, start=first):
-        if not isinstance(stream, Stream):
-            hint = (
-                " (wrap an iterable with from_iterable())"
-                if hasattr(stream, "__iter__") or hasattr(stream, "__aiter__")
-                else ""
-            )
+        if isinstance(stream, Stream):
+            continue
+        got = "None" if stream is None else f"{type(stream).__name__} {stream!r:.60}"
+        if isinstance(stream, list | tuple | set | frozenset) and (
+            not stream or builtins.all(isinstance(s, Stream) for s in stream)
+        ):
+            kind = type(stream).__name__
             raise TypeError(
-                f"{op}(): argument {position} must be a Stream, got {type(stream).__name__}{hint}"
+                f"{op}(): pass the streams as separate arguments: {op}(*streams); "
+                f"argument {position} is a {kind} (expected an anystream Stream)"
             )
+        if isinstance(stream, Operator):
+            hint = "; an Operator is a step, not a source: apply it to a stream with stream | op"
+        elif hasattr(stream, "__iter__") or hasattr(stream, "__aiter__"):
+            hint = "; wrap an iterable or async generator with from_iterable()"
+        else:
+            hint = ""
+        raise TypeError(
+            f"{op}(): argument {position} must be a Stream: expected an anystream Stream, "
+            f"got {got}{hint}"
+        )
 
 
 # -- merge ------------------------------------------------------------------------------------

@@ -85,8 +85,18 @@ def from_iterable(iterable: Iterable[T] | AsyncIterable[T]) -> Stream[T]:
     inline by the fused loop, yielding to the event loop every 128 items so that a long
     list neither starves other tasks nor ignores cancellation.
 
+    Refused at build time: a :class:`Stream` (it is a stream already: use it directly)
+    and anything that is not iterable.
+
     aiostream: ``stream.iterate``.
     """
+    if isinstance(iterable, Stream):
+        raise TypeError("from_iterable(): got a Stream; it is already a stream: use it directly")
+    if not isinstance(iterable, Iterable | AsyncIterable):
+        raise TypeError(
+            "from_iterable(): iterable must be an iterable or async iterable, got "
+            f"{'None' if iterable is None else type(iterable).__name__}"
+        )
     return Stream(IterableSource(iterable, "from_iterable"))
 
 
@@ -326,7 +336,13 @@ def from_lines(
             return Stream(FactorySource(lambda: _lines(sys.stdin, None), "from_lines(-)"))
 
         def opener() -> IO[str]:
-            return open(path, encoding=encoding, errors=errors)  # _lines closes it
+            try:
+                return open(path, encoding=encoding, errors=errors)  # _lines closes it
+            except OSError as exc:
+                # One line with the path and the reason, of the same class (so
+                # FileNotFoundError, IsADirectoryError, PermissionError still match).
+                reason = exc.strerror or type(exc).__name__
+                raise type(exc)(f"from_lines(): cannot open {path!r}: {reason}") from None
 
         return Stream(FactorySource(lambda: _lines(None, opener), f"from_lines({path})"))
     fp: Any = path_or_file.wrapped if isinstance(path_or_file, anyio.AsyncFile) else path_or_file

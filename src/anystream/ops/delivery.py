@@ -25,6 +25,25 @@ def from_acked(items: Iterable[Acked[T]] | AsyncIterable[Acked[T]]) -> Stream[T]
     (delivered, filtered out, dropped by policy, dead-lettered, or folded into a window
     that was delivered); ``nack(reason)`` when a run is aborted with it still in flight.
     The pipeline's operators see plain values: the acknowledgement travels beside them.
+
+    ``items`` must be an iterable or async iterable of :class:`Acked`; anything else
+    (``None``, a list holding a plain value) is refused at build time when it can be seen
+    then (a list or tuple is checked item by item), and at run time otherwise.
     """
+    given: Any = items  # checked as anything: callers are not always type-checked
+    if not isinstance(given, Iterable | AsyncIterable):
+        got = "None" if given is None else type(given).__name__
+        raise TypeError(
+            "from_acked(): items must be an iterable or async iterable of Acked(value, ack) "
+            f"items, got {got}"
+        )
+    if isinstance(given, list | tuple):
+        for index, item in enumerate(given):
+            if not isinstance(item, Acked):
+                raise TypeError(
+                    f"from_acked(): items must be Acked(value, ack) items, got "
+                    f"{type(item).__name__} {item!r:.60} at index {index}; for plain values "
+                    "use from_iterable()"
+                )
     source: IterableSource[Any] = IterableSource(items, "from_acked", acknowledged=True)
     return Stream(source)

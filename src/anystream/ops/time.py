@@ -210,6 +210,10 @@ async def _run_throttle(
 # -- sample -------------------------------------------------------------------------------
 
 
+#: The shortest ``sample`` period, in seconds (a shorter one would spin on the timer).
+MIN_SAMPLE_PERIOD = 1e-6
+
+
 def sample(period: float, *, name: str | None = None) -> SameOperator:
     """Every ``period`` seconds, emit the newest item if one arrived since the last tick.
 
@@ -220,9 +224,15 @@ def sample(period: float, *, name: str | None = None) -> SameOperator:
 
     Ticks are aligned to the moment iteration starts. As with RxJS's ``sampleTime``, an
     item still pending at end of input is not emitted (it is counted, with every item
-    superseded before a tick, as ``dropped["sampled"]``).
+    superseded before a tick, as ``dropped["sampled"]``). ``period`` must be at least
+    ``MIN_SAMPLE_PERIOD`` (1e-6 s): a shorter one is refused, as no timer ticks that fast.
     """
     length = check_number("sample", "period", period)
+    if length < MIN_SAMPLE_PERIOD:
+        raise ValueError(
+            f"sample(): period must be at least {MIN_SAMPLE_PERIOD:g} s, got period={period:g} "
+            "(a timer cannot tick that fast; the limit is MIN_SAMPLE_PERIOD)"
+        )
     return _staged(
         step_name("sample", name, f"sample({length:g})"), functools.partial(_run_sample, length)
     )

@@ -25,7 +25,9 @@ Counters
 In ``stream.stats()[...]`` (or ``run.stats()``) a window operator's ``received`` counts
 items and ``emitted`` counts windows. Late items are counted as ``dropped["late"]`` when
 there is no ``on_late``, and as ``dead_lettered`` (handed to a side output) when
-``on_late`` took them. Items in windows plus late items always equal the items received.
+``on_late`` took them. Hopping windows (``sliding_window`` with ``step > size``) count an
+item in a gap between two windows as ``dropped["between_windows"]``. Items in windows plus
+late and between-window items always equal the items received.
 
 Why event-time windows are a staged operator
 --------------------------------------------
@@ -57,6 +59,21 @@ from ._window.model import Aggregate, SessionAggregate, Window
 __all__ = ["Window", "chunks", "session_window", "sliding_window", "tumbling_window"]
 
 T = TypeVar("T")
+
+#: The most windows one item may belong to in :func:`sliding_window` (``size / step``):
+#: above it every item would cost that many folds, and ``size=1e12, step=1`` never ends.
+MAX_WINDOWS_PER_ITEM = 10_000
+#: The shortest window ``size`` and ``step`` in processing time, in seconds: a timer
+#: cannot fire faster, and the window edges would fall below the clock's resolution.
+MIN_PERIOD = 1e-6
+
+
+def _check_period(op: str, arg: str, value: float, cfg: Config) -> None:
+    if cfg.time is None and value < MIN_PERIOD:
+        raise ValueError(
+            f"{op}(): {arg} must be at least {MIN_PERIOD:g} s in processing time, got "
+            f"{arg}={value:g} (a timer cannot tick that fast; the limit is MIN_PERIOD)"
+        )
 
 
 def chunks(
@@ -138,7 +155,9 @@ def tumbling_window(
         emit_empty=emit_empty,
     )
 
-    def make(origin: float, late: Callable[[Any], None]) -> Engine:
+    _check_period("tumbling_window", "size", length, cfg)
+
+    def make(origin: float, late: Callable[[Any], None], between: Callable[[Any], None]) -> Engine:
         return grid_engine(cfg, length, length, origin, late)
 
     return staged(
@@ -169,10 +188,19 @@ def sliding_window(
         output  -----[a]---[a,b]---[b,c]-[c]|   (size = 8, step = 4 dashes)
 
     Windows ``[k*step, k*step + size)`` (shifted to the start of iteration in processing
-    time), so each item is in ``ceil(size / step)`` windows; ``step`` must not exceed
-    ``size`` (a gap between windows would silently lose items). Windows that started
-    before time 0 (before iteration, in processing time) exist too, so every item is in
-    the same number of windows.
+    time), so each item is in ``ceil(size / step)`` windows, at most
+    ``MAX_WINDOWS_PER_ITEM`` (10,000; a larger ``size / step`` is refused). Windows that
+    started before time 0 (before iteration, in processing time) exist too, so every item
+    is in the same number of windows. In processing time ``size`` and ``step`` must be at
+    least ``MIN_PERIOD`` (1e-6 s).
+
+    ``step > size`` gives *hopping* windows with gaps (RxJS ``bufferTime(size, step)``)::
+
+        input   -a-b-c-d-e-f-|
+        output  ---[a]---[c]---[e]|     (size = 2, step = 4 dashes: b, d, f in gaps)
+
+    An item that arrives (or, in event time, is stamped) in a gap belongs to no window: it
+    is dropped and counted as ``dropped["between_windows"]``, never silently.
 
     Everything else is as for :func:`tumbling_window`. In event time an item is either
     added to *all* its windows or, when the earliest of them has already closed, late as
@@ -180,10 +208,11 @@ def sliding_window(
     """
     length = check_number("sliding_window", "size", size)
     stride = check_number("sliding_window", "step", step)
-    if stride > length:
+    if length / stride > MAX_WINDOWS_PER_ITEM:
         raise ValueError(
-            f"sliding_window(): step must be <= size, got step={step} > size={size} "
-            "(items between windows would belong to none)"
+            f"sliding_window(): each item would be in {length / stride:.3g} windows "
+            f"(size={size:g} / step={step:g}); at most {MAX_WINDOWS_PER_ITEM:,} are allowed "
+            "(MAX_WINDOWS_PER_ITEM): use a larger step or a smaller size"
         )
     cfg = Config(
         "sliding_window",
@@ -195,8 +224,11 @@ def sliding_window(
         emit_empty=emit_empty,
     )
 
-    def make(origin: float, late: Callable[[Any], None]) -> Engine:
-        return grid_engine(cfg, length, stride, origin, late)
+    _check_period("sliding_window", "size", length, cfg)
+    _check_period("sliding_window", "step", stride, cfg)
+
+    def make(origin: float, late: Callable[[Any], None], between: Callable[[Any], None]) -> Engine:
+        return grid_engine(cfg, length, stride, origin, late, between)
 
     return staged(
         step_name("sliding_window", name, f"sliding_window({length:g}, {stride:g})"), cfg, make
@@ -243,7 +275,7 @@ def session_window(
         session=True,
     )
 
-    def make(origin: float, late: Callable[[Any], None]) -> Engine:
+    def make(origin: float, late: Callable[[Any], None], between: Callable[[Any], None]) -> Engine:
         return session_engine(cfg, length, late)
 
     return staged(step_name("session_window", name, f"session_window({length:g})"), cfg, make)

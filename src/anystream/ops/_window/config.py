@@ -9,7 +9,7 @@ from ..._core.callables import check_callable, check_number, check_sync_callable
 from ..._core.errors import add_operator_note
 from ..._core.stats import OpStats
 
-__all__ = ["Config", "late_handler"]
+__all__ = ["Config", "between_handler", "late_handler"]
 
 
 class Config:
@@ -98,3 +98,12 @@ def late_handler(cfg: Config, stats: OpStats, name: str) -> Callable[[Any], None
             raise
 
     return divert
+
+
+def between_handler(stats: OpStats) -> Callable[[Any], None]:
+    """Count an item that fell between two hopping windows as ``dropped["between_windows"]``."""
+
+    def drop(item: Any) -> None:
+        stats.drop("between_windows")
+
+    return drop

@@ -19,7 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..._core.errors import add_operator_note
 from ..._core.handoff import send
 from ..._core.operator import Operator, StageContext, StagedStep
-from .config import Config, late_handler
+from .config import Config, between_handler, late_handler
 from .engines import EngineFactory
 from .model import Window
 
@@ -162,7 +162,7 @@ async def _run_event_time(
     tx: MemoryObjectSendStream[Any],
     ctx: StageContext,
 ) -> None:
-    engine = make_engine(0.0, late_handler(cfg, ctx.stats, name))
+    engine = make_engine(0.0, late_handler(cfg, ctx.stats, name), between_handler(ctx.stats))
     push, out = engine.push, engine.out
     time_fn = cfg.time
     counts = ctx.counts
@@ -206,7 +206,7 @@ async def _run_processing_time(
     counts = ctx.counts
     current_time = anyio.current_time
     now = current_time()
-    engine = make_engine(now, late_handler(cfg, ctx.stats, name))
+    engine = make_engine(now, late_handler(cfg, ctx.stats, name), between_handler(ctx.stats))
     push, advance, out = engine.push, engine.advance, engine.out
     receive_nowait = rx.receive_nowait
     since_clock = 0

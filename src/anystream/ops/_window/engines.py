@@ -96,8 +96,11 @@ def grid_engine(
     step: float,
     origin: float,
     late: Callable[[Any], None],
+    between: Callable[[Any], None] | None = None,
 ) -> Engine:
-    """Tumbling (``step == size``) and sliding windows ``[origin + k*step, ... + size)``."""
+    """Tumbling (``step == size``), sliding (``step < size``) and hopping (``step > size``)
+    windows ``[origin + k*step, ... + size)``; with hopping windows an item in a gap goes to
+    ``between``."""
     out: list[Window[Any]] = []
     # rows[k][key] = [accumulator, count]; k is the window's grid index.
     rows: dict[float, dict[Any, list[Any]]] = {}
@@ -184,6 +187,10 @@ def grid_engine(
             first = k - span + 1
             while end_of(first) <= t:
                 first += 1
+            if first > k:  # hopping windows: t is in the gap after window k
+                if between is not None:
+                    between(item)
+                return
         if behind and end_of(first) <= wm:
             late(item)
             return
@@ -345,4 +352,6 @@ def session_engine(cfg: Config, gap: float, late: Callable[[Any], None]) -> Engi
     return Engine(push, advance, flush, deadline, out)
 
 
-EngineFactory = Callable[[float, Callable[[Any], None]], Engine]
+# (origin, late, between): ``between`` takes an item that falls between two hopping
+# windows (``step > size``), which belongs to no window.
+EngineFactory = Callable[[float, Callable[[Any], None], Callable[[Any], None]], Engine]
