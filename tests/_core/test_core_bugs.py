@@ -39,7 +39,13 @@ class Boom(Exception):
 # 14(a) is not fixed yet with a staged operator: an upstream task's error fails the run at
 # once instead of travelling behind the items already sent (strict: it must start failing
 # the suite the day it is fixed, so that the mark is removed).
-_NOT_YET = pytest.mark.xfail(strict=True, reason="14(a): upstream error after take, staged")
+_NOT_YET = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known bug, issue 14: an upstream error raised after take(n) is satisfied still "
+        "fails the run when a staged operator sits in between (the fused path is fixed)"
+    ),
+)
 
 
 async def _three_then_fail() -> AsyncIterator[int]:
