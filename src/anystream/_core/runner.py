@@ -101,6 +101,10 @@ class Run(Generic[T_co]):
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
+        # Set once the consumer has left its ``async for`` (the run is being exited): only
+        # then may the runner close the stream the consumer's loop reads.
+        self._consumer_left = False
+        self._nodes: list[Node] = []
         source = stream._source
         self._tracking = (
             RunTracking(source.name, task_source=isinstance(source, TaskSource))
@@ -163,12 +167,31 @@ class Run(Generic[T_co]):
         """Stop at once: cancel every task and close every generator.
 
         ``error``, if given, is raised from the ``async with`` block once everything is
-        closed (the runner passes ``KeyboardInterrupt`` for a second Ctrl-C).
+        closed (the runner passes ``KeyboardInterrupt`` for a second Ctrl-C). The run
+        ends within a bounded time whatever it is doing (see shutdown.py); what the abort
+        discarded is counted in ``stats().discarded``.
         """
         if error is not None and self._abort_error is None:
             self._abort_error = error
         if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+            self._cancel_tasks()
+
+    def _cancel_tasks(self) -> None:
+        """The abort itself: cancel the task group and break every shielded wait.
+
+        Cancelling the task group alone is not enough. After a graceful stop the source
+        finishes the item in hand shielded (shutdown.py), and that shield must not outlive
+        an abort: its send may wait on a buffer that only the consumer reads, and the
+        consumer is about to wait for the source's task. Closing the consumer's side of
+        that buffer makes such a send fail at once (``BrokenResourceError``: the item was
+        not delivered, and the hand-off counts it as discarded); ``StopState.abort()``
+        cancels whatever other shielded finish is still waiting.
+        """
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        self._stop.abort()
+        if self._final_upstream is not None and self._consumer_left:
+            self._final_upstream.close()
 
     def _helper(self) -> CancelScope:
         scope = CancelScope()
@@ -228,6 +251,7 @@ class Run(Generic[T_co]):
             # task source stops by itself and has its own stream already.)
             nodes[0:1] = [Segment([]), Boundary(0, "block", None), first]
         self._bind_stats(nodes)
+        self._nodes = nodes
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -539,6 +563,7 @@ class Run(Generic[T_co]):
                 self._tracking.abandon(exc if isinstance(exc, BaseException) else None)
 
     async def _exit(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        self._consumer_left = True
         finished = exc is None and self._finished()
         try:
             with CancelScope(shield=True):
@@ -560,7 +585,7 @@ class Run(Generic[T_co]):
                     reraise(exc, leaf)
             return None
         if not finished:
-            self._tg.cancel_scope.cancel()
+            self._cancel_tasks()
         else:
             # The consumer saw the end of input, but a task whose output nobody reads any
             # more (the source behind a take_until that fired) may still wait on its own
@@ -571,11 +596,49 @@ class Run(Generic[T_co]):
                     producer.scope.cancel()
         for scope in self._helper_scopes:
             scope.cancel()
-        suppress = await self._exit_task_group(exc_type, exc, tb)
+        try:
+            suppress = await self._exit_task_group(exc_type, exc, tb)
+        finally:
+            if not finished:
+                self._count_discarded()
         if self._abort_error is not None:
             error, self._abort_error = self._abort_error, None
+            total = self._stats.discarded_total
+            if total:
+                error.add_note(
+                    f"anystream: the abort discarded {total} item(s) still in hand-offs "
+                    f"(run.stats().discarded: {self._stats.discarded})"
+                )
             raise error
         return suppress
+
+    def _count_discarded(self) -> None:
+        """Count what the abort left in each hand-off: sent (or being sent), never taken.
+
+        Every node counts an item as emitted just before handing it on, and the next node
+        counts it as received when it takes it, so the difference across a boundary, less
+        what the boundary's overflow policy dropped, is exactly the items in its buffer
+        plus the one a sender held when it was cancelled. Items held inside an operator
+        (a partial window, a call in progress) show as that operator's ``in_flight``.
+        """
+        ops = self._stats.operators
+        nodes = self._nodes
+        for index in range(1, len(nodes) - 1):
+            node = nodes[index]
+            if not isinstance(node, Boundary):
+                continue
+            before, after = nodes[index - 1], nodes[index + 1]
+            assert not isinstance(before, Boundary)
+            assert not isinstance(after, Boundary)
+            (sent, i), (taken, j) = before.out_ref, after.in_ref
+            lost = sent[i] - taken[j]
+            if node.position is not None:
+                lost -= ops[node.position].dropped_total
+                where = ops[node.position].name
+            else:
+                where = f"hand-off after {ops[_last_position(before)].name}"
+            if lost > 0:
+                self._stats.discarded[where] = self._stats.discarded.get(where, 0) + lost
 
     async def _exit_task_group(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         assert self._tg is not None
@@ -595,3 +658,11 @@ class Run(Generic[T_co]):
             for item in self._streams:
                 item.close()
             await close_all(self._closables)
+
+
+def _last_position(node: Segment | Stage) -> int:
+    """The position (in the run's stats) of the last operator of ``node``; 0: the source."""
+    if isinstance(node, Stage):
+        return node.position
+    positions = [p for group in node.positions for p in group] + node.gen_positions
+    return max(positions, default=0)

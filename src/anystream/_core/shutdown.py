@@ -53,7 +53,8 @@ behaves as Python normally does.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -75,18 +76,46 @@ class StopState:
     (``merge``, ``merge_with``) without polling.
     """
 
-    __slots__ = ("_event", "pulling", "stopping")
+    __slots__ = ("_event", "_finishing", "aborting", "pulling", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
         self.pulling = False
+        self.aborting = False
         self._event: anyio.Event | None = None
+        self._finishing: set[anyio.CancelScope] = set()
 
     def request(self) -> None:
         """Mark the stop (the runner calls this from ``Run.stop()``)."""
         self.stopping = True
         if self._event is not None:
             self._event.set()
+
+    def abort(self) -> None:
+        """The run is being aborted: cancel every :meth:`finishing` scope still open."""
+        self.aborting = True
+        for scope in list(self._finishing):
+            scope.cancel()
+
+    @contextmanager
+    def finishing(self) -> Iterator[anyio.CancelScope]:
+        """Shield the finish of the item in hand from the stop, not from an abort.
+
+        A stop may cancel the source's scope just after the source produced an item; the
+        cancellation then lands on the hand-off that follows, and the item would be lost.
+        So the item is finished inside this scope, which the stop's cancellation cannot
+        reach but :meth:`abort` can: a shield held across a wait on another task of the
+        same run (the send waits for a reader) must never outlive an abort.
+        """
+        scope = anyio.CancelScope(shield=True)
+        if self.aborting:
+            scope.cancel()
+        self._finishing.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._finishing.discard(scope)
 
     async def wait(self) -> None:
         """Return once a graceful stop has been requested."""
