@@ -39,7 +39,7 @@ from .handoff import Producer, downstream_left, end_output, make_put
 from .hooks import progress_view
 from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
-from .shutdown import Aborted, StopState, relay_signals
+from .shutdown import Aborted, StopState, check_grace, relay_signals
 from .source import Source, TaskSource
 from .stats import OpStats, RunStats
 
@@ -150,8 +150,9 @@ class Run(Generic[T_co]):
 
         Safe to call from the consuming task, from any other task of the same event loop,
         and more than once. With ``grace`` (or the run's ``grace``), the run is aborted if
-        the drain has not finished that many seconds later.
+        the drain has not finished that many seconds later: a finite number >= 0.
         """
+        check_grace("run.stop()", grace)
         first = not self._stop.stopping
         self._stop.request()
         scope = self._source_scope
@@ -175,6 +176,12 @@ class Run(Generic[T_co]):
             self._abort_error = error
         if self._tg is not None:
             self._cancel_tasks()
+        else:
+            # No task to cancel: the whole pipeline is the consumer's own loop, which
+            # checks the stop before every pull. It ends there, and the error (if any)
+            # is raised when the run is exited.
+            self._stop.request()
+            self._stop.abort()
 
     def _cancel_tasks(self) -> None:
         """The abort itself: cancel the task group and break every shielded wait.
@@ -583,6 +590,9 @@ class Run(Generic[T_co]):
                 leaf = unwrap(exc)
                 if leaf is not exc:
                     reraise(exc, leaf)
+            if self._abort_error is not None and exc is None:
+                error, self._abort_error = self._abort_error, None
+                raise error
             return None
         if not finished:
             self._cancel_tasks()

@@ -52,6 +52,7 @@ behaves as Python normally does.
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,11 +60,21 @@ from typing import Any
 
 import anyio
 
-__all__ = ["Aborted", "StopState", "relay_signals"]
+__all__ = ["Aborted", "StopState", "check_grace", "relay_signals"]
 
 
 class Aborted(Exception):
     """The run was aborted before it could finish draining (e.g. its grace period ended)."""
+
+
+def check_grace(where: str, grace: object) -> None:
+    """Refuse a grace period that is not a finite number of seconds >= 0 (or None)."""
+    if grace is None:
+        return
+    if isinstance(grace, bool) or not isinstance(grace, int | float):
+        raise TypeError(f"{where}: grace must be a number of seconds or None, got {grace!r}")
+    if not 0 <= grace < math.inf:  # also refuses nan
+        raise ValueError(f"{where}: grace must be a finite number of seconds >= 0, got {grace}")
 
 
 class StopState:
