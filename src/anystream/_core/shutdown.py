@@ -40,6 +40,26 @@ body, so its own ``finally`` never runs. Items in flight are discarded; an error
 caused the abort is re-raised (unwrapped, see ``errors.py``), a second Ctrl-C raises
 ``KeyboardInterrupt``, an expired grace period raises :class:`Aborted`.
 
+**An abort always ends the run.** This is the rule every wait in the runner is held to:
+once an abort is requested, the run ends as soon as the user code *already running*
+returns (one scheduler pass when none is), whatever the pipeline is doing. The only
+waits allowed after an abort are waits on code that cannot be interrupted and belongs to
+the user: a call in progress in a worker thread or process (``map_thread`` and
+``map_process`` wait for those unless told ``abandon_on_cancel=True`` /
+``kill_on_cancel=True``), a generator's own ``finally``. No wait of the runner's may
+depend on another task of the same run once the abort is under way, and a shield is the
+easy way to break that: the graceful stop's finish of the item in hand is a send, and a
+send waits for a reader. So that shield comes from :meth:`StopState.finishing`, which
+keeps the *stop's* cancellation out but is cancelled by :meth:`StopState.abort`, and once
+the consumer has left its loop the runner closes the consumer's side of its hand-off, so
+a sender still parked on it fails at once instead of waiting for a reader that is gone.
+(A pipeline with no staged operator has no task to cancel: it is the consumer's own loop,
+and the abort takes effect before its next pull.) What an abort throws away is counted,
+never lost silently: items left in a hand-off's buffer or in a cancelled sender's hands
+in ``run.stats().discarded`` (by hand-off, and in a note on the abort's exception), items
+inside an operator (a call in progress, a partial window) in that operator's
+``in_flight``.
+
 **Why signals are received, not trapped.** On Ctrl-C trio raises ``KeyboardInterrupt``
 in the main task at an arbitrary checkpoint, while asyncio's runner cancels the main
 task: neither gives a place to start a drain. With ``handle_signals=True`` the runner
