@@ -36,18 +36,6 @@ class Boom(Exception):
 
 # -- (a) an error after take(n) is satisfied ------------------------------------------
 
-# 14(a) is not fixed yet with a staged operator: an upstream task's error fails the run at
-# once instead of travelling behind the items already sent (strict: it must start failing
-# the suite the day it is fixed, so that the mark is removed).
-_NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug, issue 14: an upstream error raised after take(n) is satisfied still "
-        "fails the run when a staged operator sits in between (the fused path is fixed)"
-    ),
-)
-
-
 async def _three_then_fail() -> AsyncIterator[int]:
     yield 0
     yield 1
@@ -63,7 +51,7 @@ def _three_then_fail_sync() -> Iterator[int]:
 
 
 @pytest.mark.parametrize(
-    "staged", [0, pytest.param(1, marks=_NOT_YET), pytest.param(2, marks=_NOT_YET)]
+    "staged", [0, 1, 2]
 )
 @pytest.mark.parametrize("sync", [False, True])
 async def test_an_upstream_error_after_take_is_satisfied_is_not_raised(
@@ -76,7 +64,7 @@ async def test_an_upstream_error_after_take_is_satisfied_is_not_raised(
     assert await (stream | take(3)).collect() == [0, 1, 2]
 
 
-@pytest.mark.parametrize("staged", [0, pytest.param(1, marks=_NOT_YET)])
+@pytest.mark.parametrize("staged", [0, 1])
 async def test_an_upstream_error_after_take_is_satisfied_when_iterating(staged: int) -> None:
     stream: Stream[int] = from_iterable(_three_then_fail())
     if staged:

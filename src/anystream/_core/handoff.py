@@ -18,9 +18,15 @@ streams: they never block and count what they discard.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from anyio import BrokenResourceError, CancelScope, EndOfStream, WouldBlock
+from anyio import (
+    BrokenResourceError,
+    CancelScope,
+    EndOfStream,
+    WouldBlock,
+    create_memory_object_stream,
+)
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -28,7 +34,9 @@ from .stats import OpStats
 
 __all__ = [
     "END",
+    "BoundaryReceive",
     "Producer",
+    "boundary",
     "downstream_left",
     "end_output",
     "make_put",
@@ -103,12 +111,70 @@ async def receive_or_end(stream: MemoryObjectReceiveStream[T]) -> T:
 _NEVER: Any = (True,)  # truthy: "a peer is parked", so the loop takes the slow path
 
 
+class BoundaryReceive(MemoryObjectReceiveStream[T]):
+    """The receive side of a boundary: an anyio memory stream that can end in a failure.
+
+    A task that fails does not fail the run at once: it records its error here and
+    closes its output, so that the error travels *behind* the items already in the
+    buffer, as end-of-stream does (shutdown.py). The receiver meets it exactly where it
+    would have met the end of the stream: ``receive_nowait()`` / ``receive()`` raise the
+    error instead of ``EndOfStream``, so a window does not flush as if the input had
+    ended. A receiver that stops reading before that point (a ``take`` that has its
+    items, a consumer that left) never sees it: what the upstream would have raised
+    afterwards is not the caller's error, as in a pull-based pipeline.
+    """
+
+    failure: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        """Record ``error`` as the way this stream ends (the sending task calls this)."""
+        self.failure = error
+
+    def receive_nowait(self) -> T:
+        try:
+            return super().receive_nowait()
+        except EndOfStream:
+            if self.failure is None:
+                raise
+        raise_failure(self.failure)
+
+    async def receive(self) -> T:
+        try:
+            return await super().receive()
+        except EndOfStream:
+            if self.failure is None:
+                raise
+        raise_failure(self.failure)
+
+
+def raise_failure(error: BaseException) -> NoReturn:
+    """Raise ``error`` where a receiver met it, keeping its own ``__context__``."""
+    context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = context
+
+
+def boundary(capacity: float) -> tuple[MemoryObjectSendStream[Any], BoundaryReceive[Any]]:
+    """A bounded hand-off between two tasks of a run (see :class:`BoundaryReceive`)."""
+    tx, plain = create_memory_object_stream[Any](capacity)
+    # A second receive side over the same state, then the plain one closed: anyio's
+    # streams are dataclasses over a shared state, and this keeps its bookkeeping exact.
+    rx = BoundaryReceive(_state=plain._state)
+    plain.close()
+    return tx, rx
+
+
+_FAST_RECEIVE = (MemoryObjectReceiveStream, BoundaryReceive)
+
+
 def receive_fast_path(stream: MemoryObjectReceiveStream[Any]) -> tuple[Any, Any]:
     """``(buffer, waiting_senders)`` of ``stream``'s state, for the inline fast path."""
     state = getattr(stream, "_state", None)
     buffer = getattr(state, "buffer", None)
     waiting = getattr(state, "waiting_senders", None)
-    if type(stream) is not MemoryObjectReceiveStream or buffer is None or waiting is None:
+    if type(stream) not in _FAST_RECEIVE or buffer is None or waiting is None:
         return (), _NEVER
     return buffer, waiting
 

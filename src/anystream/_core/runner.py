@@ -29,13 +29,13 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-from anyio import BrokenResourceError, CancelScope, create_memory_object_stream
+from anyio import BrokenResourceError, CancelScope
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .acks import RunTracking, require_tracking
 from .errors import collapse, reraise, reraise_unwrapped, unwrap
-from .handoff import Producer, downstream_left, end_output, make_put
+from .handoff import BoundaryReceive, Producer, boundary, downstream_left, end_output, make_put
 from .hooks import progress_view
 from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
@@ -98,6 +98,9 @@ class Run(Generic[T_co]):
         self._final_closables: list[Any] = []
         self._final_upstream: MemoryObjectReceiveStream[Any] | None = None
         self._producers: list[Producer] = []
+        # The receive side of each task's output, by id of the send side the task holds:
+        # where a failing task leaves its error for its receiver (handoff.BoundaryReceive).
+        self._ends: dict[int, BoundaryReceive[Any]] = {}
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
@@ -406,9 +409,14 @@ class Run(Generic[T_co]):
 
     def _link(self, capacity: int, sender_stage: int) -> tuple[Any, Any]:
         """A boundary stream: (send side, receive side), timed in a timed run."""
-        tx, rx = create_memory_object_stream[Any](capacity)
+        tx, rx = boundary(capacity)
         self._streams += [tx, rx]
-        return (tx, rx) if self._timer is None else self._timer.link(tx, rx, sender_stage)
+        if self._timer is not None:
+            timed_tx, timed_rx = self._timer.link(tx, rx, sender_stage)
+            self._ends[id(timed_tx)] = rx
+            return timed_tx, timed_rx
+        self._ends[id(tx)] = rx
+        return tx, rx
 
     def _build_final(
         self,
@@ -444,7 +452,7 @@ class Run(Generic[T_co]):
         scope: CancelScope | None,
     ) -> None:
         try:
-            await self._produce(loop, downstream, scope)
+            await self._produce(loop, downstream, scope, in_band=True)
         finally:
             if upstream is not None:
                 upstream.close()
@@ -477,25 +485,50 @@ class Run(Generic[T_co]):
         work: Awaitable[None],
         downstream: MemoryObjectSendStream[Any],
         scope: CancelScope | None,
+        *,
+        in_band: bool = False,
     ) -> None:
-        """Run one task's ``work`` into ``downstream``; end the output if it ends well.
+        """Run one task's ``work`` into ``downstream``; end the output when it ends.
 
-        The one place a task of the run ends: the consumer having left is a quiet end,
+        The one place a task of the run ends. The consumer having left is a quiet end,
         and a task's own group of failures is collapsed to its first one (errors.py).
+        With ``in_band`` (a segment: the source and per-item operators, which a pull
+        would have run in order) a failure is not raised here: it is left on the
+        output's receive side, behind the items already sent, and the output is closed
+        (handoff.BoundaryReceive). The receiver raises it when it gets there, or never,
+        if it stops reading first. A staged operator's failure fails the run at once: its
+        tasks may feed side channels (``group_by``'s groups) that would wait for it.
         """
         producer = self._producer(downstream)
         try:
             with producer.scope, scope if scope is not None else nullcontext():
                 await work
-        except BrokenResourceError:
+        except BrokenResourceError as broken:
             if not downstream_left(downstream):
-                raise
+                self._fail(downstream, broken, broken, in_band)
         except BaseExceptionGroup as group:
             error = collapse(group)
             if not (isinstance(error, BrokenResourceError) and downstream_left(downstream)):
-                reraise(group, error)
+                self._fail(downstream, group, error, in_band)
+        except Exception as error:
+            if not in_band:
+                raise
+            self._fail(downstream, error, error, in_band)
         producer.ended = True
         end_output(downstream)
+
+    def _fail(
+        self,
+        downstream: MemoryObjectSendStream[Any],
+        raised: BaseException,
+        error: BaseException,
+        in_band: bool,
+    ) -> None:
+        end = self._ends.get(id(downstream)) if in_band else None
+        if end is None or not isinstance(error, Exception):
+            reraise(raised, error)  # a stage's failure, a cancellation...: at once
+            return  # pragma: no cover - reraise always raises
+        end.fail(error)
 
     def _producer(self, output: MemoryObjectSendStream[Any]) -> Producer:
         producer = Producer(output)
