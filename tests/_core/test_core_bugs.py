@@ -85,6 +85,24 @@ async def test_an_upstream_error_before_take_is_satisfied_is_raised(staged: int)
         await (stream | take(4)).collect()
 
 
+@pytest.mark.parametrize("size", [0, 1, 4, 64])
+@pytest.mark.parametrize("sync", [False, True])
+async def test_the_items_before_an_upstream_error_are_delivered_before_it(
+    size: int, sync: bool
+) -> None:
+    """The error travels behind the items already in the buffer, on both backends.
+
+    (Before, trio delivered none of them: the failure cancelled the consumer first.)
+    """
+    source = _three_then_fail_sync() if sync else _three_then_fail()
+    got: list[int] = []
+    with pytest.raises(ZeroDivisionError):
+        async with (from_iterable(source) | buffered(size)).stream() as run:
+            async for item in run:
+                got.append(item)
+    assert got == [0, 1, 2]
+
+
 # -- (b) the stop takes effect before the next pull ---------------------------------
 
 

@@ -130,9 +130,11 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
         """Record ``error`` as the way this stream ends (the sending task calls this)."""
         self.failure = error
 
+    # The base class's methods are called directly, not through super(): these run for
+    # every item a staged operator receives, and the lookup is most of their cost.
     def receive_nowait(self) -> T:
         try:
-            return super().receive_nowait()
+            return _base_receive_nowait(self)
         except EndOfStream:
             if self.failure is None:
                 raise
@@ -140,11 +142,15 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
 
     async def receive(self) -> T:
         try:
-            return await super().receive()
+            return await _base_receive(self)
         except EndOfStream:
             if self.failure is None:
                 raise
         raise_failure(self.failure)
+
+
+_base_receive_nowait = MemoryObjectReceiveStream.receive_nowait
+_base_receive = MemoryObjectReceiveStream.receive
 
 
 def raise_failure(error: BaseException) -> NoReturn:
