@@ -477,6 +477,34 @@ async def test_from_lines_fifo_reads_a_writer_that_comes_later(tmp_path: Path) -
     assert got == ["first", "second", "third \u00e9", "last without newline"]
 
 
+@needs_fifo
+@pytest.mark.real_clock
+async def test_from_lines_fifo_long_lines_and_many_lines(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    long_line = "x" * 300_000  # several reads of the FIFO
+    expected = [long_line, *(f"line {i}" for i in _range(20_000)), long_line + "y"]
+    data = ("\n".join(expected) + "\n").encode()
+
+    async def write() -> None:
+        fd = await _open_writer(fifo)
+        try:
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    await anyio.wait_writable(fd)
+        finally:
+            os.close(fd)
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            got = await from_lines(fifo).collect()
+    assert got == expected
+
+
 _FIFO_SCRIPT = """
 import sys
 import anyio

@@ -463,7 +463,7 @@ async def _fifo_lines(fifo: _Fifo) -> AsyncIterator[str]:
     decoder = io.IncrementalNewlineDecoder(
         codecs.getincrementaldecoder(fifo.encoding)(fifo.errors), translate=True
     )
-    pending = ""
+    pending: list[str] = []  # the start of a line whose end has not arrived yet
     try:
         while True:
             await anyio.wait_readable(fd)
@@ -472,13 +472,18 @@ async def _fifo_lines(fifo: _Fifo) -> AsyncIterator[str]:
             except BlockingIOError:  # another reader of the FIFO took the data
                 continue
             if not chunk:
-                pending += decoder.decode(b"", final=True)
-                if pending:
-                    yield pending
+                last = "".join(pending) + decoder.decode(b"", final=True)
+                if last:
+                    yield last
                 return
-            lines = (pending + decoder.decode(chunk)).split("\n")
-            pending = lines.pop()
-            for line in lines:
+            lines = decoder.decode(chunk).split("\n")
+            if len(lines) == 1:  # no line end yet: joined once it comes, not per chunk
+                pending.append(lines[0])
+                continue
+            pending.append(lines[0])
+            first, pending = "".join(pending), [lines[-1]]
+            yield first
+            for line in lines[1:-1]:
                 yield line
     finally:
         os.close(fd)
