@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "with_latest_from": ".ops.latest",
     "on_error_resume": ".ops.recover",
     "retry_stream": ".ops.recover",
+    "broadcast": ".ops.share",
+    "share": ".ops.share",
     "item": ".ops.sequence",
     "slice": ".ops.sequence",
     "buffered": ".ops.flow",
@@ -199,6 +201,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.recover import on_error_resume as on_error_resume
     from .ops.recover import retry_stream as retry_stream
     from .ops.select import dedupe as dedupe
+    from .ops.share import broadcast as broadcast
+    from .ops.share import share as share
     from .ops.select import distinct_until_changed as distinct_until_changed
     from .ops.select import drop_while as drop_while
     from .ops.select import filter as filter
