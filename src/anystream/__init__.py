@@ -201,8 +201,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.recover import on_error_resume as on_error_resume
     from .ops.recover import retry_stream as retry_stream
     from .ops.select import dedupe as dedupe
-    from .ops.share import broadcast as broadcast
-    from .ops.share import share as share
     from .ops.select import distinct_until_changed as distinct_until_changed
     from .ops.select import drop_while as drop_while
     from .ops.select import filter as filter
@@ -216,6 +214,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.sequence import cycle as cycle
     from .ops.sequence import item as item
     from .ops.sequence import slice as slice
+    from .ops.share import broadcast as broadcast
+    from .ops.share import share as share
     from .ops.time import debounce as debounce
     from .ops.time import delay as delay
     from .ops.time import rate_limit as rate_limit
