@@ -30,20 +30,30 @@ Semantics (the same for both functions)
   ``SharingStarted.WhileSubscribed()``).
 * **Reset.** After the upstream ended, failed or lost its last subscriber, the next
   subscription that reaches ``start_at`` starts a fresh run of ``stream``.
-* **Ownership.** Structured concurrency: the upstream run lives in the task of the
-  subscription that started it. If that subscriber leaves while others are still
-  attached, the upstream goes on feeding them and the leaving subscription's ``async
-  with`` waits until the last subscriber has left. So run subscribers concurrently
-  (in one task group), not one after another in the same task.
+* **Ownership.** Structured concurrency: the upstream run needs a task to live in. By
+  default it is the task of the subscription that started it; if that subscriber leaves
+  while others are still attached, the upstream goes on feeding them and the leaving
+  subscription's ``async with`` (or ``collect()``) returns only once the last subscriber
+  has left. When subscribers come and go independently, *open* the shared stream
+  instead: inside ``async with shared:`` the upstream runs in a task of that block
+  (Kotlin's ``shareIn(scope)``), every subscriber leaves at once, and leaving the block
+  closes the upstream (attached subscribers then end after their buffers)::
+
+      shared = share(stream)
+      async with shared, anyio.create_task_group() as tg:
+          tg.start_soon(consume, shared)
+          first = await (shared | take(1)).collect()   # returns at once
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Literal, TypeVar, cast
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar, cast
 
 import anyio
 from anyio import CancelScope
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_choice, check_int
@@ -54,9 +64,10 @@ from .._core.stats import OpStats
 from .._core.stream import Stream
 from .combine import _check_streams
 
-__all__ = ["broadcast", "share"]
+__all__ = ["Shared", "broadcast", "share"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 SlowPolicy = Literal["wait", "drop_oldest", "drop_newest"]
 
@@ -100,6 +111,7 @@ class _Hub:
         self.start_at = start_at
         self.subscribers: list[_Subscriber] = []
         self.scope: CancelScope | None = None  # the running upstream's, None when idle
+        self.host: TaskGroup | None = None  # the task group of ``async with shared:``
 
     def attach(self, stats: OpStats, counts: list[int]) -> tuple[_Subscriber, bool]:
         """Add a subscriber; True as second value if the caller must run the upstream."""
@@ -108,6 +120,9 @@ class _Hub:
         start = self.scope is None and len(self.subscribers) >= self.start_at
         if start:
             self.scope = CancelScope()
+            if self.host is not None:  # opened: the block's task group runs it
+                self.host.start_soon(self.pump, False, name="anystream share upstream")
+                return sub, False
         return sub, start
 
     def detach(self, sub: _Subscriber) -> None:
@@ -117,16 +132,18 @@ class _Hub:
         if not self.subscribers and self.scope is not None:
             self.scope.cancel()  # the last subscriber left: close the upstream run
 
-    async def pump(self) -> None:
+    async def pump(self, shielded: bool = True) -> None:
         """Run the upstream once and hand each item to every attached subscriber.
 
-        Shielded from the owning subscription's cancellation: it ends when the upstream
-        ends or fails, or when the last subscriber has left (``detach``).
+        In a subscription's task it is shielded from that subscription's cancellation: it
+        ends when the upstream ends or fails, or when the last subscriber has left
+        (``detach``). In the task group of ``async with shared:`` it is not: leaving the
+        block ends it too.
         """
         scope = self.scope
         assert scope is not None
         error: BaseException | None = None
-        with CancelScope(shield=True):
+        with CancelScope(shield=shielded):
             try:
                 with scope:
                     async with self.stream.stream() as items:
@@ -158,7 +175,24 @@ class _Hub:
             sub.items.append(item)
             sub.wake.set()
 
-    def subscription(self, name: str) -> Stream[Any]:
+    async def open(self) -> None:
+        if self.host is not None:
+            raise RuntimeError(
+                "share(): this shared stream is already open; enter it with async with once"
+            )
+        host = anyio.create_task_group()
+        await host.__aenter__()
+        self.host = host
+
+    async def close(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
+        host, self.host = self.host, None
+        assert host is not None
+        host.cancel_scope.cancel()  # the upstream, if it runs: its subscribers then end
+        return bool(await host.__aexit__(exc_type, exc, tb))
+
+    def subscription(self, name: str) -> Shared[Any]:
         """A stream each run of which is one subscription to this hub."""
         hub = self
 
@@ -179,7 +213,35 @@ class _Hub:
                     hub.detach(sub)
                     tg.cancel_scope.cancel()  # the stop watcher (the pump is shielded)
 
-        return Stream(IterableSource((), f"{name} subscription"), (StagedStep(name, run),))
+        return Shared(self, IterableSource((), f"{name} subscription"), (StagedStep(name, run),))
+
+
+class Shared(Stream[T_co]):
+    """The stream :func:`share` and :func:`broadcast` return: each run is a subscription.
+
+    Also an async context manager: inside ``async with shared:`` the shared upstream runs
+    in a task of that block rather than in the task of the subscription that started it
+    (see the module docstring, "Ownership"). The streams of one ``broadcast`` share one
+    upstream: open any one of them.
+    """
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: _Hub, source: Any, steps: tuple[Any, ...]) -> None:
+        super().__init__(source, steps)
+        self._hub = hub
+
+    async def __aenter__(self) -> Self:
+        await self._hub.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return await self._hub.close(exc_type, exc, tb)
 
 
 async def _detach_on_stop(hub: _Hub, sub: _Subscriber, ctx: StageContext) -> None:
@@ -211,7 +273,7 @@ def _check(op: str, stream: object, buffer: object, on_slow: object) -> tuple[in
     return size, policy
 
 
-def share(stream: Stream[T], *, buffer: int = 16, on_slow: SlowPolicy = "wait") -> Stream[T]:
+def share(stream: Stream[T], *, buffer: int = 16, on_slow: SlowPolicy = "wait") -> Shared[T]:
     """A stream whose every run attaches to one shared, running run of ``stream``.
 
     ::
@@ -229,8 +291,9 @@ def share(stream: Stream[T], *, buffer: int = 16, on_slow: SlowPolicy = "wait") 
     (``stats()["share"].dropped["slow consumer"]``). The end and the error of the
     upstream reach every attached subscriber after its buffer; a subscriber that leaves
     detaches only itself; when the last one leaves, the upstream run is closed, and a
-    later subscription starts a fresh one. See the module docstring for ownership (the
-    upstream runs in the task of the subscription that started it). RxJS ``share()``;
+    later subscription starts a fresh one. The upstream runs in the task of the
+    subscription that started it, or, inside ``async with s:``, in a task of that block
+    (see the module docstring, "Ownership"). RxJS ``share()``;
     Kotlin ``shareIn(scope, SharingStarted.WhileSubscribed())``; aiostream has none.
     """
     size, policy = _check("share", stream, buffer, on_slow)
@@ -240,7 +303,7 @@ def share(stream: Stream[T], *, buffer: int = 16, on_slow: SlowPolicy = "wait") 
 
 def broadcast(
     stream: Stream[T], n: int, *, buffer: int = 16, on_slow: SlowPolicy = "wait"
-) -> tuple[Stream[T], ...]:
+) -> tuple[Shared[T], ...]:
     """``n`` streams fed by one run of ``stream``, which starts once all ``n`` subscribed.
 
     ::

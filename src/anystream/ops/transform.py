@@ -491,9 +491,10 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
     **Read-ahead:** like every staged operator's input, the task that feeds it (the
     source's, or the previous stage's) pulls its next item and then waits to hand it
     over, so a lazy source has been asked for outer item ``k + 1`` while inner stream
-    ``k`` runs: one outer item ahead, never more. A staged operator (it runs inner streams, which may need tasks of their own); each
-    emitted item costs a hand-off between tasks, so for a cheap expansion into a short
-    list a generator step of your own (``@operator``) is faster. RxJS ``concatMap``;
+    ``k`` runs: one outer item ahead, never more. A staged operator (it runs inner
+    streams, which may need tasks of their own); each emitted item costs a hand-off
+    between tasks, so for a cheap expansion into a short list a generator step of your
+    own (``@operator``) is faster. RxJS ``concatMap``;
     aiostream: ``pipe.concatmap`` (and ``pipe.flatten`` for a stream of streams:
     ``flat_map(lambda s: s)``).
     """
