@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 import anystream as a
@@ -20,7 +21,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 async def run(stream: Stream[Any]) -> tuple[list[tuple[float, str]], Any]:
     """(time, joined items) of every emitted list, and ("|" or "#", end time) or None."""
-    rec = await record(stream, until=60, catch=Boom)
+    with anyio.fail_after(100):
+        rec = await record(stream, until=60, catch=Boom)
     end = None if rec.end_time is None else ("#" if rec.error else "|", rec.end_time)
     return [(t, "".join(str(v) for v in row)) for t, row in rec.events], end
 
@@ -84,14 +86,16 @@ async def test_chunks_with_step(
 async def test_items_in_gaps_are_counted() -> None:
     # Kotlin windowed(2, 3, partialWindows = false) silently skips them; anystream counts
     s = a.range(10) | chunks(2, step=3)
-    assert await s.collect() == [[0, 1], [3, 4], [6, 7], [9]]
+    with anyio.fail_after(10):
+        assert await s.collect() == [[0, 1], [3, 4], [6, 7], [9]]
     op = s.stats()["chunks"]
     assert op.dropped == {"between_chunks": 3}
     assert (op.received, op.emitted) == (10, 4)
 
 
 async def test_overlapping_lists_are_independent_copies() -> None:
-    got = await (a.range(4) | chunks(2, step=1)).collect()
+    with anyio.fail_after(10):
+        got = await (a.range(4) | chunks(2, step=1)).collect()
     got[0].append(99)
     assert got == [[0, 1, 99], [1, 2], [2, 3], [3]]
 

@@ -109,7 +109,8 @@ async def test_take_doc_example_closes_the_upstream() -> None:
         finally:
             log.append("finally")
 
-    got = await (Stream(FactorySource(numbers, "numbers")) | take(2)).collect()
+    with anyio.fail_after(10):
+        got = await (Stream(FactorySource(numbers, "numbers")) | take(2)).collect()
     assert got == [1, 2]
     assert log == ["finally"]
 
@@ -117,7 +118,8 @@ async def test_take_doc_example_closes_the_upstream() -> None:
 async def test_running_reduce_doc_example() -> None:
     # flowOf(1, 2, 3, 4).runningReduce { acc, v -> acc + v } -> 1, 3, 6, 10: scan without
     # an initial value
-    assert await (a.range(1, 5) | scan(lambda acc, v: acc + v)).collect() == [1, 3, 6, 10]
+    with anyio.fail_after(10):
+        assert await (a.range(1, 5) | scan(lambda acc, v: acc + v)).collect() == [1, 3, 6, 10]
 
 
 async def test_flat_map_latest_doc_example() -> None:

@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 async def timed(stream: a.Stream[Any]) -> tuple[list[tuple[float, Any]], Any]:
-    rec = await record(stream, until=60, catch=(Boom, IndexError))
+    with anyio.fail_after(100):
+        rec = await record(stream, until=60, catch=(Boom, IndexError))
     end = None if rec.end_time is None else ("#" if rec.error else "|", rec.end_time)
     return list(rec.events), end
 
@@ -71,7 +72,8 @@ SEQUENCE: list[tuple[str, str, Any, str]] = [
     ("given", "make", "expected"), [c[1:] for c in SEQUENCE], ids=[c[0] for c in SEQUENCE]
 )
 async def test_sequence(given: str, make: Any, expected: str) -> None:
-    rec = await record(src(given) | make(), until=60, catch=(Boom, IndexError))
+    with anyio.fail_after(100):
+        rec = await record(src(given) | make(), until=60, catch=(Boom, IndexError))
     assert rec.marbles(frame=1) == expect(expected)
 
 

@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 async def draw(stream: Stream[Any]) -> str:
-    rec = await record(stream, until=60, catch=(Boom, TimeoutError))
+    with anyio.fail_after(100):
+        rec = await record(stream, until=60, catch=(Boom, TimeoutError))
     return rec.marbles(frame=1)
 
 
