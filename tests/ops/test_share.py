@@ -254,3 +254,16 @@ def test_bad_arguments_name_the_operator() -> None:
         a.broadcast(a.range(3), 0)
     with pytest.raises(TypeError, match=r"broadcast\(\): n must be an int, got str"):
         a.broadcast(a.range(3), "2")  # type: ignore[arg-type]
+
+
+async def test_a_subscriber_arriving_while_the_last_run_closes_starts_a_fresh_one() -> None:
+    # Opened: the upstream closes in the block's task group, asynchronously; a subscriber
+    # that comes right after the last one left must not attach to the closing run.
+    src = Counted(100)
+    s = a.share(src.stream())
+    with anyio.fail_after(100):
+        async with s:
+            assert await (s | a.take(2)).collect() == [0, 1]
+            assert await (s | a.take(3)).collect() == [0, 1, 2]
+    assert src.opened == 2
+    assert src.closed == 2

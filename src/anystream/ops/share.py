@@ -130,7 +130,10 @@ class _Hub:
             self.subscribers.remove(sub)
         sub.end(sub.error)
         if not self.subscribers and self.scope is not None:
-            self.scope.cancel()  # the last subscriber left: close the upstream run
+            # The last subscriber left: close the upstream run. The hub is idle at once,
+            # so that a subscriber arriving while that run closes starts a fresh one.
+            self.scope.cancel()
+            self.scope = None
 
     async def pump(self, shielded: bool = True) -> None:
         """Run the upstream once and hand each item to every attached subscriber.
@@ -148,16 +151,17 @@ class _Hub:
                 with scope:
                     async with self.stream.stream() as items:
                         async for item in items:
-                            await self._publish(item)
-                            if not self.subscribers:
+                            if self.scope is not scope:  # left by all: a new run may go
                                 break
+                            await self._publish(item)
             except Exception as exc:
                 error = exc
             finally:
-                subscribers, self.subscribers = self.subscribers, []
-                self.scope = None
-                for sub in subscribers:
-                    sub.end(error)
+                if self.scope is scope:  # not superseded: end this run's subscribers
+                    subscribers, self.subscribers = self.subscribers, []
+                    self.scope = None
+                    for sub in subscribers:
+                        sub.end(error)
 
     async def _publish(self, item: Any) -> None:
         for sub in list(self.subscribers):
