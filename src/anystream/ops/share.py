@@ -298,7 +298,8 @@ def share(stream: Stream[T], *, buffer: int = 16, on_slow: SlowPolicy = "wait") 
     later subscription starts a fresh one. The upstream runs in the task of the
     subscription that started it, or, inside ``async with s:``, in a task of that block
     (see the module docstring, "Ownership"). RxJS ``share()``;
-    Kotlin ``shareIn(scope, SharingStarted.WhileSubscribed())``; aiostream has none.
+    Kotlin ``shareIn(scope, SharingStarted.WhileSubscribed())``; aiostream has none (asked
+    for in its tracker, issues 35 and 55, with the same backpressure by default).
     """
     size, policy = _check("share", stream, buffer, on_slow)
     hub = _Hub(stream, buffer=size, on_slow=policy, start_at=1)
