@@ -127,3 +127,38 @@ async def test_flat_map_does_not_read_ahead_from_a_lazy_source() -> None:
         for k in range(3)
         for entry in (f"pull {k}", f"inner {k}.0", f"inner {k}.1", f"end {k}")
     ]
+
+
+async def test_concat_asks_an_inline_input_only_as_items_are_taken() -> None:
+    # Sequential operators must not read ahead: concat used to put a 16-item buffer
+    # behind a task-less input, so a lazy source was drained 16 items ahead.
+    log: list[str] = []
+    s = a.concat(a.Stream(FactorySource(_Lazy(log, 6), "lazy")), a.just(99))
+    with anyio.fail_after(10):
+        async with s.stream() as run:
+            async for x in run:
+                log.append(f"got {x}")
+    assert log[-1] == "got 99"
+    for k in range(6):  # item k + 3 is never pulled before item k was delivered
+        if k + 3 < 6:
+            assert log.index(f"got {k}") < log.index(f"pull {k + 3}")
+
+
+def _then_boom() -> Iterator[int]:
+    yield 1
+    yield 2
+    raise Boom("after two")
+
+
+@pytest.mark.parametrize("form", ["concat", "concat_with"])
+async def test_concat_delivers_the_items_before_an_inputs_error(form: str) -> None:
+    # RxJS concat / aiostream chain: 1, 2, then the error (they used to be lost in the
+    # input's buffer when the error cancelled the run)
+    failing = a.Stream(FactorySource(_then_boom, "then_boom"))
+    s = a.concat(failing, a.just(3)) if form == "concat" else a.just(0) | a.concat_with(failing)
+    got: list[int] = []
+    with anyio.fail_after(10), pytest.raises(Boom):
+        async with s.stream() as run:
+            async for x in run:
+                got.append(x)
+    assert got == ([1, 2] if form == "concat" else [0, 1, 2])

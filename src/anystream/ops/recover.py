@@ -19,11 +19,8 @@ from typing import Any, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from .._core.errors import add_operator_note
-from .._core.operator import StagedStep
-from .._core.source import TaskSource
 from .._core.stream import Stream
-from .combine import Input, _check_streams, _Combinator, _source
+from .combine import Input, _check_streams, _Combinator, _emit_all, _source
 from .create import from_iterable
 
 __all__ = ["catch", "on_error_resume", "retry_stream"]
@@ -43,67 +40,6 @@ def _as_stream(op: str, what: str, value: object) -> Stream[Any]:
         f"{op}(): {what} must be a Stream or an (async) iterable, "
         f"got {type(value).__name__} {value!r:.60}"
     )
-
-
-async def _emit_all(comb: _Combinator, index: int, stream: Stream[Any], tg: TaskGroup) -> bool:
-    """Forward every item of ``stream``; False when the consumer left."""
-    if comb.stop is not None and _is_inline(stream):
-        return await _emit_inline(comb, index, stream, tg)
-    async with comb.open(index, stream) as items:
-        async for value in items:
-            if not await comb.emit(value, tg):
-                return False
-    return True
-
-
-def _is_inline(stream: Stream[Any]) -> bool:
-    return not isinstance(stream.source, TaskSource) and not any(
-        isinstance(step, StagedStep) for step in stream.steps
-    )
-
-
-async def _emit_inline(comb: _Combinator, index: int, stream: Stream[Any], tg: TaskGroup) -> bool:
-    """``_emit_all`` for a stream with no task of its own: run it in this task.
-
-    The combinators give such an input a buffer, so that a graceful stop can interrupt an
-    idle source (``combine._interruptible``); but a failure of the run then cancels it
-    before the items already in that buffer were forwarded, and the items emitted just
-    before an error are exactly what ``catch`` and ``retry_stream`` must not lose (RxJS,
-    Kotlin and aiostream deliver them all). So the stream runs inline and the stop is
-    relayed here: the run is told to stop (it ends before its next pull), and if its
-    source is waiting for an item at that moment, that wait is cancelled (nothing pulled
-    is lost: this is the runner's own rule for a source task, ``_core/shutdown.py``).
-    """
-    stop = comb.stop
-    assert stop is not None
-    scope = anyio.CancelScope()
-    try:
-        async with stream.stream() as run:
-
-            async def relay() -> None:
-                await stop.wait()
-                run.stop()
-                if run._stop.pulling:  # waiting inside the source: interrupt that wait
-                    scope.cancel()
-
-            watcher = anyio.CancelScope()
-            tg.start_soon(_watch, relay, watcher, name=f"anystream {comb.name} stop")
-            try:
-                with scope:
-                    async for value in run:
-                        if not await comb.emit(value, tg):
-                            return False
-            finally:
-                watcher.cancel()
-    except Exception as exc:
-        add_operator_note(exc, f"{comb.name}, input {index + 1}")
-        raise
-    return True
-
-
-async def _watch(relay: Callable[[], Any], scope: anyio.CancelScope) -> None:
-    with scope:
-        await relay()
 
 
 def catch(stream: Stream[T], handler: Callable[[Exception], Replacement[U]]) -> Stream[T | U]:
