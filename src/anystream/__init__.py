@@ -78,6 +78,9 @@ _EXPORTS: dict[str, str] = {
     "with_latest_from": ".ops.latest",
     "on_error_resume": ".ops.recover",
     "retry_stream": ".ops.recover",
+    "Shared": ".ops.share",
+    "broadcast": ".ops.share",
+    "share": ".ops.share",
     "item": ".ops.sequence",
     "slice": ".ops.sequence",
     "buffered": ".ops.flow",
@@ -212,6 +215,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.sequence import cycle as cycle
     from .ops.sequence import item as item
     from .ops.sequence import slice as slice
+    from .ops.share import Shared as Shared
+    from .ops.share import broadcast as broadcast
+    from .ops.share import share as share
     from .ops.time import debounce as debounce
     from .ops.time import delay as delay
     from .ops.time import rate_limit as rate_limit

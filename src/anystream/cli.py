@@ -18,14 +18,19 @@ Only this module and the demo command modules print; library code logs through
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from . import __version__
+
+if TYPE_CHECKING:
+    # Imported by the functions that use it: importing this module (the console
+    # script's first step, outside any ``try``) then costs next to nothing, so that a
+    # Ctrl-C during start-up almost always lands inside main()'s handler.
+    import argparse
 
 __all__ = ["DEFAULT_DEMO", "DEMOS", "build_parser", "main"]
 
@@ -60,6 +65,8 @@ def _load(spec: str) -> DemoCommand:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: ``anystream`` with its subcommands and every registered demo."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="anystream",
         description="Composable async stream operators on anyio (asyncio and trio).",
@@ -95,11 +102,15 @@ def _with_default_demo(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``anystream`` console script; returns the exit code."""
-    args_list = _with_default_demo(list(sys.argv[1:] if argv is None else argv))
+    """Entry point of the ``anystream`` console script; returns the exit code.
+
+    130, quietly, after a Ctrl-C outside a run that handles signals itself: while the
+    parser imports the demos (most of the library), or after the run ended.
+    """
     try:
+        args_list = _with_default_demo(list(sys.argv[1:] if argv is None else argv))
         args = build_parser().parse_args(args_list)
-        handler = cast(Callable[[argparse.Namespace], int], args.handler)
+        handler = cast("Callable[[argparse.Namespace], int]", args.handler)
         return handler(args)
     except KeyboardInterrupt:
         # Ctrl-C outside a run that handles signals (start-up, or after the run ended).

@@ -274,3 +274,40 @@ async def test_stream_progress_with_an_abort_from_outside(monkeypatch: pytest.Mo
                 pass
     assert scope.cancelled_caught
     assert "anystream ·" in out.getvalue()
+
+
+# -- names are data, not rich markup (issue 22) ---------------------------------------------
+
+
+MARKUP_NAMES = ("[link=https://x]a[/link]", "path[/x]", "[bold]b[/bold]", ":smile: [red]")
+
+
+async def test_terminal_view_prints_markup_in_names_literally() -> None:
+    con, out = console()
+    s = from_iterable(range(3)) | map(lambda v: v, name=MARKUP_NAMES[0])
+    for n, name in enumerate(MARKUP_NAMES[1:]):
+        s = s | buffered(n) | map(lambda v: v, name=name)
+    with anyio.fail_after(10):
+        async with s.stream() as run, show_progress(run, console=con, label="[i]lab[/i]"):
+            assert [x async for x in run] == [0, 1, 2]
+    text = out.getvalue()
+    for name in MARKUP_NAMES:
+        assert f"map({name})" in text
+    assert "[i]lab[/i] ·" in text
+    assert "\x1b]8;" not in text  # no terminal hyperlink escape
+
+
+async def test_terminal_view_prints_markup_in_an_error_literally() -> None:
+    con, out = console()
+
+    def boom(v: int) -> int:
+        raise RuntimeError("bad [/x] [link=https://x]y")
+
+    s = from_iterable(range(5)) | buffered(1) | map(boom, name="p[/q]")
+    with anyio.fail_after(10), pytest.raises(RuntimeError, match="bad"):
+        async with s.stream() as run, show_progress(run, console=con):
+            async for _ in run:
+                pass
+    text = out.getvalue()
+    assert "failed: RuntimeError: bad [/x] [link=https://x]y" in text
+    assert "map(p[/q])" in text

@@ -405,6 +405,166 @@ async def test_from_lines_stdin_stop_while_nobody_types(monkeypatch: pytest.Monk
         await anyio.sleep(0.1)
 
 
+# -- from_lines on a FIFO (issue 22): never an uninterruptible open() -----------------------
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
+
+
+async def _open_writer(path: Path) -> int:
+    """The FIFO's write end, once a reader has it open (never blocks the event loop)."""
+    while True:
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            await anyio.sleep(0.01)
+
+
+@needs_fifo
+@pytest.mark.real_clock
+async def test_from_lines_fifo_without_writer_is_cancelled_promptly(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    before = _open_fds()
+    with anyio.fail_after(10):
+        with anyio.move_on_after(0.3) as scope:
+            await from_lines(fifo).collect()
+        assert scope.cancelled_caught
+        # Again through a stage of its own, stopped gracefully by another task.
+        async with (
+            anyio.create_task_group() as tg,
+            (from_lines(fifo) | buffered(0)).stream() as run,
+        ):
+            tg.start_soon(_stop_later, run)
+            assert [line async for line in run] == []
+    assert _open_fds() == before  # the FIFO was closed both times
+
+
+async def _stop_later(run: Any) -> None:
+    await anyio.sleep(0.2)
+    run.stop()
+
+
+@needs_fifo
+@pytest.mark.real_clock
+async def test_from_lines_fifo_reads_a_writer_that_comes_later(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+
+    async def write_later() -> None:
+        await anyio.sleep(0.2)  # the reader has been waiting for a writer meanwhile
+        fd = await _open_writer(fifo)
+        try:
+            # Pieces split a line, a two-byte character and a "\r\n" between writes.
+            e_acute = "\u00e9".encode()
+            for piece in (b"first\nsec", b"ond\r\nthi", b"rd " + e_acute[:1], e_acute[1:] + b"\r"):
+                os.write(fd, piece)
+                await anyio.sleep(0.05)
+            os.write(fd, b"\nlast without newline")
+        finally:
+            os.close(fd)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write_later)
+            async with from_lines(fifo).stream() as items:
+                async for line in items:
+                    got.append(line)
+    assert got == ["first", "second", "third \u00e9", "last without newline"]
+
+
+@needs_fifo
+@pytest.mark.real_clock
+async def test_from_lines_fifo_long_lines_and_many_lines(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    long_line = "x" * 300_000  # several reads of the FIFO
+    expected = [long_line, *(f"line {i}" for i in _range(20_000)), long_line + "y"]
+    data = ("\n".join(expected) + "\n").encode()
+
+    async def write() -> None:
+        fd = await _open_writer(fifo)
+        try:
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    await anyio.wait_writable(fd)
+        finally:
+            os.close(fd)
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            got = await from_lines(fifo).collect()
+    assert got == expected
+
+
+_FIFO_SCRIPT = """
+import sys
+import anyio
+from anystream import from_lines
+
+async def main() -> None:
+    print("ready", flush=True)
+    if sys.argv[3] == "handled":
+        async with from_lines(sys.argv[1]).stream(handle_signals=True) as run:
+            assert [line async for line in run] == []
+        print("stopped", flush=True)
+    else:
+        await from_lines(sys.argv[1]).collect()
+
+anyio.run(main, backend=sys.argv[2])
+"""
+
+
+@needs_fifo
+@pytest.mark.parametrize("signals", ["handled", "unhandled"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.timeout(60)
+def test_a_process_reading_a_fifo_without_writer_exits_on_sigint(
+    tmp_path: Path, backend: str, signals: str
+) -> None:
+    import signal
+    import subprocess
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FIFO_SCRIPT, str(fifo), backend, signals],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        import time
+
+        time.sleep(0.5)  # well inside the wait for a writer
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)  # before the fix: hung here for ever
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if signals == "handled":
+        assert proc.returncode == 0, err
+        assert out == "stopped\n"
+    else:
+        assert proc.returncode != 0
+        assert "KeyboardInterrupt" in err
+
+
 async def test_core_stop_race_generator_source_loses_item() -> None:
     """CORE BUG (reported to the lead, not a create-family bug): the same race as above
     with an async generator source. The runner cancels the whole source scope on stop; an

@@ -72,6 +72,37 @@ def chatty(x: int) -> int:
     return x + 1
 
 
+_LIST_FDS = (
+    "import os\n"
+    "fds = []\n"
+    "for fd in range(3, 256):\n"
+    "    try:\n"
+    "        os.fstat(fd)\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "    fds.append(fd)\n"
+    "print(*fds)\n"
+)
+
+
+def fds_a_grandchild_inherits(x: int) -> tuple[list[int], list[bool]]:
+    """What a process spawned by ``fn`` without closing fds sees open beyond 0-2."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LIST_FDS],
+        close_fds=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    from anystream.ops import _process_worker
+
+    served = _process_worker._served  # pyright: ignore[reportPrivateUsage]
+    assert served is not None
+    return [int(fd) for fd in out.split()], [os.get_inheritable(served[0])]
+
+
 def identity_len(data: bytes) -> int:
     return len(data)
 
@@ -246,6 +277,14 @@ async def test_print_and_stdin_in_fn_do_not_disturb_the_protocol(
     result = await (from_iterable(range(5)) | map_process(chatty, workers=2)).collect()
     assert result == [1, 2, 3, 4, 5]
     assert "hello from the worker" in capfd.readouterr().out
+
+
+async def test_a_process_fn_spawns_does_not_inherit_the_protocol_pipes() -> None:
+    with anyio.fail_after(60):
+        result = await (from_iterable([0]) | map_process(fds_a_grandchild_inherits)).collect()
+    [(fds, inheritable)] = result
+    assert fds == []
+    assert inheritable == [False]
 
 
 async def test_unpicklable_item_is_an_error_naming_the_operator() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import builtins
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
@@ -132,3 +133,36 @@ def test_bad_input(make: object, error: type[Exception], match: str) -> None:
 async def test_bad_replacement_names_the_operator() -> None:
     with pytest.raises(TypeError, match=r"catch\(\): the replacement must be a Stream"):
         await a.catch(failing((1, 1)), lambda e: 5).collect()  # type: ignore[arg-type,return-value]
+
+
+async def test_a_graceful_stop_ends_an_idle_inline_stream_under_catch() -> None:
+    # The stream runs inline in catch's task (no buffer): a stop must still interrupt its
+    # source while it waits for an item, and nothing already pulled is lost.
+    async def slow() -> AsyncIterator[int]:
+        yield 1
+        await anyio.sleep_forever()
+
+    s = a.catch(a.Stream(FactorySource(slow, "slow")), lambda e: ["never"])
+    got: list[int] = []
+    with anyio.fail_after(10):
+        async with s.stream() as run:
+            async for x in run:
+                got.append(x)
+                run.stop()
+    assert got == [1]
+
+
+async def test_a_graceful_stop_between_items_ends_retry_stream_without_losing_one() -> None:
+    def numbers() -> Iterator[int]:
+        yield from builtins.range(100)
+
+    s = a.retry_stream(a.Stream(FactorySource(numbers, "numbers")), 3)
+    got: list[int] = []
+    with anyio.fail_after(10):
+        async with s.stream() as run:
+            async for x in run:
+                got.append(x)
+                if x == 5:
+                    run.stop()
+    assert got == list(builtins.range(len(got)))
+    assert 6 <= len(got) < 100

@@ -19,8 +19,10 @@ from anystream import (
     Operator,
     Paired,
     SameOperator,
+    Shared,
     Stream,
     Window,
+    broadcast,
     buffered,
     chunks,
     concat_with,
@@ -47,6 +49,7 @@ from anystream import (
     sample,
     scan,
     session_window,
+    share,
     skip,
     skip_last,
     sliding_window,
@@ -108,6 +111,10 @@ def type_preserving(events: Stream[Event]) -> None:
     assert_type(events | throttle(0.1), Stream[Event])
     assert_type(events | sample(0.1), Stream[Event])
     assert_type(events | timeout(1.0), Stream[Event])
+    assert_type(events | timeout(first=2.0, fallback=events), Stream[Event])
+    assert_type(share(events), Shared[Event])
+    assert_type(share(events) | take(2), Stream[Event])
+    assert_type(broadcast(events, 2), tuple[Shared[Event], ...])
     assert_type(events | rate_limit(5, 1.0), Stream[Event])
     assert_type(events | take(3) | skip(1) | buffered(2), Stream[Event])
     assert_type(events | (take(3) | skip(1)), Stream[Event])
@@ -153,6 +160,7 @@ def piped_lambdas(events: Stream[Event]) -> None:
     assert_type(events.pipe(reduce(lambda acc, e: acc + e.value, 0.0)), Stream[float])
     assert_type(events.pipe(group_by(lambda e: e.user)), Stream[Group[str, Event]])
     assert_type(events.pipe(chunks(10)), Stream[list[Event]])
+    assert_type(events.pipe(chunks(3, step=1)), Stream[list[Event]])
     assert_type(events.pipe(tumbling_window(1.0)), Stream[Window[Event]])
     assert_type(events.pipe(sliding_window(2.0, 1.0)), Stream[Window[Event]])
     assert_type(events.pipe(session_window(5.0)), Stream[Window[Event]])

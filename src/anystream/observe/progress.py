@@ -146,6 +146,7 @@ def _import_rich() -> Any:
         import rich.console
         import rich.live
         import rich.table
+        import rich.text
     except ImportError as exc:
         raise ModuleNotFoundError(
             "the terminal progress view needs rich: pip install 'anystream[progress]' "
@@ -166,13 +167,17 @@ class _RichView:
         self._live: Any = None
 
     def _table(self, snap: MetricsSnapshot) -> Any:
+        # Every string drawn is data (operator names, the label, an error message, drop
+        # reasons): rich Text objects, never markup, so that ``[link=...]`` prints as
+        # typed and ``path[/x]`` cannot raise MarkupError in the middle of a run.
+        text = self._rich.text.Text
         table = self._rich.table.Table(
-            title=_title(snap, self._started, self._label), title_justify="left"
+            title=text(_title(snap, self._started, self._label)), title_justify="left"
         )
         for i, column in enumerate(_COLUMNS):
-            table.add_column(column, justify="left" if i in (0, 5, 7) else "right")
+            table.add_column(text(column), justify="left" if i in (0, 5, 7) else "right")
         for op in snap:
-            table.add_row(*_cells(op))
+            table.add_row(*(text(cell) for cell in _cells(op)))
         return table
 
     def start(self, snap: MetricsSnapshot) -> None:

@@ -176,6 +176,13 @@ def serve(req_fd: int, resp_fd: int) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
+    # ``pass_fds`` hands the pipes over as inheritable descriptors. Anything ``fn``
+    # spawns (``subprocess`` with ``close_fds=False``, ``os.system``, ``os.exec*``) must
+    # not get them: a grandchild holding the response pipe open would keep the parent
+    # from seeing this worker's death, and one reading the request pipe would steal
+    # requests.
+    os.set_inheritable(req_fd, False)
+    os.set_inheritable(resp_fd, False)
     # The parent's main module is imported under INIT; this interpreter's own ``-c``
     # module must not stand in for it meanwhile.
     sys.argv[:] = [""]

@@ -9,7 +9,9 @@ input.
 
 **Backpressure.** Every hand-off of the combinator itself is a rendezvous: an input runs
 ahead of the consumer by at most the item its forwarder holds, plus whatever its own
-pipeline holds. An input stream that has no staged operator gets a
+pipeline holds. The inputs of ``concat`` / ``concat_with`` that have no staged operator
+run inline in the combinator's task (``_emit_inline``): no read-ahead of their own. An
+input of the concurrent combinators that has no staged operator gets a
 ``buffered(INPUT_BUFFER)`` (16) of its own, so that its source runs in a task that a
 stop can interrupt: such an input is at most ``INPUT_BUFFER + 2`` items ahead (buffer,
 its source task's hand, its forwarder's hand). A slow consumer therefore bounds what
@@ -309,10 +311,77 @@ def merge_with(*others: Stream[T], name: str | None = None) -> Operator[T, T]:
 # -- concat -----------------------------------------------------------------------------------
 
 
+async def _emit_all(comb: _Combinator, index: int, stream: Stream[Any], tg: TaskGroup) -> bool:
+    """Forward every item of ``stream``, an input run on its own; False if the consumer left."""
+    if comb.stop is not None and _is_inline(stream):
+        return await _emit_inline(comb, index, stream, tg)
+    async with comb.open(index, stream) as items:
+        async for value in items:
+            if not await comb.emit(value, tg):
+                return False
+    return True
+
+
+def _is_inline(stream: Stream[Any]) -> bool:
+    return not isinstance(stream.source, TaskSource) and not any(
+        isinstance(step, StagedStep) for step in stream.steps
+    )
+
+
+async def _emit_inline(comb: _Combinator, index: int, stream: Stream[Any], tg: TaskGroup) -> bool:
+    """``_emit_all`` for a stream with no task of its own: run it in this task.
+
+    For the inputs that run one at a time (``concat``, ``catch``, ``retry_stream``). The
+    concurrent combinators give such an input a buffer, so that a graceful stop can
+    interrupt an idle source (``_interruptible``); but that buffer reads up to
+    ``INPUT_BUFFER`` items ahead of a lazy source, and a failure of the run cancels it
+    before the items already in it were forwarded, while RxJS, Kotlin and aiostream
+    deliver every item emitted before an error (``catch`` and ``retry_stream`` must not
+    lose them). So a sequential input runs inline and the stop is relayed here: the run is
+    told to stop (it ends before its next pull), and if its source is waiting for an item
+    at that moment, that wait is cancelled (nothing pulled is lost: this is the runner's
+    own rule for a source task, ``_core/shutdown.py``).
+    """
+    stop = comb.stop
+    assert stop is not None
+    scope = anyio.CancelScope()
+    try:
+        async with stream.stream() as run:
+
+            async def relay() -> None:
+                await stop.wait()
+                run.stop()
+                if run._stop.pulling:  # waiting inside the source: interrupt that wait
+                    scope.cancel()
+
+            watcher = anyio.CancelScope()
+            tg.start_soon(_watch, relay, watcher, name=f"anystream {comb.name} stop")
+            try:
+                with scope:
+                    async for value in run:
+                        if not await comb.emit(value, tg):
+                            return False
+            finally:
+                watcher.cancel()
+    except Exception as exc:
+        add_operator_note(exc, f"{comb.name}, input {index + 1}")
+        raise
+    return True
+
+
+async def _watch(relay: Callable[[], Any], scope: anyio.CancelScope) -> None:
+    with scope:
+        await relay()
+
+
 async def _concat_body(comb: _Combinator, inputs: Sequence[Input], tg: TaskGroup) -> None:
     for index, source in enumerate(inputs):
         if comb.is_stopping():
             return
+        if isinstance(source, Stream):
+            if not await _emit_all(comb, index, source, tg):
+                return
+            continue
         async with comb.open(index, source) as items:
             async for item in items:
                 if not await comb.emit(item, tg):
@@ -329,7 +398,10 @@ def concat(*streams: Stream[T]) -> Stream[T]:
         concat:   -1-2-3-4|
 
     Each input is started only when the previous one has ended, so an endless input
-    hides the ones after it. A graceful stop drains the current input and starts no
+    hides the ones after it. An input with no staged operator runs in concat's own task
+    and is asked for its next item only once the previous one was handed on (one item
+    ahead of the consumer at most); every item an input emitted before failing is
+    emitted before its error. A graceful stop drains the current input and starts no
     other. aiostream: ``stream.chain``; RxJS ``concat``.
     """
     _check_streams("concat", streams)

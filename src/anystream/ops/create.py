@@ -29,6 +29,7 @@ from __future__ import annotations
 import builtins
 import codecs
 import contextlib
+import io
 import itertools
 import os
 import stat
@@ -318,11 +319,17 @@ def from_lines(
     is read from its current position and not closed: the caller owns it.
 
     Reading never blocks the event loop. A regular file is read in worker threads about
-    64 KiB of lines at a time. Anything that may block indefinitely (stdin, a pipe, a
-    FIFO, a terminal) is read line by line by a daemon thread, so each line is emitted as
-    soon as it is written, and a graceful stop or Ctrl-C ends the stream at once even
-    while nobody types: the reader thread may then still be blocked reading one more
-    line, which is discarded (a daemon thread never holds up the interpreter's exit).
+    64 KiB of lines at a time. A FIFO (named pipe) given by its path is opened
+    non-blocking and read by the event loop whenever it is readable: the stream waits,
+    without any thread, for a writer to open it and write, emits each line as soon as
+    it is written, and ends when the last writer closes it. A stop, a cancellation or
+    Ctrl-C ends that wait at once, even if no writer ever comes; a last line still
+    missing its newline at that moment is discarded. Anything else that may block
+    indefinitely (stdin, a pipe or FIFO given as an open file, a terminal) is read line
+    by line by a daemon thread, so each line is emitted as soon as it is written, and a
+    graceful stop or Ctrl-C ends the stream at once even while nobody types: the reader
+    thread may then still be blocked reading one more line, which is discarded (a
+    daemon thread never holds up the interpreter's exit).
 
     A ``"\\n"`` or ``"\\r\\n"`` ending is removed; a last line without one is emitted as
     is. aiostream has no counterpart.
@@ -336,8 +343,12 @@ def from_lines(
             # sys.stdin is looked up per run, so a redirected stdin is honoured.
             return Stream(FactorySource(lambda: _lines(sys.stdin, None), "from_lines(-)"))
 
-        def opener() -> IO[str]:
+        def opener() -> IO[str] | _Fifo:
             try:
+                if stat.S_ISFIFO(os.stat(path).st_mode):
+                    # Opened non-blocking: a blocking open() of a FIFO waits for a writer
+                    # and cannot be interrupted (see _fifo_lines).
+                    return _Fifo(os.open(path, os.O_RDONLY | os.O_NONBLOCK), encoding, errors)
                 return open(path, encoding=encoding, errors=errors)  # _lines closes it
             except OSError as exc:
                 # One line with the path and the reason, of the same class (so
@@ -383,8 +394,13 @@ async def _lines(fp: Any, opener: Callable[[], Any] | None) -> AsyncIterator[Any
     close = opener is not None
     if opener is not None:
         # Shielded: a cancellation arriving during the open would leak the opened file.
+        # Nothing in the opener waits for anyone: a FIFO is opened non-blocking.
         with CancelScope(shield=True):
             fp = await anyio.to_thread.run_sync(opener)
+    if isinstance(fp, _Fifo):
+        async for line in _fifo_lines(fp):
+            yield line
+        return
     if not _may_block(fp):
         try:
             while True:
@@ -421,6 +437,57 @@ async def _lines(fp: Any, opener: Callable[[], Any] | None) -> AsyncIterator[Any
             except EndOfStream:
                 return
             yield line
+
+
+class _Fifo:
+    """A FIFO opened non-blocking by ``from_lines(path)``: its descriptor and codec."""
+
+    def __init__(self, fd: int, encoding: str, errors: str) -> None:
+        self.fd = fd
+        self.encoding = encoding
+        self.errors = errors
+
+
+async def _fifo_lines(fifo: _Fifo) -> AsyncIterator[str]:
+    """Lines of a FIFO opened with ``O_NONBLOCK``, read when the event loop says it is readable.
+
+    Opening a FIFO for reading blocks until a writer opens it, and a thread blocked in
+    ``open()`` can be neither cancelled nor abandoned safely (the file it opens later
+    would leak; on asyncio a worker thread also holds up the interpreter's exit). Opened
+    non-blocking, the FIFO is "readable" only once a writer has written or has come and
+    gone, so the wait is an ordinary cancellable ``anyio.wait_readable``. A read of
+    zero bytes after that is the end of the input (every writer closed it). Decoding
+    matches a text-mode ``open()``: ``encoding``/``errors``, and ``\r\n`` or ``\r``
+    read as a line end.
+    """
+    fd = fifo.fd
+    decoder = io.IncrementalNewlineDecoder(
+        codecs.getincrementaldecoder(fifo.encoding)(fifo.errors), translate=True
+    )
+    pending: list[str] = []  # the start of a line whose end has not arrived yet
+    try:
+        while True:
+            await anyio.wait_readable(fd)
+            try:
+                chunk = os.read(fd, LINES_BATCH_BYTES)
+            except BlockingIOError:  # another reader of the FIFO took the data
+                continue
+            if not chunk:
+                last = "".join(pending) + decoder.decode(b"", final=True)
+                if last:
+                    yield last
+                return
+            lines = decoder.decode(chunk).split("\n")
+            if len(lines) == 1:  # no line end yet: joined once it comes, not per chunk
+                pending.append(lines[0])
+                continue
+            pending.append(lines[0])
+            first, pending = "".join(pending), [lines[-1]]
+            yield first
+            for line in lines[1:-1]:
+                yield line
+    finally:
+        os.close(fd)
 
 
 def _reader_thread(

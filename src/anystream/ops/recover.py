@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._core.stream import Stream
-from .combine import Input, _check_streams, _Combinator, _source
+from .combine import Input, _check_streams, _Combinator, _emit_all, _source
 from .create import from_iterable
 
 __all__ = ["catch", "on_error_resume", "retry_stream"]
@@ -40,15 +40,6 @@ def _as_stream(op: str, what: str, value: object) -> Stream[Any]:
         f"{op}(): {what} must be a Stream or an (async) iterable, "
         f"got {type(value).__name__} {value!r:.60}"
     )
-
-
-async def _emit_all(comb: _Combinator, index: int, stream: Stream[Any], tg: TaskGroup) -> bool:
-    """Forward every item of ``stream``; False when the consumer left."""
-    async with comb.open(index, stream) as items:
-        async for value in items:
-            if not await comb.emit(value, tg):
-                return False
-    return True
 
 
 def catch(stream: Stream[T], handler: Callable[[Exception], Replacement[U]]) -> Stream[T | U]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -31,6 +32,8 @@ from .._core.callables import check_int, check_number
 from .._core.errors import add_operator_note
 from .._core.handoff import send
 from .._core.operator import SameOperator, StageContext, StagedStep, step_name
+from .._core.stream import Stream
+from .transform import _forward, _open_inner
 
 __all__ = ["debounce", "delay", "rate_limit", "sample", "throttle", "timeout"]
 
@@ -271,28 +274,86 @@ async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
 # -- timeout ------------------------------------------------------------------------------
 
 
-def timeout(per_item: float, *, name: str | None = None) -> SameOperator:
-    """Pass items through; raise ``TimeoutError`` when the next one takes too long.
+Fallback = Stream[Any] | AsyncIterable[Any] | Iterable[Any] | Callable[[], Any]
+
+
+def timeout(
+    per_item: float | None = None,
+    *,
+    first: float | None = None,
+    fallback: Fallback | None = None,
+    name: str | None = None,
+) -> SameOperator:
+    """Pass items through; raise ``TimeoutError`` (or switch to ``fallback``) when one is late.
 
     ::
 
         input   -a--b-------c|
-        output  -a--b----#              (per_item = 4 frames)
+        output  -a--b----#              timeout(4)
+        input   ------a--------b|
+        output  ------a--------b|       timeout(first=7): only the first item is timed
+        input   -------a--b|
+        output  ----(xy|)               timeout(first=4, fallback=x y)
 
-    The built-in :class:`TimeoutError` (not wrapped, with a note naming this operator) is
-    raised when no item arrives within ``per_item`` seconds of the start of iteration or
-    of the previous item. The time counts from when this operator is ready for the next
-    item: time spent waiting for a slow downstream to take the previous item does not
-    count against the upstream (as in RxJS, where emission is synchronous).
+    ``per_item``: the most seconds between the start of iteration or the previous item and
+    the next item. ``first``: the limit for the first item only (then ``per_item``, if
+    given, for the others; without it the later items have no limit). At least one of the
+    two is required. The time counts from when this operator is ready for the next item:
+    time spent waiting for a slow downstream to take the previous item does not count
+    against the upstream (as in RxJS, where emission is synchronous). An item arriving at
+    the very instant the limit ends wins the tie (RxJS's order).
+
+    When a limit is exceeded: without ``fallback``, the built-in :class:`TimeoutError` is
+    raised (not wrapped, with a note naming this operator). With ``fallback`` (a
+    :class:`Stream`, an (async) iterable, or a function of no argument returning one,
+    called at the timeout), this operator stops reading the upstream (which stops when it
+    next hands an item on, or when the run ends) and emits the fallback's items instead;
+    the output ends when the fallback ends. RxJS
+    ``timeout({first, each, with})``; Kotlin ``timeout(d)`` (+ ``catch`` for a fallback);
+    aiostream ``timeout`` (per item, no fallback).
     """
-    limit = check_number("timeout", "per_item", per_item)
-    name = step_name("timeout", name, f"timeout({limit:g})")
-    return _staged(name, functools.partial(_run_timeout, limit, name))
+    if per_item is None and first is None:
+        raise TypeError(
+            "timeout(): give per_item (a limit for every item) and/or first= (a limit for "
+            "the first item), got neither"
+        )
+    each = None if per_item is None else check_number("timeout", "per_item", per_item)
+    first_limit = None if first is None else check_number("timeout", "first", first)
+    if fallback is not None:
+        _check_fallback(fallback)
+    parts = [] if each is None else [f"{each:g}"]
+    if first_limit is not None:
+        parts.append(f"first={first_limit:g}")
+    if fallback is not None:
+        parts.append("fallback")
+    label = step_name("timeout", name, f"timeout({', '.join(parts)})")
+    run = functools.partial(_run_timeout, each, first_limit, fallback, label)
+    return _staged(label, run)
 
 
-async def _run_timeout(limit: float, name: str, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+def _check_fallback(fallback: object) -> None:
+    if isinstance(fallback, Stream) or callable(fallback):
+        return
+    if isinstance(fallback, AsyncIterable | Iterable) and not isinstance(fallback, str | bytes):
+        return
+    raise TypeError(
+        "timeout(): fallback must be a Stream, an (async) iterable or a function returning "
+        f"one, got {type(fallback).__name__} {fallback!r:.60}"
+    )
+
+
+async def _run_timeout(
+    each: float | None,
+    first: float | None,
+    fallback: Any,
+    name: str,
+    rx: Rx,
+    tx: Tx,
+    ctx: StageContext,
+) -> None:
     counts = ctx.counts
     receive_nowait = rx.receive_nowait
+    limit = first if first is not None else each
     while True:
         try:
             item = receive_nowait()
@@ -302,18 +363,35 @@ async def _run_timeout(limit: float, name: str, rx: Rx, tx: Tx, ctx: StageContex
             return
         if item is _NOTHING:
             # Raised outside the except clause so that its context is not WouldBlock.
-            with anyio.move_on_after(limit):
-                try:
+            try:
+                if limit is None:
                     item = await rx.receive()
-                except EndOfStream:
-                    return
+                else:
+                    item = await _receive_until(rx, anyio.current_time() + limit)
+            except EndOfStream:
+                return
             if item is _NOTHING:
-                error = TimeoutError(f"{name}: no item within {limit:g} s")
+                assert limit is not None
+                if fallback is not None:
+                    rx.close()  # the upstream is abandoned: stop it now
+                    await _switch_to(fallback, tx, counts, name)
+                    return
+                what = "first item" if counts[0] == 0 and first is not None else "item"
+                error = TimeoutError(f"{name}: no {what} within {limit:g} s")
                 add_operator_note(error, name)
                 raise error
         counts[0] += 1
         counts[1] += 1
         await send(tx, item)
+        limit = each
+
+
+async def _switch_to(fallback: Any, tx: Tx, counts: list[int], name: str) -> None:
+    if isinstance(fallback, Stream | AsyncIterable | Iterable):
+        inner: Any = fallback
+    else:
+        inner = _open_inner(lambda _: fallback(), None, name)
+    await _forward(inner, tx, counts, name)
 
 
 # -- delay --------------------------------------------------------------------------------

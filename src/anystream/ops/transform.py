@@ -488,9 +488,13 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
     ``fn`` returns a :class:`Stream`, an async iterable or an iterable (not a string).
     Inner streams are concatenated in input order: the next input item is read only
     after the current inner stream has ended, so at most one inner stream is open.
-    A staged operator (it runs inner streams, which may need tasks of their own); each
-    emitted item costs a hand-off between tasks, so for a cheap expansion into a short
-    list a generator step of your own (``@operator``) is faster. RxJS ``concatMap``;
+    **Read-ahead:** like every staged operator's input, the task that feeds it (the
+    source's, or the previous stage's) pulls its next item and then waits to hand it
+    over, so a lazy source has been asked for outer item ``k + 1`` while inner stream
+    ``k`` runs: one outer item ahead, never more. A staged operator (it runs inner
+    streams, which may need tasks of their own); each emitted item costs a hand-off
+    between tasks, so for a cheap expansion into a short list a generator step of your
+    own (``@operator``) is faster. RxJS ``concatMap``;
     aiostream: ``pipe.concatmap`` (and ``pipe.flatten`` for a stream of streams:
     ``flat_map(lambda s: s)``).
     """
@@ -531,7 +535,8 @@ def merge_map(
         output  --a1--b1-a2--b2|
 
     At most ``concurrency`` inner streams are open at once: the next input item is read
-    only when one of them has ended, so the operator holds at most ``concurrency`` inner
+    only when one of them has ended (the task feeding it holds one more, as for
+    ``flat_map``), so the operator holds at most ``concurrency`` inner
     streams plus the items they are sending. Order within one inner stream is kept; across
     inner streams, items come in the order they are ready. The output ends once the input
     and every inner stream have ended. An error in any inner stream cancels the others

@@ -52,7 +52,13 @@ from .._core.operator import GenStep, Operator, StagedStep, step_name
 from ._window.config import Config
 from ._window.drivers import CLOCK_EVERY as CLOCK_EVERY
 from ._window.drivers import EVENT_TIME_BUFFER as EVENT_TIME_BUFFER
-from ._window.drivers import chunks_by_count, run_chunks, staged
+from ._window.drivers import (
+    chunks_by_count,
+    chunks_by_step,
+    run_chunks,
+    run_chunks_by_step,
+    staged,
+)
 from ._window.engines import Engine, grid_engine, session_engine
 from ._window.model import Aggregate, SessionAggregate, Window
 
@@ -77,7 +83,11 @@ def _check_period(op: str, arg: str, value: float, cfg: Config) -> None:
 
 
 def chunks(
-    n: int, timeout: float | None = None, *, name: str | None = None
+    n: int,
+    timeout: float | None = None,
+    *,
+    step: int | None = None,
+    name: str | None = None,
 ) -> Operator[T, list[T]]:
     """Emit the items in lists of ``n``; with ``timeout``, also when a list got old.
 
@@ -87,15 +97,44 @@ def chunks(
         output  ---[a,b]-[c,d]-[e]|
         input   -a-b-------c---|        chunks(3, timeout=4 dashes)
         output  -----[a,b]-----[c]|
+        input   -a-b-c-d-|              chunks(3, step=1)
+        output  -----[a,b,c]-[b,c,d]-([c,d][d]|)
+        input   -a-b-c-d-e-|            chunks(2, step=3)
+        output  ---[a,b]-----[d,e]|     (c is in no list: counted as dropped)
 
     A list is emitted as soon as it holds ``n`` items or, with ``timeout``, once
     ``timeout`` seconds have passed since its *first* item arrived, whichever comes first.
     At end of input the last, shorter list is emitted (never an empty one).
 
-    Without ``timeout`` this is a per-item operator (fused into its neighbours' task);
-    with it, a staged operator with a timer.
+    ``step`` (default ``n``) opens a new list every ``step`` items, as RxJS
+    ``bufferCount(n, step)`` does: ``step < n`` gives overlapping lists (an item is in up
+    to ``ceil(n / step)`` of them), ``step > n`` leaves gaps: the items between two lists
+    belong to none and are counted as ``dropped["between_chunks"]``. At end of input every
+    list still open is emitted in order, shorter (RxJS does the same; Kotlin
+    ``windowed(n, step)`` drops them unless ``partialWindows = true``). ``step`` cannot be
+    combined with ``timeout``.
+
+    Without ``timeout`` (and with ``step <= n``) this is a per-item operator (fused into
+    its neighbours' task); with a timeout or gaps, a staged operator.
     """
     size = check_int("chunks", "n", n, minimum=1)
+    if step is not None:
+        every = check_int("chunks", "step", step, minimum=1)
+        if timeout is not None:
+            raise ValueError(
+                f"chunks(): step= cannot be combined with timeout=, got step={step!r} and "
+                f"timeout={timeout!r} (use one or the other)"
+            )
+        if every != size:
+            label = step_name("chunks", name, f"chunks({size}, step={every})")
+            if every > size:
+                run = functools.partial(run_chunks_by_step, size, every)
+                return Operator((StagedStep(label, run),))
+
+            def make_step(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
+                return chunks_by_step(upstream, size, every)
+
+            return Operator((GenStep(label, make_step),))
     if timeout is None:
 
         def make(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
@@ -27,7 +27,9 @@ __all__ = [
     "CLOCK_EVERY",
     "EVENT_TIME_BUFFER",
     "chunks_by_count",
+    "chunks_by_step",
     "run_chunks",
+    "run_chunks_by_step",
     "staged",
 ]
 
@@ -57,6 +59,71 @@ async def chunks_by_count(upstream: AsyncIterator[Any], n: int) -> AsyncIterator
             append = batch.append
     if batch:
         yield batch
+
+
+async def chunks_by_step(
+    upstream: AsyncIterator[Any], n: int, step: int, *, on_skip: Any = None
+) -> AsyncGenerator[list[Any], None]:
+    """Lists of ``n`` items, a new one opened every ``step`` items (RxJS ``bufferCount``).
+
+    The lists still open at end of input are emitted in order, shorter (never empty). With
+    ``step > n`` the items between two lists belong to none: ``on_skip()`` is called for
+    each (``None`` only when ``step <= n``, where that cannot happen).
+    """
+    open_lists: list[list[Any]] = []
+    index = 0
+    async for item in upstream:
+        if index % step == 0:
+            open_lists.append([])
+        index += 1
+        if not open_lists:
+            on_skip()
+            continue
+        for batch in open_lists:
+            batch.append(item)
+        if len(open_lists[0]) >= n:
+            yield open_lists.pop(0)
+    for batch in open_lists:
+        yield batch
+
+
+async def run_chunks_by_step(
+    n: int,
+    step: int,
+    rx: MemoryObjectReceiveStream[Any],
+    tx: MemoryObjectSendStream[Any],
+    ctx: StageContext,
+) -> None:
+    """``chunks(n, step=step)`` with ``step > n``: a stage, so that gap items are counted."""
+    counts = ctx.counts
+    stats = ctx.stats
+
+    async def items() -> AsyncGenerator[Any, None]:
+        while True:
+            try:
+                item = rx.receive_nowait()
+            except WouldBlock:
+                try:
+                    item = await rx.receive()
+                except EndOfStream:
+                    return
+            except EndOfStream:
+                return
+            counts[0] += 1
+            yield item
+
+    def skipped() -> None:
+        stats.drop("between_chunks")
+
+    upstream = items()
+    lists = chunks_by_step(upstream, n, step, on_skip=skipped)
+    try:
+        async for batch in lists:
+            counts[1] += 1
+            await send(tx, batch)
+    finally:
+        await lists.aclose()
+        await upstream.aclose()
 
 
 async def run_chunks(
