@@ -23,7 +23,7 @@ from anyio.lowlevel import checkpoint
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from anystream import Aborted, Stream, buffered, from_iterable, map, map_async, where
+from anystream import Aborted, Stream, buffered, flat_map, from_iterable, map, map_async, where
 from anystream._core.runner import Run
 
 #: How many random pipelines the property test drives (raise it for a long run, e.g.
@@ -75,7 +75,11 @@ async def _abort_after(run: Run[Any], ticks: int, error: BaseException | None = 
 def _accounted(run: Run[Any], delivered: int) -> int:
     """Items the run can account for: delivered, dropped, discarded, held by a stage."""
     stats = run.stats()
-    held = sum(op.in_flight for op in stats.operators[1:] if op.name.startswith("map_async"))
+    held = sum(
+        op.in_flight
+        for op in stats.operators[1:]
+        if op.name.startswith(("map_async", "flat_map"))  # one-to-one stages here
+    )
     return delivered + sum(stats.dropped.values()) + stats.discarded_total + held
 
 
@@ -206,7 +210,7 @@ async def test_stop_refuses_a_grace_that_is_not_a_finite_number(grace: Any, erro
 
 # -- the property --------------------------------------------------------------------------
 
-_OPS = ["where", "map", "buffered0", "buffered1", "buffered4", "map_async"]
+_OPS = ["where", "map", "buffered0", "buffered1", "buffered4", "map_async", "flat_map"]
 
 
 def _build(src: Counted, ops: list[str]) -> Stream[int]:
@@ -218,6 +222,8 @@ def _build(src: Counted, ops: list[str]) -> Stream[int]:
             s = s | map(lambda x: x)
         elif op.startswith("buffered"):
             s = s | buffered(int(op.removeprefix("buffered")))
+        elif op == "flat_map":
+            s = s | flat_map(lambda x: [x])  # pulls its input on demand after the source
         else:
             s = s | map_async(_slow_identity, concurrency=2)
     return s

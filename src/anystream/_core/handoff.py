@@ -17,13 +17,14 @@ streams: they never block and count what they discard.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 from anyio import (
     BrokenResourceError,
     CancelScope,
     EndOfStream,
+    Event,
     WouldBlock,
     create_memory_object_stream,
 )
@@ -35,11 +36,15 @@ from .stats import OpStats
 __all__ = [
     "END",
     "BoundaryReceive",
+    "Demand",
+    "DemandReceive",
     "Producer",
     "boundary",
+    "demand_link",
     "downstream_left",
     "end_output",
     "make_put",
+    "on_demand",
     "receive",
     "receive_fast_path",
     "receive_or_end",
@@ -147,6 +152,96 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
             if self.failure is None:
                 raise
         raise_failure(self.failure)
+
+
+class DemandReceive(BoundaryReceive[T]):
+    """The receive side of a hand-off that reads nothing ahead (see :func:`demand_link`).
+
+    Every ``receive()`` that finds nothing to take first counts one request, which lets
+    the sender pull one item from its source.
+    """
+
+    gate: Demand
+
+    async def receive(self) -> T:
+        self.gate.request()
+        return await BoundaryReceive.receive(self)
+
+
+class Demand:
+    """Requests from a receiver, and the wait of a sender for one it has not served yet.
+
+    ``requests`` counts the receiver's waits; the sender compares it with how many items
+    it has handed on (its own counter) and pulls only while a request is outstanding.
+    """
+
+    __slots__ = ("_event", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self._event: Event | None = None
+
+    def request(self) -> None:
+        self.requests += 1
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, served: Callable[[], int]) -> None:
+        """Return once more items were requested than ``served()`` says were sent."""
+        while self.requests <= served():
+            if self._event is None:
+                self._event = Event()
+            await self._event.wait()
+
+
+def demand_link() -> tuple[MemoryObjectSendStream[Any], DemandReceive[Any], Demand]:
+    """A rendezvous whose sender pulls from its source only when the receiver asks.
+
+    An ordinary rendezvous reads one item ahead: the sending task pulls its next item
+    and then waits for the receiver to take it, so a lazy source has already been asked
+    for item ``k + 1`` while the receiver still works on item ``k``. Here the sender
+    waits for a request first (:func:`on_demand` wraps its source), then pulls, then
+    sends to a receiver that is already waiting.
+    """
+    tx, plain = create_memory_object_stream[Any](0)
+    rx = DemandReceive(_state=plain._state)
+    plain.close()
+    rx.gate = Demand()
+    return tx, rx, rx.gate
+
+
+def on_demand(
+    source: tuple[str, Any], gate: Demand, served: Callable[[], int]
+) -> tuple[str, AsyncIterator[Any]]:
+    """``source`` (an ``("iter" | "aiter", iterator)`` pair) pulled only on request.
+
+    ``served()`` is the number of items the sending loop has handed on; items it dropped
+    (a ``where``) do not count, so the loop pulls again for the same request.
+    """
+    kind, it = source
+
+    async def pulls() -> AsyncIterator[Any]:
+        if kind == "iter":
+            pull = it.__next__
+            while True:
+                await gate.wait(served)
+                try:
+                    item = pull()
+                except StopIteration:
+                    return
+                yield item
+        else:
+            anext = it.__anext__
+            while True:
+                await gate.wait(served)
+                try:
+                    item = await anext()
+                except StopAsyncIteration:
+                    return
+                yield item
+
+    return "aiter", pulls()
 
 
 _base_receive_nowait = MemoryObjectReceiveStream.receive_nowait

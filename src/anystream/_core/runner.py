@@ -35,7 +35,16 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .acks import RunTracking, require_tracking
 from .errors import collapse, reraise, reraise_unwrapped, unwrap
-from .handoff import BoundaryReceive, Producer, boundary, downstream_left, end_output, make_put
+from .handoff import (
+    BoundaryReceive,
+    Producer,
+    boundary,
+    demand_link,
+    downstream_left,
+    end_output,
+    make_put,
+    on_demand,
+)
 from .hooks import progress_view
 from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
@@ -366,7 +375,28 @@ class Run(Generic[T_co]):
                 break
             boundary = nodes[index + 1]
             assert isinstance(boundary, Boundary)
-            tx, next_rx = self._link(boundary.capacity, stage)
+            following = nodes[index + 2]
+            if (
+                index == 0
+                and opened is not None
+                and self._timer is None
+                and self._tracking is None
+                and isinstance(node, Segment)
+                and isinstance(following, Stage)
+                and following.step.on_demand
+                and boundary.capacity == 0
+                and boundary.position is None
+                and not node.gens
+            ):
+                # The stage reads nothing ahead (flat_map): the source is asked for an
+                # item only when the stage waits for one (handoff.demand_link).
+                tx, next_rx, gate = demand_link()
+                self._streams += [tx, next_rx]
+                self._ends[id(tx)] = next_rx
+                self._closables.append(opened[1])  # the wrapper does not close it
+                opened = on_demand(opened, gate, functools.partial(_count, *node.out_ref))
+            else:
+                tx, next_rx = self._link(boundary.capacity, stage)
             stage += 1
             if isinstance(node, Stage):
                 assert upstream is not None
@@ -709,3 +739,7 @@ def _last_position(node: Segment | Stage) -> int:
         return node.position
     positions = [p for group in node.positions for p in group] + node.gen_positions
     return max(positions, default=0)
+
+
+def _count(counts: list[int], slot: int) -> int:
+    return counts[slot]
