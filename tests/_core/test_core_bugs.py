@@ -36,18 +36,6 @@ class Boom(Exception):
 
 # -- (a) an error after take(n) is satisfied ------------------------------------------
 
-# 14(a) is not fixed yet with a staged operator: an upstream task's error fails the run at
-# once instead of travelling behind the items already sent (strict: it must start failing
-# the suite the day it is fixed, so that the mark is removed).
-_NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug, issue 14: an upstream error raised after take(n) is satisfied still "
-        "fails the run when a staged operator sits in between (the fused path is fixed)"
-    ),
-)
-
-
 async def _three_then_fail() -> AsyncIterator[int]:
     yield 0
     yield 1
@@ -63,7 +51,7 @@ def _three_then_fail_sync() -> Iterator[int]:
 
 
 @pytest.mark.parametrize(
-    "staged", [0, pytest.param(1, marks=_NOT_YET), pytest.param(2, marks=_NOT_YET)]
+    "staged", [0, 1, 2]
 )
 @pytest.mark.parametrize("sync", [False, True])
 async def test_an_upstream_error_after_take_is_satisfied_is_not_raised(
@@ -76,7 +64,7 @@ async def test_an_upstream_error_after_take_is_satisfied_is_not_raised(
     assert await (stream | take(3)).collect() == [0, 1, 2]
 
 
-@pytest.mark.parametrize("staged", [0, pytest.param(1, marks=_NOT_YET)])
+@pytest.mark.parametrize("staged", [0, 1])
 async def test_an_upstream_error_after_take_is_satisfied_when_iterating(staged: int) -> None:
     stream: Stream[int] = from_iterable(_three_then_fail())
     if staged:
@@ -95,6 +83,24 @@ async def test_an_upstream_error_before_take_is_satisfied_is_raised(staged: int)
         stream = stream | buffered(0)
     with pytest.raises(ZeroDivisionError):
         await (stream | take(4)).collect()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4, 64])
+@pytest.mark.parametrize("sync", [False, True])
+async def test_the_items_before_an_upstream_error_are_delivered_before_it(
+    size: int, sync: bool
+) -> None:
+    """The error travels behind the items already in the buffer, on both backends.
+
+    (Before, trio delivered none of them: the failure cancelled the consumer first.)
+    """
+    source = _three_then_fail_sync() if sync else _three_then_fail()
+    got: list[int] = []
+    with pytest.raises(ZeroDivisionError):
+        async with (from_iterable(source) | buffered(size)).stream() as run:
+            async for item in run:
+                got.append(item)
+    assert got == [0, 1, 2]
 
 
 # -- (b) the stop takes effect before the next pull ---------------------------------

@@ -109,14 +109,6 @@ async def test_flat_map_holds_at_most_one_outer_item_ahead(after: str) -> None:
     assert s.stats()["flat_map"].received == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "open (needs src/anystream/_core): the task feeding a staged operator pulls the next "
-        "item and then waits to hand it over, so a lazy source is asked for outer item k+1 "
-        "while inner stream k still runs (see the report to the lead)"
-    ),
-)
 async def test_flat_map_does_not_read_ahead_from_a_lazy_source() -> None:
     log: list[str] = []
     s = a.Stream(FactorySource(_Lazy(log, 3), "lazy")) | a.flat_map(_inner(log))

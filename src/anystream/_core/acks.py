@@ -46,7 +46,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from anyio import CancelScope, EndOfStream, WouldBlock
+from anyio import EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 
 from .errors import add_operator_note
@@ -309,8 +309,9 @@ def tracked_loop(
                 if is_source and not task_source and stop.stopping:
                     # A stop may have cancelled this task's source scope after the source
                     # had already produced ``x`` (the cancellation is delivered at the next
-                    # wait): finish this item shielded so it is not lost, then stop.
-                    with CancelScope(shield=True):
+                    # wait): finish this item shielded from the stop (not from an abort:
+                    # shutdown.py) so it is not lost, then stop.
+                    with stop.finishing():
                         await handle(x, token)
                     break
                 await handle(x, token)

@@ -29,6 +29,22 @@ failure: it is attached to the real one. Two real failures of *different* stages
 group. The same unwrapping is applied whether or not the pipeline has a staged operator,
 including to a group the consumer's own task group (opened inside ``async with
 stream.stream()``) raised around an operator's error.
+
+**Errors travel behind the items.** A segment task of the run (the source and the
+per-item operators fused with it, which a pull-based pipeline would run in order) that
+fails does not fail the run at once: it leaves its error on the receive side of its
+output and closes it, so the error
+sits *behind* the items it had already handed on, exactly where end of input would have
+been (``handoff.BoundaryReceive``). The next stage meets it where it would have met the
+end of its input, and raises it in turn; a stage that stops reading before that point
+(a ``take`` that has its items, a consumer that left) never sees it. This is what a
+pull-based pipeline (aiostream, the fused path) and Kotlin's buffered channels do, and
+it is what makes a ``buffered()`` invisible: ``from_iterable(gen) | take(3)`` and
+``from_iterable(gen) | buffered(0) | take(3)`` give the same three items, and neither
+raises what ``gen`` would have raised after them. A staged operator's failure, a
+cancellation and ``KeyboardInterrupt`` are not in-band: they fail the run at once (a
+stage's tasks may feed side channels, such as ``group_by``'s groups, that would otherwise
+wait for it forever).
 """
 
 from __future__ import annotations

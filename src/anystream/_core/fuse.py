@@ -439,7 +439,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         # already produced ``x`` it would land on the hand-off below and lose ``x``.
         # After a stop, finish the item in hand shielded, then stop (shutdown.py).
         code(d, "if st.stopping:")
-        code(d + 1, "with shield():")
+        code(d + 1, "with st.finishing():")
         # A one-pass loop: the body's ``continue`` (a drop) must end this item, not pull
         # the next one.
         code(d + 2, "for _ in ONCE:")

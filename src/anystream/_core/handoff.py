@@ -17,10 +17,17 @@ streams: they never block and count what they discard.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
 
-from anyio import BrokenResourceError, CancelScope, EndOfStream, WouldBlock
+from anyio import (
+    BrokenResourceError,
+    CancelScope,
+    EndOfStream,
+    Event,
+    WouldBlock,
+    create_memory_object_stream,
+)
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -28,10 +35,16 @@ from .stats import OpStats
 
 __all__ = [
     "END",
+    "BoundaryReceive",
+    "Demand",
+    "DemandReceive",
     "Producer",
+    "boundary",
+    "demand_link",
     "downstream_left",
     "end_output",
     "make_put",
+    "on_demand",
     "receive",
     "receive_fast_path",
     "receive_or_end",
@@ -103,12 +116,166 @@ async def receive_or_end(stream: MemoryObjectReceiveStream[T]) -> T:
 _NEVER: Any = (True,)  # truthy: "a peer is parked", so the loop takes the slow path
 
 
+class BoundaryReceive(MemoryObjectReceiveStream[T]):
+    """The receive side of a boundary: an anyio memory stream that can end in a failure.
+
+    A task that fails does not fail the run at once: it records its error here and
+    closes its output, so that the error travels *behind* the items already in the
+    buffer, as end-of-stream does (shutdown.py). The receiver meets it exactly where it
+    would have met the end of the stream: ``receive_nowait()`` / ``receive()`` raise the
+    error instead of ``EndOfStream``, so a window does not flush as if the input had
+    ended. A receiver that stops reading before that point (a ``take`` that has its
+    items, a consumer that left) never sees it: what the upstream would have raised
+    afterwards is not the caller's error, as in a pull-based pipeline.
+    """
+
+    failure: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        """Record ``error`` as the way this stream ends (the sending task calls this)."""
+        self.failure = error
+
+    # The base class's methods are called directly, not through super(): these run for
+    # every item a staged operator receives, and the lookup is most of their cost.
+    def receive_nowait(self) -> T:
+        try:
+            return _base_receive_nowait(self)
+        except EndOfStream:
+            if self.failure is None:
+                raise
+        raise_failure(self.failure)
+
+    async def receive(self) -> T:
+        try:
+            return await _base_receive(self)
+        except EndOfStream:
+            if self.failure is None:
+                raise
+        raise_failure(self.failure)
+
+
+class DemandReceive(BoundaryReceive[T]):
+    """The receive side of a hand-off that reads nothing ahead (see :func:`demand_link`).
+
+    Every ``receive()`` that finds nothing to take first counts one request, which lets
+    the sender pull one item from its source.
+    """
+
+    gate: Demand
+
+    async def receive(self) -> T:
+        self.gate.request()
+        return await BoundaryReceive.receive(self)
+
+
+class Demand:
+    """Requests from a receiver, and the wait of a sender for one it has not served yet.
+
+    ``requests`` counts the receiver's waits; the sender compares it with how many items
+    it has handed on (its own counter) and pulls only while a request is outstanding.
+    """
+
+    __slots__ = ("_event", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self._event: Event | None = None
+
+    def request(self) -> None:
+        self.requests += 1
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, served: Callable[[], int]) -> None:
+        """Return once more items were requested than ``served()`` says were sent."""
+        while self.requests <= served():
+            if self._event is None:
+                self._event = Event()
+            await self._event.wait()
+
+
+def demand_link() -> tuple[MemoryObjectSendStream[Any], DemandReceive[Any], Demand]:
+    """A rendezvous whose sender pulls from its source only when the receiver asks.
+
+    An ordinary rendezvous reads one item ahead: the sending task pulls its next item
+    and then waits for the receiver to take it, so a lazy source has already been asked
+    for item ``k + 1`` while the receiver still works on item ``k``. Here the sender
+    waits for a request first (:func:`on_demand` wraps its source), then pulls, then
+    sends to a receiver that is already waiting.
+    """
+    tx, plain = create_memory_object_stream[Any](0)
+    rx = DemandReceive(_state=plain._state)
+    plain.close()
+    rx.gate = Demand()
+    return tx, rx, rx.gate
+
+
+def on_demand(
+    source: tuple[str, Any], gate: Demand, served: Callable[[], int]
+) -> tuple[str, AsyncIterator[Any]]:
+    """``source`` (an ``("iter" | "aiter", iterator)`` pair) pulled only on request.
+
+    ``served()`` is the number of items the sending loop has handed on; items it dropped
+    (a ``where``) do not count, so the loop pulls again for the same request.
+    """
+    kind, it = source
+
+    async def pulls() -> AsyncIterator[Any]:
+        if kind == "iter":
+            pull = it.__next__
+            while True:
+                await gate.wait(served)
+                try:
+                    item = pull()
+                except StopIteration:
+                    return
+                yield item
+        else:
+            anext = it.__anext__
+            while True:
+                await gate.wait(served)
+                try:
+                    item = await anext()
+                except StopAsyncIteration:
+                    return
+                yield item
+
+    return "aiter", pulls()
+
+
+_base_receive_nowait = MemoryObjectReceiveStream.receive_nowait
+_base_receive = MemoryObjectReceiveStream.receive
+
+
+def raise_failure(error: BaseException) -> NoReturn:
+    """Raise ``error`` where a receiver met it, keeping its own ``__context__``."""
+    context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = context
+
+
+def boundary(capacity: float) -> tuple[MemoryObjectSendStream[Any], BoundaryReceive[Any]]:
+    """A bounded hand-off between two tasks of a run (see :class:`BoundaryReceive`)."""
+    tx, plain = create_memory_object_stream[Any](capacity)
+    # A second receive side over the same state, then the plain one closed: anyio's
+    # streams are dataclasses over a shared state, and this keeps its bookkeeping exact.
+    rx = BoundaryReceive(_state=plain._state)
+    plain.close()
+    return tx, rx
+
+
+_FAST_RECEIVE = (MemoryObjectReceiveStream, BoundaryReceive)
+
+
 def receive_fast_path(stream: MemoryObjectReceiveStream[Any]) -> tuple[Any, Any]:
     """``(buffer, waiting_senders)`` of ``stream``'s state, for the inline fast path."""
     state = getattr(stream, "_state", None)
     buffer = getattr(state, "buffer", None)
     waiting = getattr(state, "waiting_senders", None)
-    if type(stream) is not MemoryObjectReceiveStream or buffer is None or waiting is None:
+    if type(stream) not in _FAST_RECEIVE or buffer is None or waiting is None:
         return (), _NEVER
     return buffer, waiting
 

@@ -140,9 +140,24 @@ class StagedStep(Step):
     ``concurrency`` is how many items the task works on at once and ``holds`` the most
     items it keeps in hand (1 for a plain stage; ``2 * c`` for an ordered concurrent
     one): ``Stream.explain()`` reports them and adds ``holds`` to the memory bound.
+
+    ``on_demand`` asks for an input that reads nothing ahead: when the step follows the
+    source (and per-item operators) directly, the source is asked for its next item only
+    once the task is waiting to receive one (``handoff.demand_link``). For sequential
+    operators such as ``flat_map``, whose peers ask for the next outer item only after
+    the current inner stream has ended.
     """
 
-    __slots__ = ("capacity", "concurrency", "handoff", "holds", "overflow", "run", "tracked")
+    __slots__ = (
+        "capacity",
+        "concurrency",
+        "handoff",
+        "holds",
+        "on_demand",
+        "overflow",
+        "run",
+        "tracked",
+    )
 
     def __init__(
         self,
@@ -155,9 +170,11 @@ class StagedStep(Step):
         handoff: int = 0,
         concurrency: int = 1,
         holds: int = 1,
+        on_demand: bool = False,
     ) -> None:
         self.name = name
         self.run = run
+        self.on_demand = on_demand
         self.concurrency = concurrency
         self.holds = holds
         self.capacity = capacity

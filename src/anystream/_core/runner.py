@@ -29,17 +29,26 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-from anyio import BrokenResourceError, CancelScope, create_memory_object_stream
+from anyio import BrokenResourceError, CancelScope
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .acks import RunTracking, require_tracking
 from .errors import collapse, reraise, reraise_unwrapped, unwrap
-from .handoff import Producer, downstream_left, end_output, make_put
+from .handoff import (
+    BoundaryReceive,
+    Producer,
+    boundary,
+    demand_link,
+    downstream_left,
+    end_output,
+    make_put,
+    on_demand,
+)
 from .hooks import progress_view
 from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
-from .shutdown import Aborted, StopState, relay_signals
+from .shutdown import Aborted, StopState, check_grace, relay_signals
 from .source import Source, TaskSource
 from .stats import OpStats, RunStats
 
@@ -98,9 +107,16 @@ class Run(Generic[T_co]):
         self._final_closables: list[Any] = []
         self._final_upstream: MemoryObjectReceiveStream[Any] | None = None
         self._producers: list[Producer] = []
+        # The receive side of each task's output, by id of the send side the task holds:
+        # where a failing task leaves its error for its receiver (handoff.BoundaryReceive).
+        self._ends: dict[int, BoundaryReceive[Any]] = {}
         self._done = False
         self._entered = False
         self._abort_error: BaseException | None = None
+        # Set once the consumer has left its ``async for`` (the run is being exited): only
+        # then may the runner close the stream the consumer's loop reads.
+        self._consumer_left = False
+        self._nodes: list[Node] = []
         source = stream._source
         self._tracking = (
             RunTracking(source.name, task_source=isinstance(source, TaskSource))
@@ -146,8 +162,9 @@ class Run(Generic[T_co]):
 
         Safe to call from the consuming task, from any other task of the same event loop,
         and more than once. With ``grace`` (or the run's ``grace``), the run is aborted if
-        the drain has not finished that many seconds later.
+        the drain has not finished that many seconds later: a finite number >= 0.
         """
+        check_grace("run.stop()", grace)
         first = not self._stop.stopping
         self._stop.request()
         scope = self._source_scope
@@ -163,12 +180,37 @@ class Run(Generic[T_co]):
         """Stop at once: cancel every task and close every generator.
 
         ``error``, if given, is raised from the ``async with`` block once everything is
-        closed (the runner passes ``KeyboardInterrupt`` for a second Ctrl-C).
+        closed (the runner passes ``KeyboardInterrupt`` for a second Ctrl-C). The run
+        ends within a bounded time whatever it is doing (see shutdown.py); what the abort
+        discarded is counted in ``stats().discarded``.
         """
         if error is not None and self._abort_error is None:
             self._abort_error = error
         if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+            self._cancel_tasks()
+        else:
+            # No task to cancel: the whole pipeline is the consumer's own loop, which
+            # checks the stop before every pull. It ends there, and the error (if any)
+            # is raised when the run is exited.
+            self._stop.request()
+            self._stop.abort()
+
+    def _cancel_tasks(self) -> None:
+        """The abort itself: cancel the task group and break every shielded wait.
+
+        Cancelling the task group alone is not enough. After a graceful stop the source
+        finishes the item in hand shielded (shutdown.py), and that shield must not outlive
+        an abort: its send may wait on a buffer that only the consumer reads, and the
+        consumer is about to wait for the source's task. Closing the consumer's side of
+        that buffer makes such a send fail at once (``BrokenResourceError``: the item was
+        not delivered, and the hand-off counts it as discarded); ``StopState.abort()``
+        cancels whatever other shielded finish is still waiting.
+        """
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        self._stop.abort()
+        if self._final_upstream is not None and self._consumer_left:
+            self._final_upstream.close()
 
     def _helper(self) -> CancelScope:
         scope = CancelScope()
@@ -228,6 +270,7 @@ class Run(Generic[T_co]):
             # task source stops by itself and has its own stream already.)
             nodes[0:1] = [Segment([]), Boundary(0, "block", None), first]
         self._bind_stats(nodes)
+        self._nodes = nodes
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -332,7 +375,28 @@ class Run(Generic[T_co]):
                 break
             boundary = nodes[index + 1]
             assert isinstance(boundary, Boundary)
-            tx, next_rx = self._link(boundary.capacity, stage)
+            following = nodes[index + 2]
+            if (
+                index == 0
+                and opened is not None
+                and self._timer is None
+                and self._tracking is None
+                and isinstance(node, Segment)
+                and isinstance(following, Stage)
+                and following.step.on_demand
+                and boundary.capacity == 0
+                and boundary.position is None
+                and not node.gens
+            ):
+                # The stage reads nothing ahead (flat_map): the source is asked for an
+                # item only when the stage waits for one (handoff.demand_link).
+                tx, next_rx, gate = demand_link()
+                self._streams += [tx, next_rx]
+                self._ends[id(tx)] = next_rx
+                self._closables.append(opened[1])  # the wrapper does not close it
+                opened = on_demand(opened, gate, functools.partial(_count, *node.out_ref))
+            else:
+                tx, next_rx = self._link(boundary.capacity, stage)
             stage += 1
             if isinstance(node, Stage):
                 assert upstream is not None
@@ -375,9 +439,14 @@ class Run(Generic[T_co]):
 
     def _link(self, capacity: int, sender_stage: int) -> tuple[Any, Any]:
         """A boundary stream: (send side, receive side), timed in a timed run."""
-        tx, rx = create_memory_object_stream[Any](capacity)
+        tx, rx = boundary(capacity)
         self._streams += [tx, rx]
-        return (tx, rx) if self._timer is None else self._timer.link(tx, rx, sender_stage)
+        if self._timer is not None:
+            timed_tx, timed_rx = self._timer.link(tx, rx, sender_stage)
+            self._ends[id(timed_tx)] = rx
+            return timed_tx, timed_rx
+        self._ends[id(tx)] = rx
+        return tx, rx
 
     def _build_final(
         self,
@@ -413,7 +482,7 @@ class Run(Generic[T_co]):
         scope: CancelScope | None,
     ) -> None:
         try:
-            await self._produce(loop, downstream, scope)
+            await self._produce(loop, downstream, scope, in_band=True)
         finally:
             if upstream is not None:
                 upstream.close()
@@ -446,25 +515,50 @@ class Run(Generic[T_co]):
         work: Awaitable[None],
         downstream: MemoryObjectSendStream[Any],
         scope: CancelScope | None,
+        *,
+        in_band: bool = False,
     ) -> None:
-        """Run one task's ``work`` into ``downstream``; end the output if it ends well.
+        """Run one task's ``work`` into ``downstream``; end the output when it ends.
 
-        The one place a task of the run ends: the consumer having left is a quiet end,
+        The one place a task of the run ends. The consumer having left is a quiet end,
         and a task's own group of failures is collapsed to its first one (errors.py).
+        With ``in_band`` (a segment: the source and per-item operators, which a pull
+        would have run in order) a failure is not raised here: it is left on the
+        output's receive side, behind the items already sent, and the output is closed
+        (handoff.BoundaryReceive). The receiver raises it when it gets there, or never,
+        if it stops reading first. A staged operator's failure fails the run at once: its
+        tasks may feed side channels (``group_by``'s groups) that would wait for it.
         """
         producer = self._producer(downstream)
         try:
             with producer.scope, scope if scope is not None else nullcontext():
                 await work
-        except BrokenResourceError:
+        except BrokenResourceError as broken:
             if not downstream_left(downstream):
-                raise
+                self._fail(downstream, broken, broken, in_band)
         except BaseExceptionGroup as group:
             error = collapse(group)
             if not (isinstance(error, BrokenResourceError) and downstream_left(downstream)):
-                reraise(group, error)
+                self._fail(downstream, group, error, in_band)
+        except Exception as error:
+            if not in_band:
+                raise
+            self._fail(downstream, error, error, in_band)
         producer.ended = True
         end_output(downstream)
+
+    def _fail(
+        self,
+        downstream: MemoryObjectSendStream[Any],
+        raised: BaseException,
+        error: BaseException,
+        in_band: bool,
+    ) -> None:
+        end = self._ends.get(id(downstream)) if in_band else None
+        if end is None or not isinstance(error, Exception):
+            reraise(raised, error)  # a stage's failure, a cancellation...: at once
+            return  # pragma: no cover - reraise always raises
+        end.fail(error)
 
     def _producer(self, output: MemoryObjectSendStream[Any]) -> Producer:
         producer = Producer(output)
@@ -539,6 +633,7 @@ class Run(Generic[T_co]):
                 self._tracking.abandon(exc if isinstance(exc, BaseException) else None)
 
     async def _exit(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        self._consumer_left = True
         finished = exc is None and self._finished()
         try:
             with CancelScope(shield=True):
@@ -558,9 +653,12 @@ class Run(Generic[T_co]):
                 leaf = unwrap(exc)
                 if leaf is not exc:
                     reraise(exc, leaf)
+            if self._abort_error is not None and exc is None:
+                error, self._abort_error = self._abort_error, None
+                raise error
             return None
         if not finished:
-            self._tg.cancel_scope.cancel()
+            self._cancel_tasks()
         else:
             # The consumer saw the end of input, but a task whose output nobody reads any
             # more (the source behind a take_until that fired) may still wait on its own
@@ -571,11 +669,49 @@ class Run(Generic[T_co]):
                     producer.scope.cancel()
         for scope in self._helper_scopes:
             scope.cancel()
-        suppress = await self._exit_task_group(exc_type, exc, tb)
+        try:
+            suppress = await self._exit_task_group(exc_type, exc, tb)
+        finally:
+            if not finished:
+                self._count_discarded()
         if self._abort_error is not None:
             error, self._abort_error = self._abort_error, None
+            total = self._stats.discarded_total
+            if total:
+                error.add_note(
+                    f"anystream: the abort discarded {total} item(s) still in hand-offs "
+                    f"(run.stats().discarded: {self._stats.discarded})"
+                )
             raise error
         return suppress
+
+    def _count_discarded(self) -> None:
+        """Count what the abort left in each hand-off: sent (or being sent), never taken.
+
+        Every node counts an item as emitted just before handing it on, and the next node
+        counts it as received when it takes it, so the difference across a boundary, less
+        what the boundary's overflow policy dropped, is exactly the items in its buffer
+        plus the one a sender held when it was cancelled. Items held inside an operator
+        (a partial window, a call in progress) show as that operator's ``in_flight``.
+        """
+        ops = self._stats.operators
+        nodes = self._nodes
+        for index in range(1, len(nodes) - 1):
+            node = nodes[index]
+            if not isinstance(node, Boundary):
+                continue
+            before, after = nodes[index - 1], nodes[index + 1]
+            assert not isinstance(before, Boundary)
+            assert not isinstance(after, Boundary)
+            (sent, i), (taken, j) = before.out_ref, after.in_ref
+            lost = sent[i] - taken[j]
+            if node.position is not None:
+                lost -= ops[node.position].dropped_total
+                where = ops[node.position].name
+            else:
+                where = f"hand-off after {ops[_last_position(before)].name}"
+            if lost > 0:
+                self._stats.discarded[where] = self._stats.discarded.get(where, 0) + lost
 
     async def _exit_task_group(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         assert self._tg is not None
@@ -595,3 +731,15 @@ class Run(Generic[T_co]):
             for item in self._streams:
                 item.close()
             await close_all(self._closables)
+
+
+def _last_position(node: Segment | Stage) -> int:
+    """The position (in the run's stats) of the last operator of ``node``; 0: the source."""
+    if isinstance(node, Stage):
+        return node.position
+    positions = [p for group in node.positions for p in group] + node.gen_positions
+    return max(positions, default=0)
+
+
+def _count(counts: list[int], slot: int) -> int:
+    return counts[slot]

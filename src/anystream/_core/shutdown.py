@@ -40,6 +40,26 @@ body, so its own ``finally`` never runs. Items in flight are discarded; an error
 caused the abort is re-raised (unwrapped, see ``errors.py``), a second Ctrl-C raises
 ``KeyboardInterrupt``, an expired grace period raises :class:`Aborted`.
 
+**An abort always ends the run.** This is the rule every wait in the runner is held to:
+once an abort is requested, the run ends as soon as the user code *already running*
+returns (one scheduler pass when none is), whatever the pipeline is doing. The only
+waits allowed after an abort are waits on code that cannot be interrupted and belongs to
+the user: a call in progress in a worker thread or process (``map_thread`` and
+``map_process`` wait for those unless told ``abandon_on_cancel=True`` /
+``kill_on_cancel=True``), a generator's own ``finally``. No wait of the runner's may
+depend on another task of the same run once the abort is under way, and a shield is the
+easy way to break that: the graceful stop's finish of the item in hand is a send, and a
+send waits for a reader. So that shield comes from :meth:`StopState.finishing`, which
+keeps the *stop's* cancellation out but is cancelled by :meth:`StopState.abort`, and once
+the consumer has left its loop the runner closes the consumer's side of its hand-off, so
+a sender still parked on it fails at once instead of waiting for a reader that is gone.
+(A pipeline with no staged operator has no task to cancel: it is the consumer's own loop,
+and the abort takes effect before its next pull.) What an abort throws away is counted,
+never lost silently: items left in a hand-off's buffer or in a cancelled sender's hands
+in ``run.stats().discarded`` (by hand-off, and in a note on the abort's exception), items
+inside an operator (a call in progress, a partial window) in that operator's
+``in_flight``.
+
 **Why signals are received, not trapped.** On Ctrl-C trio raises ``KeyboardInterrupt``
 in the main task at an arbitrary checkpoint, while asyncio's runner cancels the main
 task: neither gives a place to start a drain. With ``handle_signals=True`` the runner
@@ -52,17 +72,29 @@ behaves as Python normally does.
 
 from __future__ import annotations
 
+import math
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 
-__all__ = ["Aborted", "StopState", "relay_signals"]
+__all__ = ["Aborted", "StopState", "check_grace", "relay_signals"]
 
 
 class Aborted(Exception):
     """The run was aborted before it could finish draining (e.g. its grace period ended)."""
+
+
+def check_grace(where: str, grace: object) -> None:
+    """Refuse a grace period that is not a finite number of seconds >= 0 (or None)."""
+    if grace is None:
+        return
+    if isinstance(grace, bool) or not isinstance(grace, int | float):
+        raise TypeError(f"{where}: grace must be a number of seconds or None, got {grace!r}")
+    if not 0 <= grace < math.inf:  # also refuses nan
+        raise ValueError(f"{where}: grace must be a finite number of seconds >= 0, got {grace}")
 
 
 class StopState:
@@ -75,18 +107,46 @@ class StopState:
     (``merge``, ``merge_with``) without polling.
     """
 
-    __slots__ = ("_event", "pulling", "stopping")
+    __slots__ = ("_event", "_finishing", "aborting", "pulling", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
         self.pulling = False
+        self.aborting = False
         self._event: anyio.Event | None = None
+        self._finishing: set[anyio.CancelScope] = set()
 
     def request(self) -> None:
         """Mark the stop (the runner calls this from ``Run.stop()``)."""
         self.stopping = True
         if self._event is not None:
             self._event.set()
+
+    def abort(self) -> None:
+        """The run is being aborted: cancel every :meth:`finishing` scope still open."""
+        self.aborting = True
+        for scope in list(self._finishing):
+            scope.cancel()
+
+    @contextmanager
+    def finishing(self) -> Iterator[anyio.CancelScope]:
+        """Shield the finish of the item in hand from the stop, not from an abort.
+
+        A stop may cancel the source's scope just after the source produced an item; the
+        cancellation then lands on the hand-off that follows, and the item would be lost.
+        So the item is finished inside this scope, which the stop's cancellation cannot
+        reach but :meth:`abort` can: a shield held across a wait on another task of the
+        same run (the send waits for a reader) must never outlive an abort.
+        """
+        scope = anyio.CancelScope(shield=True)
+        if self.aborting:
+            scope.cancel()
+        self._finishing.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._finishing.discard(scope)
 
     async def wait(self) -> None:
         """Return once a graceful stop has been requested."""

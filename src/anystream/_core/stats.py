@@ -150,6 +150,11 @@ class RunStats(Mapping[str, OpStats]):
 
     def __init__(self, ops: list[OpStats]) -> None:
         self._ops = ops
+        #: Items an abort discarded, by the hand-off that held them (the ``buffered``
+        #: step, or "hand-off after <operator>" for one the runner added): in its buffer,
+        #: or in the hands of a sender that was cancelled. Empty unless the run was
+        #: aborted. Items held inside an operator show as its ``in_flight``.
+        self.discarded: dict[str, int] = {}
 
     def __getitem__(self, key: Any) -> OpStats:
         if isinstance(key, int):
@@ -181,6 +186,11 @@ class RunStats(Mapping[str, OpStats]):
                 total[reason] = total.get(reason, 0) + n
         return total
 
+    @property
+    def discarded_total(self) -> int:
+        """How many items an abort discarded in hand-offs (see ``discarded``)."""
+        return sum(self.discarded.values())
+
     def snapshot(self) -> list[StatsSnapshot]:
         return [op.snapshot() for op in self._ops]
 
@@ -190,4 +200,6 @@ class RunStats(Mapping[str, OpStats]):
             + (f" dropped={dict(s.dropped)}" if s.dropped else "")
             for s in self.snapshot()
         )
+        if self.discarded:
+            rows += f"; discarded by the abort: {self.discarded}"
         return f"RunStats({rows})"

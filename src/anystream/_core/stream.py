@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from .operator import Operator, Pipeable, SameOperator, Step
 from .runner import Run
+from .shutdown import check_grace
 from .source import Source
 from .stats import RunStats
 
@@ -176,10 +176,7 @@ class Stream(Generic[T_co]):
         a Jupyter cell, and off when nobody watches (output not a terminal, no kernel);
         see ``anystream.observe.progress.show_progress`` for the options.
         """
-        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
-            raise TypeError(f"stream(): grace must be a number of seconds, got {grace!r}")
-        if grace is not None and not (0 <= grace < math.inf):
-            raise ValueError(f"stream(): grace must be a finite number >= 0, got {grace}")
+        check_grace("stream()", grace)
         if not isinstance(handle_signals, bool):
             raise TypeError(
                 f"stream(): handle_signals must be True or False, got {handle_signals!r}"

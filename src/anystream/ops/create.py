@@ -278,8 +278,9 @@ def from_receive_stream(stream: ObjectReceiveStream[T]) -> Stream[T]:
                 return
             if _stop_requested(stop):
                 # The stop may have cancelled our scope just after the item was handed to
-                # us: deliver it anyway (downstream is draining), then end.
-                with CancelScope(shield=True):
+                # us: deliver it anyway (downstream is draining), then end. Shielded from
+                # the stop only: an abort still ends the wait (shutdown.py).
+                with stop.finishing():
                     await send(tx, item)
                 return
             await send(tx, item)

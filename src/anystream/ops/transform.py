@@ -488,10 +488,13 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
     ``fn`` returns a :class:`Stream`, an async iterable or an iterable (not a string).
     Inner streams are concatenated in input order: the next input item is read only
     after the current inner stream has ended, so at most one inner stream is open.
-    **Read-ahead:** like every staged operator's input, the task that feeds it (the
-    source's, or the previous stage's) pulls its next item and then waits to hand it
-    over, so a lazy source has been asked for outer item ``k + 1`` while inner stream
-    ``k`` runs: one outer item ahead, never more. A staged operator (it runs inner
+    **Nothing read ahead:** when ``flat_map`` follows the source (and per-item
+    operators such as ``map`` or ``where``) directly, the source is asked for outer item
+    ``k + 1`` only once inner stream ``k`` has ended, as in Kotlin's ``flatMapConcat``; so
+    an error the outer stream raises after item ``k`` arrives after inner stream ``k``'s
+    items (RxJS, whose outer is pushed, cuts the inner short instead). Behind a
+    ``buffered()``, another staged operator or a generator operator (``scan``...) the
+    task feeding it holds one item more. A staged operator (it runs inner
     streams, which may need tasks of their own); each emitted item costs a hand-off
     between tasks, so for a cheap expansion into a short list a generator step of your
     own (``@operator``) is faster. RxJS ``concatMap``;
@@ -509,7 +512,7 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
             counts[0] += 1
             await _forward(_open_inner(fn, item, name), tx, counts, name)
 
-    return Operator((StagedStep(name, run),))
+    return Operator((StagedStep(name, run, on_demand=True),))
 
 
 @overload
