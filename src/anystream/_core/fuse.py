@@ -35,6 +35,13 @@ hand-written loop above, so a traceback through ``<anystream fused ...>`` is eas
 follow. Every call into user code is wrapped so that its exception gets a note naming the
 operator; on CPython 3.11+ a ``try`` block costs nothing until it raises.
 
+What each kernel kind does with an item is declared once, as data, in ``kernels.py``,
+which also holds a plain reference interpreter of the same kernels: this module is "the
+same, inlined". ``tests/properties/test_fuse_oracle.py`` runs random chains through both
+and compares items, counters, stops and errors. With ``ANYSTREAM_NO_FUSE=1`` in the
+environment at import (:data:`FUSE` false) :func:`compile_kernels` returns the
+interpreter's loop instead of generated code, to rule this module out while debugging.
+
 Inputs and outputs of a fused loop:
 
 - input ``"aiter"``: an async iterator (the source, or a generator operator before it);
@@ -97,27 +104,25 @@ asyncio, 2.00 -> 1.92 on trio.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from itertools import islice
-from typing import Any, Literal
+from typing import Any
 
 from anyio import CancelScope, EndOfStream, WouldBlock
 
 from ._backends import native_checkpoint
 from .errors import add_operator_note
 from .handoff import receive_fast_path, send_fast_path
+from .kernels import CHECKPOINT_EVERY, MALFORMED, Input, Output, interpret
 from .operator import Kernel
 
-__all__ = ["CHECKPOINT_EVERY", "MALFORMED", "FusedShape", "compile_kernels"]
+__all__ = ["CHECKPOINT_EVERY", "FUSE", "MALFORMED", "FusedShape", "compile_kernels"]
 
-Input = Literal["aiter", "iter", "stream"]
-Output = Literal["yield", "send", "put", "list"]
-
-#: Exceptions that make ``parse`` treat an input as malformed.
-MALFORMED = (ValueError, TypeError, KeyError, IndexError)
-
-#: A sync source yields to the event loop after this many items.
-CHECKPOINT_EVERY = 128
+#: False when the environment variable ``ANYSTREAM_NO_FUSE`` is set to anything but ``""``
+#: or ``"0"`` at import: every loop then runs in the reference interpreter of
+#: ``kernels.py`` instead of generated code (a debugging aid; see docs/performance.md).
+FUSE = os.environ.get("ANYSTREAM_NO_FUSE", "") in ("", "0")
 
 FusedShape = tuple[tuple[str, ...], Input, Output, bool]
 
@@ -499,6 +504,8 @@ def compile_kernels(
     ``st`` the run's :class:`StopState`; ``close_upstream`` an ``async`` callable that
     closes everything upstream of an iterator input, called when a ``take`` is done.
     """
+    if not FUSE:
+        return interpret(kernels, source, output, stoppable=stoppable)
     if source not in ("aiter", "iter", "stream") or output not in ("yield", "send", "put", "list"):
         raise ValueError(f"no fused loop from {source!r} to {output!r}")
     shape = (tuple(k.kind for k in kernels), source, output, stoppable)
