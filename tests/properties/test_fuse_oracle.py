@@ -6,8 +6,8 @@ run over every input shape (a list, a sync iterator, an async iterator, a memory
 into every output shape (yield, send, put, list), stoppable or not, with a stop requested
 from inside a kernel at a random item and, for ``"yield"``, a consumer that may leave
 early. Both loops must emit the same items, leave the same counters, pull the same
-number of items from the source, close the upstream the same way, and raise the same
-exception with the same notes.
+number of items from an iterator source, close the upstream the same way, and raise the
+same exception with the same notes.
 """
 
 from __future__ import annotations
@@ -256,6 +256,10 @@ async def run_case(case: Case, make: Callable[..., Callable[..., Any]]) -> Outco
                 src.close()
             elif case.source == "aiter":
                 await src.aclose()
+    if case.source == "stream":
+        # How far the producer task got before the loop ended depends on the schedule
+        # (the interpreter awaits every receive), not on what the loop did.
+        pulled = -1
     shown = None
     if error is not None:
         shown = (type(error).__name__, str(error), list(getattr(error, "__notes__", [])))
