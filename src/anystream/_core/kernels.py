@@ -61,6 +61,7 @@ __all__ = [
     "KINDS",
     "MALFORMED",
     "OUTPUTS",
+    "Chain",
     "KindSpec",
     "drop_reason",
     "interpret",
@@ -134,8 +135,13 @@ def _check_shape(kinds: Sequence[str], source: str, output: str) -> None:
             )
 
 
-class _Chain:
-    """The kernels of one loop, applied to one item at a time."""
+class Chain:
+    """The kernels of one loop, applied to one item at a time, counting into ``cnt``.
+
+    ``await chain.apply(x)`` runs every kernel on ``x``; ``chain.done`` turns true once a
+    ``take`` is satisfied (the loop then ends after the item in hand). Used by
+    :func:`interpret` and by the acknowledging loop of ``acks.py``.
+    """
 
     __slots__ = ("cnt", "done", "kernels", "m", "passed")
 
@@ -248,7 +254,7 @@ def interpret(
 
         return pull_stream
 
-    async def finish(chain: _Chain, src: Any, close_upstream: Callable[[], Any]) -> None:
+    async def finish(chain: Chain, src: Any, close_upstream: Callable[[], Any]) -> None:
         if chain.done:  # take() is satisfied: close the upstream now
             if source == "stream":
                 src.close()
@@ -260,7 +266,7 @@ def interpret(
         async def seg_yield(
             src: Any, out: Any, cnt: list[int], st: Any, close_upstream: Callable[[], Any]
         ) -> AsyncIterator[Any]:
-            chain = _Chain(kernels, cnt)
+            chain = Chain(kernels, cnt)
             pull = puller(src, st)
             while not chain.done:
                 if checks_before_pull and st.stopping:
@@ -278,7 +284,7 @@ def interpret(
     async def seg(
         src: Any, out: Any, cnt: list[int], st: Any, close_upstream: Callable[[], Any]
     ) -> None:
-        chain = _Chain(kernels, cnt)
+        chain = Chain(kernels, cnt)
         pull = puller(src, st)
         if output == "send":
             deliver = out.send
