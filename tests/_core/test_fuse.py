@@ -24,7 +24,7 @@ import anyio.lowlevel
 import pytest
 
 from anystream import Stream, buffered, from_iterable, map, parse, take, where
-from anystream._core.fuse import CHECKPOINT_EVERY, compile_kernels, source_of
+from anystream._core.fuse import CHECKPOINT_EVERY, FUSE, compile_kernels, source_of
 from anystream._core.operator import Kernel
 
 pytestmark = pytest.mark.anyio
@@ -352,6 +352,7 @@ def _explode(x: int) -> int:
     return x
 
 
+@pytest.mark.skipif(not FUSE, reason="ANYSTREAM_NO_FUSE is set: no fused loop to look at")
 @pytest.mark.parametrize("shape", ["list", "buffered", "yield"])
 async def test_a_traceback_through_a_fused_loop_shows_its_source_line(shape: str) -> None:
     s = from_iterable(range(10)) | where(_even) | map(_explode)
