@@ -14,6 +14,7 @@ sibling task stands for "the timeout fires"; the real-clock tests use a real dea
 from __future__ import annotations
 
 import itertools
+import traceback
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -23,7 +24,7 @@ import anyio.lowlevel
 import pytest
 
 from anystream import Stream, buffered, from_iterable, map, parse, take, where
-from anystream._core.fuse import CHECKPOINT_EVERY, compile_kernels, source_of
+from anystream._core.fuse import CHECKPOINT_EVERY, FUSE, compile_kernels, source_of
 from anystream._core.operator import Kernel
 
 pytestmark = pytest.mark.anyio
@@ -239,8 +240,8 @@ def test_generated_sources_compile_for_every_shape() -> None:
 def test_local_counters_only_without_per_item_awaits() -> None:
     # A loop with a per-item await publishes counts in place (another task may read them
     # at every await); one without keeps them in locals and publishes before each wait.
-    assert "c0 += 1" in source_of((("parse", "map"), "stream", "send", False))
-    assert "c0 += 1" in source_of((("parse", "map"), "iter", "list", True))
+    assert "entered0 += 1" in source_of((("parse", "map"), "stream", "send", False))
+    assert "entered0 += 1" in source_of((("parse", "map"), "iter", "list", True))
     assert "cnt[0] += 1" in source_of((("map",), "aiter", "send", False))
     assert "cnt[0] += 1" in source_of((("amap",), "stream", "send", False))
     assert "cnt[0] += 1" in source_of((("map",), "stream", "yield", False))
@@ -290,12 +291,12 @@ async def test_a_filter_that_turns_out_async_inside_a_batch() -> None:
 
 
 def test_batches_only_in_loops_without_per_item_awaits() -> None:
-    assert "it = iter([*bi])" in source_of((("parse",), "stream", "send", False))
-    assert "ex(bi)" in source_of(((), "stream", "list", False))
+    assert "batch = iter([*inbuf])" in source_of((("parse",), "stream", "send", False))
+    assert "extend(inbuf)" in source_of(((), "stream", "list", False))
     # A loop that yields to its consumer (or awaits a kernel) per item takes one at a
     # time: it would otherwise put the batch back at every item.
-    assert "it = iter([*bi])" not in source_of((("map",), "stream", "yield", False))
-    assert "it = iter([*bi])" not in source_of((("amap",), "stream", "send", False))
+    assert "batch = iter([*inbuf])" not in source_of((("map",), "stream", "yield", False))
+    assert "batch = iter([*inbuf])" not in source_of((("amap",), "stream", "send", False))
 
 
 # -- bulk: a sync source fills the room of its buffer in one call --------------------------
@@ -340,3 +341,37 @@ async def test_a_bulk_filled_buffer_keeps_order_and_checkpoints(size: int) -> No
     # The source still yields at least every CHECKPOINT_EVERY items, however large its
     # buffer: the other task ran in between.
     assert ticks >= n // (CHECKPOINT_EVERY + 1) // 2, ticks
+
+
+# -- tracebacks: the generated source is registered with linecache -----------------------
+
+
+def _explode(x: int) -> int:
+    if x == 4:
+        raise LookupError(f"no entry for {x}")
+    return x
+
+
+@pytest.mark.skipif(not FUSE, reason="ANYSTREAM_NO_FUSE is set: no fused loop to look at")
+@pytest.mark.parametrize("shape", ["list", "buffered", "yield"])
+async def test_a_traceback_through_a_fused_loop_shows_its_source_line(shape: str) -> None:
+    s = from_iterable(range(10)) | where(_even) | map(_explode)
+    if shape == "buffered":
+        s = s | buffered(2)
+    with anyio.fail_after(10), pytest.raises(LookupError) as info:
+        if shape == "yield":
+            async with s.stream() as items:
+                async for _ in items:
+                    pass
+        else:
+            await s.collect()
+    frames = [
+        frame
+        for frame in traceback.extract_tb(info.value.__traceback__)
+        if frame.filename.startswith("<anystream fused")
+    ]
+    assert frames, traceback.format_exception(info.value)
+    assert frames[-1].line == "x = fn1(x)"
+    assert "filter|map" in frames[-1].filename
+    text = "".join(traceback.format_exception(info.value))
+    assert "x = fn1(x)" in text

@@ -42,15 +42,13 @@ this.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from anyio import EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 
-from .errors import add_operator_note
-from .fuse import MALFORMED
+from .kernels import Chain
 from .operator import Kernel
 
 __all__ = ["Acked", "Token", "Tokens", "tracked_loop"]
@@ -219,7 +217,6 @@ def tracked_loop(
     Returns a coroutine (output ``"send"`` or ``"list"``) or an async generator (output
     ``"yield"``). ``counts`` has the same layout as a fused loop's (see fuse.py).
     """
-    m = len(kernels)
     kind, it = source
     if is_source:
         # A task source stops by itself; only an iterated source needs the stop flags.
@@ -229,47 +226,24 @@ def tracked_loop(
         pairs = _from_stream(it)
     out_kind, out = output
 
+    chain = Chain(kernels, counts)  # what the kernels do: kernels.py
+
     async def apply(x: Any, token: Any) -> tuple[bool, Any]:
         """Run the kernels on ``x``; (False, None) when an operator dropped it."""
-        for i, kernel in enumerate(kernels):
-            counts[i] += 1
-            kind = kernel.kind
-            try:
-                if kind == "map":
-                    x = kernel.fn(x)
-                elif kind == "amap":
-                    x = await kernel.fn(x)
-                elif kind in ("filter", "afilter"):
-                    keep = kernel.fn(x)
-                    if inspect.isawaitable(keep):
-                        keep = await keep
-                    if not keep:
-                        counts[m + 1 + i] += 1
-                        token.done()
-                        return False, None
-                elif kind == "parse":
-                    try:
-                        x = kernel.fn(x)
-                    except MALFORMED:
-                        counts[m + 1 + i] += 1
-                        token.done()
-                        return False, None
-            except Exception as exc:
-                add_operator_note(exc, kernel.name)
-                raise
-        counts[m] += 1
-        return True, x
-
-    limits = [(i, k.arg) for i, k in enumerate(kernels) if k.kind == "take"]
+        keep, y = await chain.apply(x)
+        if not keep:
+            token.done()
+        return keep, y
 
     def satisfied() -> bool:
-        return any(counts[i] >= n for i, n in limits)
+        """A take() is satisfied: the loop ends after the item in hand."""
+        return chain.done
 
     if out_kind == "yield":
 
         async def generate() -> AsyncIterator[Any]:
             try:
-                if limits and satisfied():
+                if satisfied():
                     return
                 async for x, token in pairs:
                     keep, y = await apply(x, token)
@@ -278,7 +252,7 @@ def tracked_loop(
                         # The consumer came back for the next item: its loop body for
                         # this one completed, so the item was fully handled.
                         token.done()
-                    if limits and satisfied():
+                    if satisfied():
                         break
             finally:
                 await pairs.aclose()  # type: ignore[attr-defined]
@@ -303,7 +277,7 @@ def tracked_loop(
                 )
 
         try:
-            if limits and satisfied():
+            if satisfied():
                 return
             async for x, token in pairs:
                 if is_source and not task_source and stop.stopping:
@@ -315,7 +289,7 @@ def tracked_loop(
                         await handle(x, token)
                     break
                 await handle(x, token)
-                if limits and satisfied():
+                if satisfied():
                     break
             for token in held:  # collect(): the whole list was delivered
                 token.done()

@@ -17,7 +17,7 @@ a cheap per-item pipeline (docs/concepts.md). The runner instead generates, once
             st.pulling = False
             cnt[0] += 1
             try:
-                x = k0(x)                      # parse
+                x = fn0(x)                     # parse
             except MALFORMED:
                 cnt[4] += 1
                 continue
@@ -25,15 +25,27 @@ a cheap per-item pipeline (docs/concepts.md). The runner instead generates, once
             cnt[2] += 1
             yield x
 
-The functions (``k0``...) and arguments are closure variables, so one compiled shape
+The functions (``fn0``...) and arguments are closure variables, so one compiled shape
 serves every stream with the same sequence of kernel kinds; shapes are cached.
 
 Generated source is unusual in a library, so the rules are kept narrow: only the
 templates in this module are ever compiled, user values are never formatted into code
-(they are passed as closure variables), and each template line reads like the
-hand-written loop above, so a traceback through ``<anystream fused ...>`` is easy to
-follow. Every call into user code is wrapped so that its exception gets a note naming the
-operator; on CPython 3.11+ a ``try`` block costs nothing until it raises.
+(they are passed as closure variables), and each template reads like the hand-written
+loop above. A template is the literal text of one piece: a driver per input (how ``x``
+is obtained) and per output (how it is handed on), and a body snippet per kernel kind
+(table ``KERNELS``), with ``$holes`` for the pieces that go inside (see ``fill``). The
+generated source is registered with ``linecache`` under its file name (``<anystream
+fused parse|map iter->list>``), so a traceback through a fused loop shows the line that
+was running, and ``print(source_of(shape))`` shows the whole loop. Every call into user
+code is wrapped so that its exception gets a note naming the operator; on CPython 3.11+
+a ``try`` block costs nothing until it raises.
+
+What each kernel kind does with an item is declared once, as data, in ``kernels.py``,
+which also holds a plain reference interpreter of the same kernels: this module is "the
+same, inlined". ``tests/properties/test_fuse_oracle.py`` runs random chains through both
+and compares items, counters, stops and errors. With ``ANYSTREAM_NO_FUSE=1`` in the
+environment at import (:data:`FUSE` false) :func:`compile_kernels` returns the
+interpreter's loop instead of generated code, to rule this module out while debugging.
 
 Inputs and outputs of a fused loop:
 
@@ -64,8 +76,7 @@ a loop whose output is full, first yields once with ``checkpoint()`` and tries a
 and only then parks in ``receive()`` / ``send()``. The peer it needs has usually been
 woken already and runs during that one yield (it was woken by this loop's own
 hand-offs), so the retry succeeds; a park proper costs a second scheduler pass plus an
-Event and its wake-up. On trio that saved a tenth of the hand-off cost (four ``map |
-buffered(50)`` hops: 0.84 -> 0.75 us per item); asyncio is unchanged (its FIFO run queue
+Event and its wake-up. That pays on trio; asyncio is unchanged (its FIFO run queue
 already ran the peer during ``receive()``'s own leading checkpoint). When items trickle
 (one per wake-up) the yield never helps and would cost a pass per item, so each side
 stays *patient* only while its last park ended with more than one item to move: more
@@ -77,10 +88,10 @@ without asking anyone, and appends while it is non-zero. Only another task can t
 items, park as a receiver or close the receiving side, and other tasks run only while
 this loop waits, so ``room`` is recomputed after every ``await`` (and after a slow-path
 ``send_nowait()``, which may have woken a receiver) instead of checking the buffer's
-length, the parked receivers and the open receivers for every item (-7% on four hops).
+length, the parked receivers and the open receivers for every item.
 
 Batches: a stream-fed loop with no per-item await takes everything its input buffer
-holds in one C call (``[*bi]``, then ``clear()``) and runs the kernels over that list,
+holds in one C call (``[*inbuf]``, then ``clear()``) and runs the kernels over that list,
 instead of testing and popping the deque once per item. Nothing else runs until the
 loop awaits, so no other task can tell the difference, with one exception that the
 loop handles: before any await in the middle of a batch (a full output, a filter whose
@@ -89,391 +100,515 @@ its input. Every other task therefore sees the buffers, the counters and the mem
 bound exactly as with one item at a time. A pass-through loop into a list (``collect()``
 after a staged operator) extends the list by the whole batch. A sync source feeding a
 buffer with no kernel between fills the rest of its room with one ``deque.extend()``
-over ``islice``, still bounded by the checkpoint tick. Together with the asyncio
-checkpoint in ``_backends.py``: four ``buffered(50)`` hops 1.68 -> 1.52 us per item on
-asyncio, 2.00 -> 1.92 on trio.
+over ``islice``, still bounded by the checkpoint tick.
+
+What each of these choices saved, measured, is in docs/performance.md ("What the fused
+loop's design choices measured").
 """
 
 from __future__ import annotations
 
 import inspect
+import linecache
+import os
+import re
 from collections.abc import Callable, Sequence
 from itertools import islice
-from typing import Any, Literal
+from typing import Any
 
 from anyio import CancelScope, EndOfStream, WouldBlock
 
 from ._backends import native_checkpoint
 from .errors import add_operator_note
 from .handoff import receive_fast_path, send_fast_path
+from .kernels import CHECKPOINT_EVERY, INPUTS, KINDS, MALFORMED, OUTPUTS, Input, Output, interpret
 from .operator import Kernel
 
-__all__ = ["CHECKPOINT_EVERY", "MALFORMED", "FusedShape", "compile_kernels"]
+__all__ = ["CHECKPOINT_EVERY", "FUSE", "MALFORMED", "FusedShape", "compile_kernels"]
 
-Input = Literal["aiter", "iter", "stream"]
-Output = Literal["yield", "send", "put", "list"]
-
-#: Exceptions that make ``parse`` treat an input as malformed.
-MALFORMED = (ValueError, TypeError, KeyError, IndexError)
-
-#: A sync source yields to the event loop after this many items.
-CHECKPOINT_EVERY = 128
+#: False when the environment variable ``ANYSTREAM_NO_FUSE`` is set to anything but ``""``
+#: or ``"0"`` at import: every loop then runs in the reference interpreter of
+#: ``kernels.py`` instead of generated code (a debugging aid; see docs/performance.md).
+FUSE = os.environ.get("ANYSTREAM_NO_FUSE", "") in ("", "0")
 
 FusedShape = tuple[tuple[str, ...], Input, Output, bool]
 
 _MISSING = object()
 
+# -- templates ---------------------------------------------------------------------------
+#
+# Each template is the literal text of a piece of the loop. ``$name`` is a hole: a line
+# holding nothing but a hole takes a block of lines at its indentation (and disappears
+# when the block is empty); a hole inside a line takes a word. ``$i`` is the kernel's
+# index; ``$entered``, ``$dropped`` and ``$emitted`` its counters (see "Counters").
+
+FACTORY = """\
+def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,
+            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE):
+    $bind_kernels
+    async def seg(src, out, cnt, st, close_upstream):
+        $open_input
+        $open_output
+        $open_takes
+        $run
+    return seg
+"""
+
+BIND_KERNEL = "fn$i = fns[$i]; arg$i = args[$i]; name$i = names[$i]"
+
+# The loop, with its counters in locals: loaded once, published in the end.
+RUN_WITH_LOCAL_COUNTERS = """\
+$load_counters
+try:
+    $loop
+    $when_taken
+finally:
+    $publish
+"""
+
+RUN = """\
+$loop
+$when_taken
+"""
+
+# take() is satisfied: close the upstream now, not when the run ends.
+WHEN_TAKEN = """\
+if done:
+    $close
+"""
+
+# -- inputs: obtain ``x``, then run ``$item`` --
+
+OPEN_AITER = "anext = src.__anext__"
+
+OPEN_ITER = "tick = 0"
+
+# A stream: its buffer and parked senders in locals for the fast path (see handoff.py).
+OPEN_STREAM = """\
+receive_nowait = src.receive_nowait; receive = src.receive
+inbuf, waiting_senders = rx_fast(src)
+patient_rx = True  # yield once before parking (see "Parking")
+"""
+
+AITER = """\
+while $running:
+    $stop_check
+    $pulling
+    try:
+        x = await anext()
+    except StopAsyncIteration:
+        break
+    $pulled
+    $refresh
+    $item
+"""
+
+# A sync source read by ``for``: the fastest way, but the stop can only be seen after a
+# pull, so the item in hand is finished first (``$item`` starts with the shielded case).
+ITER_FOR = """\
+for x in src:
+    $tick
+    $item
+"""
+
+# A sync source read one ``next_item()`` at a time: the stop is checked before each pull.
+ITER_WHILE = """\
+while $running:
+    $stop_check
+    try:
+        x = next_item()
+    except StopIteration:
+        break
+    $tick
+    $item
+"""
+
+# Every CHECKPOINT_EVERY items, a sync source lets the event loop run.
+TICK = """\
+tick += 1
+if tick >= K:
+    tick = 0
+    $publish
+    $pulling
+    await checkpoint()
+    $pulled
+    $refresh
+"""
+
+# Fast path: take straight from the buffer when it has data and no sender is parked (a
+# parked sender must be moved into the buffer and woken, which receive_nowait() does).
+# Empty: let the producer run once before parking while items come in batches.
+STREAM = """\
+while $running:
+    if inbuf and not waiting_senders:
+        $from_buffer
+    else:
+        $receive_nowait
+        if x is MISSING:
+            $publish
+            if patient_rx:
+                await checkpoint()
+                $receive_nowait
+            if x is MISSING:
+                try:
+                    x = await receive()
+                except EndOfStream:
+                    break
+                patient_rx = bool(inbuf)
+            $refresh
+        $batch_of_one
+    $item
+"""
+
+RECEIVE_NOWAIT = """\
+try:
+    x = receive_nowait()
+except WouldBlock:
+    x = MISSING
+except EndOfStream:
+    break
+"""
+
+ONE_FROM_BUFFER = "x = inbuf.popleft()"
+
+# See "Batches": everything the input holds, in one C call.
+BATCH_FROM_BUFFER = "batch = iter([*inbuf]); inbuf.clear()"
+
+# Nothing to apply (collect() after a staged operator): the list takes the whole batch.
+ALL_FROM_BUFFER = """\
+$emitted += len(inbuf); extend(inbuf); inbuf.clear()
+continue
+"""
+
+# Before an await in the middle of a batch: the items not handled yet go back to the
+# front of the input, and the batch's iterator is left exhausted (see "Batches").
+PUT_BACK = "inbuf.extendleft(reversed([*batch]))"
+
+# -- the item in hand --
+
+# After a stop, finish the item in hand shielded from the stop but not from an abort
+# (StopState.finishing, shutdown.py), then stop (see compile_kernels). A one-pass loop:
+# the body's ``continue`` (a drop) must end this item, not pull the next.
+SHIELDED_ITEM = """\
+if st.stopping:
+    with st.finishing():
+        for _ in ONCE:
+            $body
+    break
+"""
+
+BATCH = """\
+for x in batch:
+    $stop_when_taken
+    $body
+"""
+
+# -- kernels: what each kind does with ``x`` (kernels.py says the same in words) --
+
+KERNELS: dict[str, str] = {
+    "map": """\
+$entered += 1
+try:
+    x = fn$i(x)
+except Exception as e:
+    note(e, name$i)
+    raise
+""",
+    "amap": """\
+$entered += 1
+try:
+    x = await fn$i(x)
+except Exception as e:
+    note(e, name$i)
+    raise
+$refresh
+""",
+    # A sync predicate may still return an awaitable (a lambda calling an async def).
+    "filter": """\
+$entered += 1
+try:
+    keep = fn$i(x)
+    if keep is not True and keep is not False and isawaitable(keep):
+        $publish
+        $put_back
+        keep = await keep
+        $refresh
+except Exception as e:
+    note(e, name$i)
+    raise
+if not keep:
+    $dropped += 1
+    continue
+""",
+    "afilter": """\
+$entered += 1
+try:
+    keep = await fn$i(x)
+except Exception as e:
+    note(e, name$i)
+    raise
+$refresh
+if not keep:
+    $dropped += 1
+    continue
+""",
+    "parse": """\
+$entered += 1
+try:
+    x = fn$i(x)
+except MALFORMED:
+    $dropped += 1
+    continue
+except Exception as e:
+    note(e, name$i)
+    raise
+""",
+    "take": """\
+$entered += 1
+taken$i += 1
+if taken$i >= arg$i: done = True
+""",
+}
+
+OPEN_TAKE = """\
+taken$i = 0
+if arg$i <= 0: done = True
+"""
+
+# -- outputs: hand ``x`` on --
+
+OPEN_SEND = """\
+send_nowait = out.send_nowait; send = out.send
+out_state, outbuf, waiting_receivers, capacity = tx_fast(out)
+patient_tx = True  # yield once before parking (see "Parking")
+$refresh
+"""
+
+OPEN_LIST = "append = out.append; extend = out.extend"
+
 # Free places in the output buffer that the loop may fill without asking anyone: none
 # while a receiver is parked (it must be handed the item and woken) or once every
-# receiver has gone (send_nowait() raises BrokenResourceError for that).
-ROOM = "room = 0 if wr or not so.open_receive_channels else cap - len(bo)"
-# Before an await in the middle of a batch (see "Batches"): the items not handled yet go
-# back to the front of the input, and the batch's iterator is left exhausted.
-PUT_BACK = "bi.extendleft(reversed([*it]))"
-_cache: dict[tuple[tuple[str, ...], str, str, bool], Callable[..., Any]] = {}
+# receiver has gone (send_nowait() raises BrokenResourceError for that). See "Room".
+ROOM = (
+    "room = 0 if waiting_receivers or not out_state.open_receive_channels"
+    " else capacity - len(outbuf)"
+)
+
+OUTPUTS_TEMPLATES: dict[str, str] = {
+    "yield": """\
+$emitted += 1
+yield x
+""",
+    "list": """\
+$emitted += 1
+append(x)
+""",
+    "put": """\
+$emitted += 1
+await out(x)
+""",
+    # Fast path: append to the buffer while there is room and no receiver is parked.
+    # Full: let the consumer run once before parking while it takes items in batches.
+    "send": """\
+$emitted += 1
+if room:
+    room -= 1
+    outbuf.append(x)
+    $fill_from_source
+    continue
+try:
+    send_nowait(x)
+except WouldBlock:
+    pass
+else:
+    $refresh
+    continue
+$publish
+$put_back
+if patient_tx:
+    await checkpoint()
+    try:
+        send_nowait(x)
+    except WouldBlock:
+        await send(x)
+        $refresh
+        patient_tx = room > 0
+    else:
+        $refresh
+else:
+    await send(x)
+    $refresh
+    patient_tx = room > 0
+$send_checkpointed
+""",
+}
+
+# A sync source straight into a buffer: after the item in hand, fill the rest of the
+# room from the iterator in one call. No await until the next item, so nothing else
+# runs: the room and the stop flag cannot change; the tick still bounds the run of items
+# between two checkpoints. The counter is right even if the iterator raises half way,
+# because what it yielded is already in the buffer.
+FILL_FROM_SOURCE = """\
+k = K - tick
+if room < k: k = room
+if k > 0:
+    n = len(outbuf)
+    try:
+        outbuf.extend(islice(src, k))
+    finally:
+        n = len(outbuf) - n; $emitted += n; room -= n; tick += n
+"""
+
+_HOLE = re.compile(r"\$(\w+)")
 
 
-class _Code:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
-
-
-def _call_user(code: _Code, depth: int, i: int, expr: str, extra: Sequence[str] = ()) -> None:
-    """Emit ``expr`` wrapped so that an exception gets a note naming kernel ``i``."""
-    code(depth, "try:")
-    code(depth + 1, expr)
-    for line in extra:
-        code(depth + 1, line)
-    code(depth, "except Exception as e:")
-    code(depth + 1, f"note(e, name{i})")
-    code(depth + 1, "raise")
+def fill(template: str, **holes: str) -> str:
+    """``template`` with its holes filled (see "templates" above); unknown holes raise."""
+    lines: list[str] = []
+    for line in template.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("$") and _HOLE.fullmatch(stripped):
+            block = holes[stripped[1:]]
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [indent + inner for inner in block.splitlines() if inner.strip()]
+        else:
+            lines.append(_HOLE.sub(lambda hole: holes[hole.group(1)], line))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
-def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
+def _generate(shape: FusedShape) -> str:
     kinds, source, output, stoppable = shape
     m = len(kinds)
-    slots = 2 * m + 1
     has_take = "take" in kinds
-    # Local counters (see "Counters" in the module docstring): only when the loop never
-    # awaits per item, so that publishing them before each await is rare. With a
-    # per-item await (an async source, an async kernel, a yield to the consumer) the
-    # list is updated in place as before.
+    # Local counters (see "Counters"): only when the loop never awaits per item, so that
+    # publishing them before each await is rare. With a per-item await (an async source,
+    # an async kernel, a yield to the consumer) the list is updated in place.
     local = (
         source in ("iter", "stream")
         and output in ("send", "list")
-        and not ({"amap", "afilter"} & set(kinds))
+        and not any(KINDS[kind].calls == "await" for kind in kinds)
+    )
+    # Batches: a stream-fed loop that never awaits per item takes its whole input at once.
+    batch = local and source == "stream"
+    # A sync source straight into a buffer (``from_iterable(xs) | buffered(n)``).
+    bulk = not kinds and source == "iter" and output == "send"
+    # A sync source is read by ``for`` unless something must be checked before a pull.
+    iter_for = source == "iter" and not has_take and not (stoppable and output == "yield")
+    # A stop may cancel this task while it waits in the source, and anyio delivers that
+    # at the next wait: finish the item in hand shielded so it is not lost (shutdown.py).
+    shielded = stoppable and output != "yield" and source in ("iter", "aiter")
+
+    names = [f"entered{i}" for i in range(m)] + ["emitted"] + [f"dropped{i}" for i in range(m)]
+    slots = names if local else [f"cnt[{j}]" for j in range(2 * m + 1)]
+    publish = "; ".join(f"cnt[{j}] = {name}" for j, name in enumerate(names)) if local else ""
+    common = {
+        "publish": publish,
+        "refresh": ROOM if output == "send" else "",
+        "put_back": PUT_BACK if batch else "",
+        "emitted": slots[m],
+        "running": "not done" if has_take else "True",
+        "stop_check": "if st.stopping: break" if stoppable else "",
+        "pulling": "st.pulling = True" if stoppable else "",
+        "pulled": "st.pulling = False" if stoppable else "",
+    }
+
+    def body(more: bool) -> str:
+        """The kernels and the output for one item ``x``."""
+        parts = [
+            fill(KERNELS[kind], **common, i=str(i), entered=slots[i], dropped=slots[m + 1 + i])
+            for i, kind in enumerate(kinds)
+        ]
+        parts.append(
+            fill(
+                OUTPUTS_TEMPLATES[output],
+                **common,
+                fill_from_source=fill(FILL_FROM_SOURCE, **common) if more else "",
+                send_checkpointed="tick = 0" if source == "iter" else "",  # send() is one
+            )
+        )
+        return "".join(parts)
+
+    item = fill(SHIELDED_ITEM, body=body(False)) if shielded else ""
+    if batch:
+        stop_when_taken = "if done: break" if has_take else ""
+        item += fill(BATCH, stop_when_taken=stop_when_taken, body=body(False))
+    else:
+        item += body(bulk)
+
+    if source == "aiter":
+        open_input = OPEN_AITER
+        loop = fill(AITER, **common, item=item)
+    elif source == "iter":
+        open_input = OPEN_ITER
+        if bulk:  # one iterator for the loop and for the bulk pulls
+            open_input += "\nsrc = iter(src)"
+        tick = fill(TICK, **common)
+        if iter_for:
+            loop = fill(ITER_FOR, tick=tick, item=item)
+        else:
+            open_input += "\nnext_item = iter(src).__next__"
+            loop = fill(ITER_WHILE, **common, tick=tick, item=item)
+    else:
+        open_input = OPEN_STREAM
+        if batch and not kinds and output == "list":
+            from_buffer = fill(ALL_FROM_BUFFER, **common)
+        else:
+            from_buffer = BATCH_FROM_BUFFER if batch else ONE_FROM_BUFFER
+        loop = fill(
+            STREAM,
+            **common,
+            from_buffer=from_buffer,
+            receive_nowait=RECEIVE_NOWAIT,
+            batch_of_one="batch = iter((x,))" if batch else "",
+            item=item,
+        )
+
+    if output == "send":
+        open_output = fill(OPEN_SEND, **common)
+    else:
+        open_output = OPEN_LIST if output == "list" else ""
+    open_takes = ""
+    when_taken = ""
+    if has_take:
+        open_takes = "done = False\n" + "".join(
+            fill(OPEN_TAKE, i=str(i)) for i, kind in enumerate(kinds) if KINDS[kind].limit
+        )
+        close = "src.close()" if source == "stream" else f"{publish}\nawait close_upstream()"
+        when_taken = fill(WHEN_TAKEN, close=close)
+    if local:
+        load = "; ".join(f"{name} = cnt[{j}]" for j, name in enumerate(names))
+        run = fill(
+            RUN_WITH_LOCAL_COUNTERS,
+            load_counters=load,
+            loop=loop,
+            when_taken=when_taken,
+            publish=publish,
+        )
+    else:
+        run = fill(RUN, loop=loop, when_taken=when_taken)
+    return fill(
+        FACTORY,
+        bind_kernels="".join(fill(BIND_KERNEL, i=str(i)) for i in range(m)),
+        open_input=open_input,
+        open_output=open_output,
+        open_takes=open_takes,
+        run=run,
     )
 
-    # Batches (see "Batches" in the module docstring): a stream-fed loop that never
-    # awaits per item takes everything its input holds at once and iterates a list.
-    batch = local and source == "stream"
-    # A sync source straight into a buffer (``from_iterable(xs) | buffered(n)``): after
-    # the item in hand, fill the rest of the room from the iterator in one call.
-    bulk = not kinds and source == "iter" and output == "send"
-    # A stoppable sync source yielding to the consumer checks the stop *before* each
-    # pull (a ``for`` loop could only check after it, losing the item it pulled).
-    pull_checked = stoppable and source == "iter" and output == "yield"
 
-    def slot(j: int) -> str:
-        return f"c{j}" if local else f"cnt[{j}]"
-
-    flush = "; ".join(f"cnt[{j}] = c{j}" for j in range(slots))
-
-    def publish(depth: int) -> None:
-        # Before every await: the only moments another task can read the counters.
-        if local:
-            code(depth, flush)
-
-    def put_back(depth: int) -> None:
-        # Before an await inside a batch: what this loop took but has not handled goes
-        # back to the front of its input, so that every other task sees the buffer (and
-        # the memory bound) exactly as if the loop took one item at a time. The batch's
-        # iterator is then exhausted: the loop takes its input afresh after this item.
-        if batch:
-            code(depth, PUT_BACK)
-
-    def refresh(depth: int) -> None:
-        # After every await (and a slow-path send): the only moments the output's other
-        # side can have changed. See "Room" in the module docstring.
-        if output == "send":
-            code(depth, ROOM)
-
-    code = _Code()
-    code(0, "def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,")
-    code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE):")
-    for i in range(m):
-        code(1, f"k{i} = fns[{i}]; n{i} = args[{i}]; name{i} = names[{i}]")
-    code(1, "async def seg(src, out, cnt, st, close_upstream):")
-    d = 2
-    # -- prologue ---------------------------------------------------------------------
-    if source == "aiter":
-        code(d, "anext = src.__anext__")
-    elif source == "iter":
-        code(d, "tick = 0")
-        if bulk:  # one iterator for the loop and for the bulk pulls
-            code(d, "src = iter(src)")
-        if has_take or pull_checked:
-            code(d, "nx = iter(src).__next__")
-    else:
-        code(d, "rn = src.receive_nowait; rv = src.receive")
-        code(d, "bi, ws = rx_fast(src)")
-        code(d, "rp = True  # patient: yield once before parking (see Parking)")
-    if output == "send":
-        code(d, "sn = out.send_nowait; sd = out.send")
-        code(d, "so, bo, wr, cap = tx_fast(out)")
-        code(d, "sp = True  # patient: yield once before parking (see Parking)")
-        refresh(d)
-    elif output == "list":
-        code(d, "ap = out.append; ex = out.extend")
-    if has_take:
-        code(d, "done = False")
-        for i, kind in enumerate(kinds):
-            if kind == "take":
-                code(d, f"t{i} = 0")
-                code(d, f"if n{i} <= 0: done = True")
-    if local:
-        code(d, "; ".join(f"c{j} = cnt[{j}]" for j in range(slots)))
-        code(d, "try:")
-        d += 1
-    body_depth = d
-    # -- loop header: obtain x --------------------------------------------------------
-    loop = "while not done:" if has_take else "while True:"
-
-    def tick_checkpoint(depth: int) -> None:
-        code(depth, "tick += 1")
-        code(depth, "if tick >= K:")
-        code(depth + 1, "tick = 0")
-        publish(depth + 1)
-        if stoppable:
-            code(depth + 1, "st.pulling = True")
-        code(depth + 1, "await checkpoint()")
-        if stoppable:
-            code(depth + 1, "st.pulling = False")
-        refresh(depth + 1)
-
-    if source == "iter" and not has_take and not pull_checked:
-        code(d, "for x in src:")
-        d += 1
-        tick_checkpoint(d)
-    elif source == "iter":
-        code(d, loop)
-        d += 1
-        if stoppable:
-            code(d, "if st.stopping: break")
-        code(d, "try:")
-        code(d + 1, "x = nx()")
-        code(d, "except StopIteration:")
-        code(d + 1, "break")
-        tick_checkpoint(d)
-    elif source == "aiter":
-        code(d, loop)
-        d += 1
-        if stoppable:
-            code(d, "if st.stopping: break")
-            code(d, "st.pulling = True")
-        code(d, "try:")
-        code(d + 1, "x = await anext()")
-        code(d, "except StopAsyncIteration:")
-        code(d + 1, "break")
-        if stoppable:
-            code(d, "st.pulling = False")
-        refresh(d)
-    else:
-        code(d, loop)
-        d += 1
-        # Fast path: take straight from the buffer when it has data and no sender is
-        # parked (a parked sender must be moved into the buffer and woken, which
-        # receive_nowait() does).
-
-        def receive_nowait(depth: int) -> None:
-            code(depth, "try:")
-            code(depth + 1, "x = rn()")
-            code(depth, "except WouldBlock:")
-            code(depth + 1, "x = MISSING")
-            code(depth, "except EndOfStream:")
-            code(depth + 1, "break")
-
-        code(d, "if bi and not ws:")
-        if batch and not kinds and output == "list":
-            # Nothing to apply (collect() after a staged operator): the list takes the
-            # whole batch at once.
-            code(d + 1, f"{slot(0)} += len(bi); ex(bi); bi.clear()")
-            code(d + 1, "continue")
-        elif batch:
-            code(d + 1, "it = iter([*bi]); bi.clear()")
-        else:
-            code(d + 1, "x = bi.popleft()")
-        code(d, "else:")
-        receive_nowait(d + 1)
-        code(d + 1, "if x is MISSING:")
-        # Empty: let the producer run once before parking, while items come in
-        # batches (see "Parking" above).
-        publish(d + 2)
-        code(d + 2, "if rp:")
-        code(d + 3, "await checkpoint()")
-        receive_nowait(d + 3)
-        code(d + 2, "if x is MISSING:")
-        code(d + 3, "try:")
-        code(d + 4, "x = await rv()")
-        code(d + 3, "except EndOfStream:")
-        code(d + 4, "break")
-        code(d + 3, "rp = bool(bi)")
-        refresh(d + 2)
-        if batch:
-            code(d + 1, "it = iter((x,))")
-
-    def emit_body(d: int, more: bool = False) -> None:
-        """The kernels and the output for one item ``x``, at depth ``d``.
-
-        ``more``: a bulk-filling loop may pull further items after this one.
-        """
-        # -- kernels ----------------------------------------------------------------------
-        for i, kind in enumerate(kinds):
-            drop = m + 1 + i
-            code(d, f"{slot(i)} += 1")
-            if kind == "map":
-                _call_user(code, d, i, f"x = k{i}(x)")
-            elif kind == "amap":
-                _call_user(code, d, i, f"x = await k{i}(x)")
-                refresh(d)
-            elif kind == "filter":
-                extra = ["if r is not True and r is not False and isawaitable(r):"]
-                if local:
-                    extra.append("    " + flush)
-                if batch:
-                    extra.append("    " + PUT_BACK)
-                extra.append("    r = await r")
-                if output == "send":
-                    extra.append("    " + ROOM)
-                _call_user(code, d, i, f"r = k{i}(x)", extra)
-                code(d, "if not r:")
-                code(d + 1, f"{slot(drop)} += 1")
-                code(d + 1, "continue")
-            elif kind == "afilter":
-                _call_user(code, d, i, f"r = await k{i}(x)")
-                refresh(d)
-                code(d, "if not r:")
-                code(d + 1, f"{slot(drop)} += 1")
-                code(d + 1, "continue")
-            elif kind == "parse":
-                code(d, "try:")
-                code(d + 1, f"x = k{i}(x)")
-                code(d, "except MALFORMED:")
-                code(d + 1, f"{slot(drop)} += 1")
-                code(d + 1, "continue")
-                code(d, "except Exception as e:")
-                code(d + 1, f"note(e, name{i})")
-                code(d + 1, "raise")
-            elif kind == "take":
-                code(d, f"t{i} += 1")
-                code(d, f"if t{i} >= n{i}: done = True")
-            else:  # pragma: no cover - guarded by Kernel's constructor callers
-                raise AssertionError(f"unknown kernel kind {kind!r}")
-        # -- output -----------------------------------------------------------------------
-        code(d, f"{slot(m)} += 1")
-        if output == "yield":
-            code(d, "yield x")
-        elif output == "list":
-            code(d, "ap(x)")
-        elif output == "put":
-            code(d, "await out(x)")
-        else:
-            # Fast path: append to the buffer while there is room and no receiver is
-            # parked (a parked receiver must be handed the item and woken: send_nowait()
-            # does). ``room`` is recomputed only when that can have changed.
-            code(d, "if room:")
-            code(d + 1, "room -= 1")
-            code(d + 1, "bo.append(x)")
-            if more:
-                # No await until the next item: nothing else runs, so the room and the
-                # stop flag cannot change; the tick still bounds the run of items
-                # between two checkpoints. The counter is right even if the iterator
-                # raises half way, because what it yielded is already in the buffer.
-                code(d + 1, "k = K - tick")
-                code(d + 1, "if room < k: k = room")
-                code(d + 1, "if k > 0:")
-                code(d + 2, "n = len(bo)")
-                code(d + 2, "try:")
-                code(d + 3, "bo.extend(islice(src, k))")
-                code(d + 2, "finally:")
-                code(d + 3, f"n = len(bo) - n; {slot(m)} += n; room -= n; tick += n")
-            code(d + 1, "continue")
-            code(d, "try:")
-            code(d + 1, "sn(x)")
-            code(d, "except WouldBlock:")
-            code(d + 1, "pass")
-            code(d, "else:")
-            refresh(d + 1)
-            code(d + 1, "continue")
-            # Full: let the consumer run once before parking, while it takes items in
-            # batches (see "Parking" above).
-            publish(d)
-            put_back(d)
-
-            def park(depth: int) -> None:
-                code(depth, "await sd(x)")
-                refresh(depth)
-                code(depth, "sp = room > 0")
-
-            code(d, "if sp:")
-            code(d + 1, "await checkpoint()")
-            code(d + 1, "try:")
-            code(d + 2, "sn(x)")
-            code(d + 1, "except WouldBlock:")
-            park(d + 2)
-            code(d + 1, "else:")
-            refresh(d + 2)
-            code(d, "else:")
-            park(d + 1)  # send_nowait() failed just above: no point asking again
-            if source == "iter":
-                # send() always checkpoints: the tick can start again.
-                code(d, "tick = 0")
-
-    shielded = stoppable and output != "yield" and source in ("iter", "aiter")
-    if shielded:
-        # A stop cancels this task's source scope while it waits in the source; anyio
-        # delivers that cancellation at the task's next wait, so when the source had
-        # already produced ``x`` it would land on the hand-off below and lose ``x``.
-        # After a stop, finish the item in hand shielded, then stop (shutdown.py).
-        code(d, "if st.stopping:")
-        code(d + 1, "with st.finishing():")
-        # A one-pass loop: the body's ``continue`` (a drop) must end this item, not pull
-        # the next one.
-        code(d + 2, "for _ in ONCE:")
-        emit_body(d + 3)
-        code(d + 1, "break")
-    if batch:
-        code(d, "for x in it:")
-        d += 1
-        if has_take:
-            # take() was satisfied by the item before: the rest of the batch is not read.
-            code(d, "if done: break")
-    emit_body(d, more=bulk)
-    if has_take:
-        # take() is satisfied: close the upstream now, not when the run ends.
-        d = body_depth
-        code(d, "if done:")
-        if source == "stream":
-            code(d + 1, "src.close()")
-        else:
-            publish(d + 1)
-            code(d + 1, "await close_upstream()")
-    if local:
-        code(body_depth - 1, "finally:")
-        code(body_depth, flush)
-    code(1, "return seg")
-    return "\n".join(code.lines) + "\n"
+_cache: dict[FusedShape, Callable[..., Any]] = {}
 
 
-def _factory(shape: tuple[tuple[str, ...], str, str, bool]) -> Callable[..., Any]:
+def _factory(shape: FusedShape) -> Callable[..., Any]:
     factory = _cache.get(shape)
     if factory is None:
         source = _generate(shape)
-        kinds, inp, out, _ = shape
-        filename = f"<anystream fused {'|'.join(kinds) or 'pass'} {inp}->{out}>"
+        kinds, inp, out, stoppable = shape
+        stop = " stoppable" if stoppable else ""
+        filename = f"<anystream fused {'|'.join(kinds) or 'pass'} {inp}->{out}{stop}>"
+        # Registered as a file with no modification time, which linecache never evicts:
+        # a traceback through the loop shows its source lines (as dataclasses does).
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         namespace: dict[str, Any] = {"islice": islice}
         exec(compile(source, filename, "exec"), namespace)
         factory = namespace["factory"]
@@ -498,10 +633,14 @@ def compile_kernels(
     function otherwise. ``cnt`` must be a list of ``2 * len(kernels) + 1`` ints;
     ``st`` the run's :class:`StopState`; ``close_upstream`` an ``async`` callable that
     closes everything upstream of an iterator input, called when a ``take`` is done.
+    A *stoppable* loop (the one that owns the source) checks the stop flag before each
+    pull and, after a stop, finishes the item in hand shielded (see ``kernels.py``).
     """
-    if source not in ("aiter", "iter", "stream") or output not in ("yield", "send", "put", "list"):
+    if not FUSE:
+        return interpret(kernels, source, output, stoppable=stoppable)
+    if source not in INPUTS or output not in OUTPUTS:
         raise ValueError(f"no fused loop from {source!r} to {output!r}")
-    shape = (tuple(k.kind for k in kernels), source, output, stoppable)
+    shape: FusedShape = (tuple(k.kind for k in kernels), source, output, stoppable)
     return _factory(shape)(  # type: ignore[no-any-return]
         tuple(k.fn for k in kernels),
         tuple(k.arg for k in kernels),

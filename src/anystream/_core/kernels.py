@@ -1,0 +1,318 @@
+"""The kernel instruction set, as data, and a plain reference interpreter for it.
+
+A *kernel* is a per-item operation the runner knows by name (see ``operator.Kernel``).
+This module says what each kind does with one item, in one table (:data:`KINDS`), and
+runs a list of kernels with an ordinary loop (:func:`interpret`). ``fuse.py`` generates
+the same loop inlined, for speed; this one is the reference it is tested against
+(``tests/properties/test_fuse_oracle.py``) and what runs instead of the generated code
+when the environment variable ``ANYSTREAM_NO_FUSE=1`` is set (read once, when
+``anystream`` is imported): a debugging aid, several times slower per item.
+
+What each kind does with an item ``x`` (kernel ``i`` of ``m``; ``cnt`` is the loop's
+counter list, see "Counters" below):
+
+===========  ==========================================================================
+kind         effect
+===========  ==========================================================================
+``map``      ``x = fn(x)``
+``amap``     ``x = await fn(x)``
+``filter``   ``r = fn(x)``; ``r`` awaited if it is awaitable; a false ``r`` drops ``x``
+             (reason ``"filtered"``)
+``afilter``  ``r = await fn(x)``; a false ``r`` drops ``x`` (reason ``"filtered"``)
+``parse``    ``x = fn(x)``; one of :data:`MALFORMED` drops ``x`` (reason ``"malformed"``)
+``take``     passes ``x`` on; once ``arg`` items have passed, the loop ends after the
+             item in hand and closes its upstream (``arg <= 0``: pulls nothing)
+===========  ==========================================================================
+
+Any other exception raised by ``fn`` propagates with a note naming the operator
+(``errors.add_operator_note``).
+
+Counters: slot ``i`` counts items entering kernel ``i``, slot ``m`` items leaving the
+loop, slot ``m + 1 + i`` items kernel ``i`` dropped.
+
+Stop (``StopState``, see ``shutdown.py``), for a *stoppable* loop (the one that owns the
+source; a loop fed by a memory stream never looks at the flag: a stop reaches it as the
+end of its input): the stop flag is checked before each pull, and ``pulling`` is set while the loop
+waits inside an async source (or at a sync source's checkpoint). One exception, kept from
+the fused loop for speed: a sync source with no ``take``, whose output is not
+``"yield"``, is read with a ``for`` loop, which checks the flag only *after* each pull.
+When the flag is seen after a pull (output not ``"yield"``), the item in hand is
+finished under a shield and the loop ends, so a stop never loses a pulled item.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from anyio import EndOfStream
+
+from ._backends import native_checkpoint
+from .errors import add_operator_note
+
+if TYPE_CHECKING:
+    from .operator import Kernel
+
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "INPUTS",
+    "KINDS",
+    "MALFORMED",
+    "OUTPUTS",
+    "Chain",
+    "KindSpec",
+    "drop_reason",
+    "interpret",
+]
+
+#: Exceptions that make ``parse`` treat an input as malformed.
+MALFORMED = (ValueError, TypeError, KeyError, IndexError)
+
+#: A sync source yields to the event loop after this many items.
+CHECKPOINT_EVERY = 128
+
+Input = Literal["aiter", "iter", "stream"]
+Output = Literal["yield", "send", "put", "list"]
+
+#: Where a loop's items come from: an async iterator, a sync iterable, a memory stream.
+INPUTS: tuple[Input, ...] = ("aiter", "iter", "stream")
+#: Where they go: an async generator's ``yield``, a memory stream, ``await put(x)``, a list.
+OUTPUTS: tuple[Output, ...] = ("yield", "send", "put", "list")
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """What one kernel kind does with an item (the rows of the table above).
+
+    ``calls``: how ``fn`` is called (``"call"``, ``"await"``, or ``None`` for no call);
+    ``result``: what becomes of its result (``"item"``: it replaces the item, ``"keep"``:
+    its truth decides whether the item goes on); ``drop``: the stats reason of a drop
+    (``None``: this kind never drops); ``maybe_awaitable``: a sync call whose result is
+    awaited when it is awaitable; ``limit``: ``arg`` bounds how many items pass.
+    """
+
+    kind: str
+    calls: Literal["call", "await"] | None
+    result: Literal["item", "keep"] | None
+    drop: str | None = None
+    maybe_awaitable: bool = False
+    limit: bool = False
+
+    @property
+    def awaits(self) -> bool:
+        """True when the kind may await per item."""
+        return self.calls == "await" or self.maybe_awaitable
+
+
+#: The instruction set: every kernel kind the runner fuses.
+KINDS: dict[str, KindSpec] = {
+    spec.kind: spec
+    for spec in (
+        KindSpec("map", "call", "item"),
+        KindSpec("amap", "await", "item"),
+        KindSpec("filter", "call", "keep", drop="filtered", maybe_awaitable=True),
+        KindSpec("afilter", "await", "keep", drop="filtered"),
+        KindSpec("parse", "call", "item", drop="malformed"),
+        KindSpec("take", None, None, limit=True),
+    )
+}
+
+
+def drop_reason(kind: str) -> str:
+    """The reason under which a kernel of ``kind`` counts its drops in ``stats()``."""
+    return KINDS[kind].drop or "dropped"
+
+
+def _check_shape(kinds: Sequence[str], source: str, output: str) -> None:
+    if source not in INPUTS or output not in OUTPUTS:
+        raise ValueError(f"no fused loop from {source!r} to {output!r}")
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(
+                f"unknown kernel kind {kind!r}; expected one of {', '.join(map(repr, KINDS))}"
+            )
+
+
+class Chain:
+    """The kernels of one loop, applied to one item at a time, counting into ``cnt``.
+
+    ``await chain.apply(x)`` runs every kernel on ``x``; ``chain.done`` turns true once a
+    ``take`` is satisfied (the loop then ends after the item in hand). Used by
+    :func:`interpret` and by the acknowledging loop of ``acks.py``.
+    """
+
+    __slots__ = ("cnt", "done", "kernels", "m", "passed")
+
+    def __init__(self, kernels: Sequence[Kernel], cnt: list[int]) -> None:
+        self.kernels = kernels
+        self.cnt = cnt
+        self.m = len(kernels)
+        self.passed = [0] * self.m  # items past each take
+        self.done = any(k.kind == "take" and k.arg <= 0 for k in kernels)
+
+    async def apply(self, x: Any) -> tuple[bool, Any]:
+        """``(True, result)``, or ``(False, None)`` when a kernel dropped ``x``."""
+        cnt, m = self.cnt, self.m
+        for i, kernel in enumerate(self.kernels):
+            cnt[i] += 1
+            spec = KINDS[kernel.kind]
+            if spec.limit:
+                self.passed[i] += 1
+                if self.passed[i] >= kernel.arg:
+                    self.done = True
+                continue
+            try:
+                r = kernel.fn(x)
+                if spec.calls == "await" or (spec.maybe_awaitable and _awaitable(r)):
+                    r = await r
+            except Exception as exc:
+                if spec.drop == "malformed" and isinstance(exc, MALFORMED):
+                    cnt[m + 1 + i] += 1
+                    return False, None
+                add_operator_note(exc, kernel.name)
+                raise
+            if spec.result == "item":
+                x = r
+            elif not r:
+                cnt[m + 1 + i] += 1
+                return False, None
+        cnt[m] += 1
+        return True, x
+
+
+def _awaitable(r: Any) -> bool:
+    return r is not True and r is not False and inspect.isawaitable(r)
+
+
+_END = object()
+
+
+def interpret(
+    kernels: Sequence[Kernel], source: str, output: str, *, stoppable: bool = False
+) -> Callable[..., Any]:
+    """Return ``seg(src, out, cnt, st, close_upstream)`` running ``kernels`` one by one.
+
+    The same contract as ``fuse.compile_kernels`` (an async generator function for output
+    ``"yield"``, a coroutine function otherwise), with the same items, counters, stop
+    and ``take`` behaviour, written as a plain loop.
+    """
+    _check_shape([k.kind for k in kernels], source, output)
+    has_take = any(k.kind == "take" for k in kernels)
+    # See "Stop" in the module docstring.
+    checks_before_pull = stoppable and (
+        source == "aiter" or (source == "iter" and (has_take or output == "yield"))
+    )
+    shielded = stoppable and output != "yield" and source in ("iter", "aiter")
+
+    def puller(src: Any, st: Any) -> Callable[[], Any]:
+        """``await pull()``: the next item, or ``_END``."""
+        if source == "aiter":
+            anext = src.__anext__
+
+            async def pull_async() -> Any:
+                if stoppable:
+                    st.pulling = True
+                try:
+                    x = await anext()
+                except StopAsyncIteration:
+                    return _END
+                if stoppable:
+                    st.pulling = False
+                return x
+
+            return pull_async
+        if source == "iter":
+            nxt = iter(src).__next__
+            checkpoint = native_checkpoint()
+            tick = 0
+
+            async def pull_sync() -> Any:
+                nonlocal tick
+                try:
+                    x = nxt()
+                except StopIteration:
+                    return _END
+                tick += 1
+                if tick >= CHECKPOINT_EVERY:
+                    tick = 0
+                    if stoppable:
+                        st.pulling = True
+                    await checkpoint()
+                    if stoppable:
+                        st.pulling = False
+                return x
+
+            return pull_sync
+
+        async def pull_stream() -> Any:
+            try:
+                return await src.receive()
+            except EndOfStream:
+                return _END
+
+        return pull_stream
+
+    async def finish(chain: Chain, src: Any, close_upstream: Callable[[], Any]) -> None:
+        if chain.done:  # take() is satisfied: close the upstream now
+            if source == "stream":
+                src.close()
+            else:
+                await close_upstream()
+
+    if output == "yield":
+
+        async def seg_yield(
+            src: Any, out: Any, cnt: list[int], st: Any, close_upstream: Callable[[], Any]
+        ) -> AsyncIterator[Any]:
+            chain = Chain(kernels, cnt)
+            pull = puller(src, st)
+            while not chain.done:
+                if checks_before_pull and st.stopping:
+                    break
+                x = await pull()
+                if x is _END:
+                    break
+                keep, x = await chain.apply(x)
+                if keep:
+                    yield x
+            await finish(chain, src, close_upstream)
+
+        return seg_yield
+
+    async def seg(
+        src: Any, out: Any, cnt: list[int], st: Any, close_upstream: Callable[[], Any]
+    ) -> None:
+        chain = Chain(kernels, cnt)
+        pull = puller(src, st)
+        if output == "send":
+            deliver = out.send
+        elif output == "put":
+            deliver = out
+        else:
+            append = out.append
+
+            async def deliver(x: Any) -> None:
+                append(x)
+
+        while not chain.done:
+            if checks_before_pull and st.stopping:
+                break
+            x = await pull()
+            if x is _END:
+                break
+            if shielded and st.stopping:
+                # Finish the item in hand, then stop (see "Stop" above): shielded from
+                # the stop, not from an abort (StopState.finishing, shutdown.py).
+                with st.finishing():
+                    keep, x = await chain.apply(x)
+                    if keep:
+                        await deliver(x)
+                break
+            keep, x = await chain.apply(x)
+            if keep:
+                await deliver(x)
+        await finish(chain, src, close_upstream)
+
+    return seg
