@@ -75,12 +75,15 @@ class StopState:
     (``merge``, ``merge_with``) without polling.
     """
 
-    __slots__ = ("_event", "pulling", "stopping")
+    __slots__ = ("_event", "pulling", "source_stats", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
         self.pulling = False
         self._event: anyio.Event | None = None
+        # The source's OpStats (set by the runner): a task source counts its own events
+        # there (a connector's reconnects as ``retried``, its dead letters, its drops).
+        self.source_stats: Any = None
 
     def request(self) -> None:
         """Mark the stop (the runner calls this from ``Run.stop()``)."""

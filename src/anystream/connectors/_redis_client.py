@@ -41,11 +41,18 @@ FieldValue = str | bytes | int | float
 
 @dataclass(frozen=True, slots=True)
 class RedisEntry:
-    """One stream entry: the stream (partition) it is in, its id, and its fields."""
+    """One stream entry: the stream (partition) it is in, its id, and its fields.
+
+    ``deliveries`` is how many times the consumer group has delivered it so far, this
+    delivery included (Redis's delivery counter): 1 for a fresh entry, more for one
+    re-read after a crash or claimed from another consumer. An entry written by
+    ``to_redis_stream`` has 1.
+    """
 
     stream: str
     id: str
     fields: Mapping[str, str]
+    deliveries: int = 1
 
 
 # -- partitioning ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,6 +32,11 @@ class _Acks:
     def __init__(self) -> None:
         self.pending: dict[str, list[str]] = {}
         self.in_flight: set[tuple[str, str]] = set()
+        # Acknowledged by the pipeline, XACK not sent yet: still ours (never re-read).
+        self.acking: set[tuple[str, str]] = set()
+        # Entries an error policy dead-lettered: written to the dead-letter stream by
+        # the flush that acknowledges them, before the XACK.
+        self.letters: dict[tuple[str, str], tuple[RedisEntry, BaseException]] = {}
         self.wake = anyio.Event()
         self.idle = anyio.Event()
         self.idle.set()
@@ -48,6 +53,7 @@ class _Acks:
 
     def ack(self, stream: str, entry_id: str) -> None:
         self.pending.setdefault(stream, []).append(entry_id)
+        self.acking.add((stream, entry_id))
         self._settle(stream, entry_id)
         self.wake.set()
 
@@ -56,10 +62,9 @@ class _Acks:
         # when the consumer restarts or claimed by another one after ``claim_idle``.
         self._settle(stream, entry_id)
 
-    def callbacks(
-        self, stream: str, entry_id: str
-    ) -> tuple[Callable[[], None], Callable[[BaseException | None], None]]:
-        """The ``ack`` and ``nack`` of one entry."""
+    def acked(self, entry: RedisEntry) -> Acked[RedisEntry]:
+        """``entry`` with its ``ack``, ``nack`` and ``dead`` callbacks."""
+        stream, entry_id = entry.stream, entry.id
 
         def ack() -> None:
             self.ack(stream, entry_id)
@@ -67,23 +72,123 @@ class _Acks:
         def nack(reason: BaseException | None) -> None:
             self.nack(stream, entry_id)
 
-        return ack, nack
+        def dead(error: BaseException) -> None:
+            self.letters[stream, entry_id] = (entry, error)
 
-    def give_back(self, batch: Mapping[str, list[str]]) -> None:
+        return Acked(entry, ack, nack, dead)
+
+    def give_back(
+        self,
+        batch: Mapping[str, list[str]],
+        letters: Mapping[tuple[str, str], tuple[RedisEntry, BaseException]] | None = None,
+    ) -> None:
         for stream, ids in batch.items():
             self.pending.setdefault(stream, []).extend(ids)
+        if letters:
+            self.letters.update(letters)
+        if batch:
+            self.wake.set()
 
-    def take(self) -> dict[str, list[str]]:
+    def holds(self, stream: str, entry_id: str) -> bool:
+        """The entry is in this consumer's pipeline, or acknowledged and not XACKed yet."""
+        key = (stream, entry_id)
+        return key in self.in_flight or key in self.acking
+
+    def sent(self, batch: Mapping[str, Sequence[str]]) -> None:
+        """The ids of ``batch`` were XACKed."""
+        for stream, ids in batch.items():
+            for entry_id in ids:
+                self.acking.discard((stream, entry_id))
+
+    def take(
+        self,
+    ) -> tuple[dict[str, list[str]], dict[tuple[str, str], tuple[RedisEntry, BaseException]]]:
+        """What to flush: the ids to XACK, and the dead letters to write first."""
         pending, self.pending = self.pending, {}
+        letters, self.letters = self.letters, {}
         if self.wake.is_set():
             self.wake = anyio.Event()
-        return pending
+        return pending, letters
+
+
+class _Letters:
+    """Writes dead letters: entries set aside with why, durable before they are acked."""
+
+    def __init__(self, client: Any, target: str | None) -> None:
+        self.client = client
+        self.target = target
+
+    def stream_for(self, stream: str) -> str:
+        return self.target if self.target is not None else f"{stream}:dead"
+
+    async def write(
+        self,
+        stream: str,
+        entry_id: str,
+        values: Mapping[Any, Any],
+        *,
+        deliveries: int,
+        reason: str,
+        error: BaseException | None,
+    ) -> None:
+        letter = _letter(values, stream, entry_id, deliveries, reason, error)
+        await self.client.xadd(self.stream_for(stream), letter)
+        logger.warning(
+            "from_redis_stream: entry %s of %s dead-lettered to %s (%s, delivered %d times)%s",
+            entry_id, stream, self.stream_for(stream), reason, deliveries,
+            f": {error!r}" if error is not None else "",
+        )  # fmt: skip
+
+
+_LETTER_KEYS = ("stream", "id", "deliveries", "reason", "error")
+
+
+def _letter(
+    values: Mapping[Any, Any],
+    stream: str,
+    entry_id: str,
+    deliveries: int,
+    reason: str,
+    error: BaseException | None,
+) -> dict[Any, Any]:
+    """The dead letter's fields: the entry's own, then where it came from and why.
+
+    An own field named like one of ours is kept as ``field:<name>`` (never overwritten).
+    """
+    letter: dict[Any, Any] = {}
+    for key, value in values.items():
+        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+        letter[f"field:{name}" if name in _LETTER_KEYS else key] = value
+    letter.update(
+        {"stream": stream, "id": entry_id, "deliveries": str(deliveries), "reason": reason}
+    )
+    if error is not None:
+        letter["error"] = f"{type(error).__name__}: {error}"
+    return letter
 
 
 async def _xack(client: Any, group: str, pending: Mapping[str, Sequence[str]]) -> None:
     for stream, ids in pending.items():
         for start in range(0, len(ids), 1000):
             await client.xack(stream, group, ids[start : start + 1000])
+
+
+async def _flush(
+    client: Any,
+    group: str,
+    letters: _Letters,
+    batch: tuple[
+        Mapping[str, Sequence[str]], Mapping[tuple[str, str], tuple[RedisEntry, BaseException]]
+    ],
+) -> None:
+    """Write the dead letters of ``batch``, then XACK its ids (letters are durable first)."""
+    ids, dead = batch
+    for entry, error in dead.values():
+        await letters.write(
+            entry.stream, entry.id, entry.fields, deliveries=entry.deliveries,
+            reason="error_policy", error=error,
+        )  # fmt: skip
+    await _xack(client, group, ids)
 
 
 def from_redis_stream(
@@ -101,6 +206,8 @@ def from_redis_stream(
     dead_letter: str | None = None,
     idle_stop: float | None = None,
     delete_idle_consumers: float | None = None,
+    max_deliveries: int | None = 5,
+    dead_letter_stream: str | None = None,
     connect_timeout: float = 5.0,
 ) -> Stream[RedisEntry]:
     """Entries of ``streams`` read as ``consumer`` of the consumer group ``group``.
@@ -176,42 +283,73 @@ def from_redis_stream(
             )
     if dead_letter is not None and (not isinstance(dead_letter, str) or not dead_letter):
         raise TypeError(f"{who}(): dead_letter must be a stream name, got {dead_letter!r}")
+    if max_deliveries is not None:
+        check_int(who, "max_deliveries", max_deliveries, minimum=1)
+    if dead_letter_stream is not None and (
+        not isinstance(dead_letter_stream, str) or not dead_letter_stream
+    ):
+        raise TypeError(
+            f"{who}(): dead_letter_stream must be a stream name or None, got {dead_letter_stream!r}"
+        )
+    if dead_letter_stream is not None and dead_letter_stream in names:
+        raise ValueError(
+            f"{who}(): dead_letter_stream {dead_letter_stream!r} is one of the streams read"
+        )
 
     async def run(tx: MemoryObjectSendStream[Any], stop: StopState) -> None:
         acks = _Acks()
-        async with open_client(client_or_url, who, connect_timeout) as client:
-            await _prepare_groups(client, names, group, start_id, create_group=create_group)
-            try:
+        try:
+            async with open_client(client_or_url, who, connect_timeout) as client:
+                await _prepare_groups(client, names, group, start_id, create_group=create_group)
+                letters = _Letters(client, dead_letter_stream)
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(_ack_loop, client, group, acks)
+                    tg.start_soon(_ack_loop, client, group, acks, letters)
                     reader = _Reader(
-                        client, names, group, consumer, tx, stop, acks,
+                        client, names, group, consumer, tx, stop, acks, letters,
                         batch=batch, block=block, claim_idle=claim_idle,
                         claim_interval=interval, dead_letter=dead_letter, idle_stop=idle_stop,
-                        delete_idle=delete_idle_consumers,
+                        delete_idle=delete_idle_consumers, max_deliveries=max_deliveries,
                     )  # fmt: skip
                     await reader.run()
                     # End of input for the pipeline; what is in flight still drains and is
-                    # acknowledged (windows flush on end of input, collect() acks at its
-                    # end), so close our side first, then wait for those acks.
+                    # acknowledged (windows flush on end of input), so close our side
+                    # first, then wait for those acks.
                     tx.close()
                     await acks.idle.wait()
                     tg.cancel_scope.cancel()
-            except BaseException:
-                # Aborted or failed: still try to acknowledge what was fully handled
-                # (bounded and shielded). Best effort: a client opened here from a URL
-                # runs its connections inside this cancelled run, so this usually fails
-                # after an abort, and those entries are redelivered (at-least-once).
-                with anyio.move_on_after(connect_timeout, shield=True):
-                    try:
-                        await _xack(client, group, acks.take())
-                    except Exception as exc:
-                        logger.info("from_redis_stream: acknowledgements lost at abort: %r", exc)
-                raise
-            await _xack(client, group, acks.take())
+                await _flush(client, group, letters, acks.take())
+        except BaseException:
+            # Aborted or failed: still acknowledge what was fully handled, so that only
+            # the entries really in flight are redelivered (a poison entry's neighbours
+            # must not be charged deliveries for its failures). Bounded and shielded, on
+            # a connection of its own: the run's connections went down with the run.
+            await _flush_at_abort(
+                client_or_url, who, connect_timeout, group, dead_letter_stream, acks.take()
+            )
+            raise
 
     source: TaskSource[RedisEntry] = TaskSource(run, who, acknowledged=True)
     return Stream(source)
+
+
+async def _flush_at_abort(
+    client_or_url: ClientOrUrl,
+    who: str,
+    connect_timeout: float,
+    group: str,
+    dead_letter_stream: str | None,
+    batch: tuple[
+        Mapping[str, Sequence[str]], Mapping[tuple[str, str], tuple[RedisEntry, BaseException]]
+    ],
+) -> None:
+    if not batch[0] and not batch[1]:
+        return
+    with anyio.move_on_after(connect_timeout, shield=True):
+        try:
+            async with open_client(client_or_url, who, connect_timeout) as client:
+                await _flush(client, group, _Letters(client, dead_letter_stream), batch)
+        except Exception as exc:
+            logger.info("from_redis_stream: acknowledgements lost at abort: %r", exc)
 
 
 async def _prepare_groups(
@@ -236,17 +374,18 @@ async def _prepare_groups(
             await client.xgroup_create(stream, group, identifier=start_id, mkstream=True)
 
 
-async def _ack_loop(client: Any, group: str, acks: _Acks) -> None:
+async def _ack_loop(client: Any, group: str, acks: _Acks, letters: _Letters) -> None:
     """XACK acknowledged ids in batches: whatever arrived while the last XACK ran."""
     while True:
         await acks.wake.wait()
         batch = acks.take()
         try:
-            await _xack(client, group, batch)
+            await _flush(client, group, letters, batch)
+            acks.sent(batch[0])
         except BaseException:
             # Cancelled (the source is ending) or failed half way: give the ids back so
             # the final flush sends them (XACK of an id already acked is harmless).
-            acks.give_back(batch)
+            acks.give_back(*batch)
             raise
 
 
@@ -262,6 +401,7 @@ class _Reader:
         tx: MemoryObjectSendStream[Any],
         stop: StopState,
         acks: _Acks,
+        letters: _Letters,
         *,
         batch: int,
         block: float,
@@ -270,6 +410,7 @@ class _Reader:
         dead_letter: str | None,
         idle_stop: float | None,
         delete_idle: float | None = None,
+        max_deliveries: int | None = None,
     ) -> None:
         self.client = client
         self.streams = streams
@@ -278,6 +419,7 @@ class _Reader:
         self.tx = tx
         self.stop = stop
         self.acks = acks
+        self.letters = letters
         self.batch = batch
         self.block_ms = int(block * 1000)
         self.claim_idle_ms = max(1, int(claim_idle * 1000))
@@ -285,22 +427,11 @@ class _Reader:
         self.dead_letter = dead_letter
         self.idle_stop = idle_stop
         self.delete_idle_ms = None if delete_idle is None else int(delete_idle * 1000)
+        self.max_deliveries = max_deliveries
 
     async def run(self) -> None:
         # Phase 1: this consumer's own pending entries (a restart after a crash).
-        history = dict.fromkeys(self.streams, "0")
-        while history and not self.stop.stopping:
-            reply = (
-                await self.client.xreadgroup(self.group, self.consumer, history, count=self.batch)
-                or {}
-            )
-            for name in list(history):
-                entries = _key(reply, name)
-                if not entries:
-                    del history[name]  # caught up with this stream's own pending entries
-                    continue
-                history[name] = as_text(entries[-1].identifier)
-                await self._hand_over(name, entries, claimed=False)
+        await self._own_pending()
         # Phase 2: claim from dead consumers now and then; read new entries.
         next_claim = anyio.current_time()
         last_entry = anyio.current_time()
@@ -327,33 +458,94 @@ class _Reader:
             for stream, entries in (reply or {}).items():
                 if entries:
                     last_entry = anyio.current_time()
-                    await self._hand_over(as_text(stream), entries, claimed=False)
+                    # A new entry (">") is on its first delivery.
+                    await self._hand_over(as_text(stream), entries, {})
+
+    async def _own_pending(self) -> None:
+        """Re-read the entries delivered to this consumer name and never acknowledged.
+
+        They are suspects: one of them may be what made the last run fail. So they go
+        into the pipeline a few at a time (1, then 2, 4, ... up to ``batch``), the next
+        group only once the previous one was acknowledged (or after ``_PROBATION`` s):
+        each re-read counts one more delivery (Redis's counter) for the entries re-read
+        only, so an entry that keeps failing reaches ``max_deliveries`` on its own while
+        the entries queued behind it are not charged for its failures.
+        """
+        history = dict.fromkeys(self.streams, "0")
+        window = 1
+        while history and not self.stop.stopping:
+            handed = 0
+            for name in list(history):
+                if handed >= window:
+                    break
+                reply = await self.client.xreadgroup(
+                    self.group, self.consumer, {name: history[name]}, count=window - handed
+                )
+                entries = _key(reply or {}, name)
+                if not entries:
+                    del history[name]  # caught up with this stream's own pending entries
+                    continue
+                history[name] = as_text(entries[-1].identifier)
+                # Reading them again counted one more delivery; XPENDING tells how many.
+                counts = await self._deliveries(name, entries)
+                handed += await self._hand_over(name, entries, counts)
+            if handed:
+                with anyio.move_on_after(_PROBATION):
+                    await self.acks.idle.wait()
+            window = min(window * 2, self.batch)
+
+    async def _deliveries(self, stream: str, entries: Sequence[Any]) -> dict[str, int]:
+        """Entry id -> delivery count, for entries this consumer holds (XPENDING)."""
+        first, last = entries[0].identifier, entries[-1].identifier
+        rows = await self.client.xpending(
+            stream, self.group, start=first, end=last,
+            count=len(entries) + len(self.acks.in_flight), consumer=self.consumer,
+        )  # fmt: skip
+        return {as_text(row.identifier): int(row.delivered) for row in rows}
 
     async def _claim(self) -> int:
-        """XAUTOCLAIM every stream's long-pending entries; the number handed over."""
+        """Take over every stream's entries pending elsewhere for over ``claim_idle``.
+
+        XPENDING with IDLE lists them (with their owner and delivery count), then XCLAIM
+        takes them (checking the idle time again, atomically). The entries this consumer
+        itself still has in its pipeline are left alone: claiming them would count
+        deliveries that never happened. Returns the number handed over.
+        """
         handed = 0
         for stream in self.streams:
-            start = "0-0"
+            start = "-"
             while not self.stop.stopping:
-                reply = await self.client.xautoclaim(
-                    stream, self.group, self.consumer, self.claim_idle_ms, start,
-                    count=self.batch,
+                rows = await self.client.xpending(
+                    stream, self.group, start=start, end="+", count=self.batch,
+                    idle=self.claim_idle_ms,
                 )  # fmt: skip
-                start = as_text(reply[0])
-                entries = reply[1]
-                if len(reply) > 2 and reply[2]:
-                    logger.info(
-                        "from_redis_stream: %d entries pending in %s were deleted from the "
-                        "stream; dropped from the group's PEL by XAUTOCLAIM",
-                        len(reply[2]), stream,
-                    )  # fmt: skip
-                if entries:
-                    logger.info(
-                        "from_redis_stream: %s claimed %d entries of %s idle for over %d ms",
-                        self.consumer, len(entries), stream, self.claim_idle_ms,
-                    )  # fmt: skip
-                    handed += await self._hand_over(stream, entries, claimed=True)
-                if start == "0-0":
+                if not rows:
+                    break
+                start = "(" + as_text(rows[-1].identifier)
+                counts: dict[str, int] = {}
+                for row in rows:
+                    entry_id = as_text(row.identifier)
+                    mine = as_text(row.consumer) == self.consumer
+                    if not (mine and self.acks.holds(stream, entry_id)):
+                        counts[entry_id] = int(row.delivered) + 1  # + this claim
+                if counts:
+                    entries = await self.client.xclaim(
+                        stream, self.group, self.consumer, self.claim_idle_ms, list(counts)
+                    )
+                    gone = len(counts) - len(entries)
+                    if gone:
+                        logger.info(
+                            "from_redis_stream: %d of %d long-pending entries of %s were "
+                            "claimed by another consumer meanwhile or deleted from the stream",
+                            gone, len(counts), stream,
+                        )  # fmt: skip
+                    if entries:
+                        logger.info(
+                            "from_redis_stream: %s claimed %d entries of %s idle for over %d ms",
+                            self.consumer, len(entries), stream, self.claim_idle_ms,
+                        )  # fmt: skip
+                        handed += await self._hand_over(stream, entries, counts)
+                if len(rows) < self.batch:
                     break
         return handed
 
@@ -378,26 +570,41 @@ class _Reader:
                     )  # fmt: skip
         return removed
 
-    async def _hand_over(self, stream: str, entries: Sequence[Any], *, claimed: bool) -> int:
+    async def _hand_over(
+        self, stream: str, entries: Sequence[Any], counts: Mapping[str, int]
+    ) -> int:
+        """Send ``entries`` down the pipeline; ``counts``: their delivery counts (else 1)."""
         acks = self.acks
         handed = 0
         for raw in entries:
             entry_id = as_text(raw.identifier)
-            if claimed and (stream, entry_id) in acks.in_flight:
-                continue  # our own, still in the pipeline (the claim reset its idle time)
+            if acks.holds(stream, entry_id):
+                continue  # our own, still in the pipeline (re-read after a reconnect)
             values = raw.field_values
             if values is None:
                 # Deleted from the stream (XDEL, trimming) while pending: nothing to do.
                 acks.ack(stream, entry_id)
+                continue
+            deliveries = counts.get(entry_id, 1)
+            if self.max_deliveries is not None and deliveries > self.max_deliveries:
+                # Delivered max_deliveries times and never acknowledged: set it aside
+                # (durably, then acknowledge it) so that the entries behind it proceed.
+                await self.letters.write(
+                    stream, entry_id, values, deliveries=deliveries,
+                    reason="max_deliveries", error=None,
+                )  # fmt: skip
+                acks.ack(stream, entry_id)
+                if self.stop.source_stats is not None:
+                    self.stop.source_stats.dead_lettered += 1
                 continue
             try:
                 fields = {as_text(k): as_text(v) for k, v in values.items()}
             except UnicodeDecodeError as exc:
                 await self._malformed(stream, entry_id, values, exc)
                 continue
-            entry = RedisEntry(stream, entry_id, fields)
+            entry = RedisEntry(stream, entry_id, fields, deliveries)
             acks.handed(stream, entry_id)
-            await send(self.tx, Acked(entry, *acks.callbacks(stream, entry_id)))
+            await send(self.tx, acks.acked(entry))
             handed += 1
         return handed
 
@@ -413,11 +620,17 @@ class _Reader:
         letter.update({"stream": stream, "id": entry_id, "error": str(exc)})
         await self.client.xadd(self.dead_letter, letter)
         self.acks.ack(stream, entry_id)
+        if self.stop.source_stats is not None:
+            self.stop.source_stats.drop("malformed")
         logger.warning(
             "from_redis_stream: malformed entry %s of %s moved to %s: %s",
             entry_id, stream, self.dead_letter, exc,
         )  # fmt: skip
 
+
+# How long the re-reading of own pending entries waits for a group to be acknowledged
+# before it sends the next one anyway (a pipeline may hold entries until more arrive).
+_PROBATION = 2.0
 
 # Remove a consumer only if it holds no pending entries, atomically: a consumer that
 # read entries since XINFO CONSUMERS keeps them (DELCONSUMER would drop them from the PEL).
