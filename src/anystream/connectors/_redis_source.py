@@ -465,11 +465,12 @@ class _Reader:
         """Re-read the entries delivered to this consumer name and never acknowledged.
 
         They are suspects: one of them may be what made the last run fail. So they go
-        into the pipeline a few at a time (1, then 2, 4, ... up to ``batch``), the next
-        group only once the previous one was acknowledged (or after ``_PROBATION`` s):
-        each re-read counts one more delivery (Redis's counter) for the entries re-read
-        only, so an entry that keeps failing reaches ``max_deliveries`` on its own while
-        the entries queued behind it are not charged for its failures.
+        into the pipeline one at a time, the next once the previous one was acknowledged:
+        each re-read counts one more delivery (Redis's counter) for that entry only, so
+        an entry that keeps failing reaches ``max_deliveries`` on its own while the
+        entries queued behind it are not charged for its failures. A pipeline that holds
+        an entry for longer than ``_PROBATION`` seconds (a window waiting for more) ends
+        this: the rest is re-read ``batch`` at a time.
         """
         history = dict.fromkeys(self.streams, "0")
         window = 1
@@ -489,10 +490,11 @@ class _Reader:
                 # Reading them again counted one more delivery; XPENDING tells how many.
                 counts = await self._deliveries(name, entries)
                 handed += await self._hand_over(name, entries, counts)
-            if handed:
+            if handed and window == 1:
                 with anyio.move_on_after(_PROBATION):
                     await self.acks.idle.wait()
-            window = min(window * 2, self.batch)
+                if not self.acks.idle.is_set():
+                    window = self.batch  # the pipeline holds entries: no probation
 
     async def _deliveries(self, stream: str, entries: Sequence[Any]) -> dict[str, int]:
         """Entry id -> delivery count, for entries this consumer holds (XPENDING)."""

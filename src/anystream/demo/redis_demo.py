@@ -149,6 +149,7 @@ class WorkerSummary:
     filtered: int = 0
     written: int = 0
     duplicates: int = 0
+    dead_lettered: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"event": "summary", **self.__dict__}
@@ -156,7 +157,12 @@ class WorkerSummary:
 
 def _parse_entry(entry: RedisEntry) -> tuple[str, Event]:
     # KeyError (no field) and ValueError (bad line) both count as malformed in parse().
-    return entry.fields["id"], parse_event(entry.fields["line"])
+    event = parse_event(entry.fields["line"])
+    if not math.isfinite(event.ts):
+        # "inf" and "nan" parse as floats but have no window: the commit would fail on
+        # every delivery. They are malformed input, counted and acknowledged like any.
+        raise ValueError(f"timestamp must be a finite number, got {event.ts!r}")
+    return entry.fields["id"], event
 
 
 def build_worker(
@@ -175,6 +181,8 @@ def build_worker(
     claim_idle: float = 30.0,
     claim_interval: float | None = None,
     idle_stop: float | None = None,
+    max_deliveries: int | None = 5,
+    dead_letter_stream: str | None = None,
     summary: WorkerSummary | None = None,
 ) -> Stream[bool]:
     """The worker's pipeline; it emits True per event written, False per duplicate.
@@ -220,6 +228,8 @@ def build_worker(
         claim_idle=claim_idle,
         claim_interval=claim_interval,
         idle_stop=idle_stop,
+        max_deliveries=max_deliveries,
+        dead_letter_stream=dead_letter_stream,
     )
     stream = (
         source
@@ -248,6 +258,8 @@ async def worker(
     claim_idle: float = 30.0,
     claim_interval: float | None = None,
     idle_stop: float | None = None,
+    max_deliveries: int | None = 5,
+    dead_letter_stream: str | None = None,
     handle_signals: bool = True,
 ) -> WorkerSummary:
     """Run one worker until stopped (Ctrl-C/SIGTERM: graceful) or idle for ``idle_stop``."""
@@ -257,13 +269,16 @@ async def worker(
             url, client, group=group, consumer=consumer, partitions=partitions,
             prefix=prefix, min_severity=min_severity, latency=latency,
             concurrency=concurrency, window=window, block=block, claim_idle=claim_idle,
-            claim_interval=claim_interval, idle_stop=idle_stop, summary=summary,
+            claim_interval=claim_interval, idle_stop=idle_stop,
+            max_deliveries=max_deliveries, dead_letter_stream=dead_letter_stream,
+            summary=summary,
         )  # fmt: skip
         async with stream.stream(handle_signals=handle_signals) as run:
             async for _ in run:
                 pass
     ops = stream.stats().operators
     summary.read = ops[0].received
+    summary.dead_lettered = ops[0].dead_lettered
     summary.malformed = ops[1].dropped.get("malformed", 0)
     summary.filtered = ops[2].dropped.get("filtered", 0)
     return summary
@@ -298,6 +313,32 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claim-idle", type=float, default=30.0, help="claim after, s")
     parser.add_argument("--claim-interval", type=float, default=None)
     parser.add_argument("--idle-stop", type=float, default=None, help="exit when idle, s")
+    parser.add_argument(
+        "--max-deliveries",
+        type=_deliveries,
+        default=5,
+        help="dead-letter an entry delivered this many times without an ack; 0: never (5)",
+    )
+    parser.add_argument(
+        "--dead-letter-stream",
+        default=None,
+        help="where such entries go (default: <partition stream>:dead)",
+    )
+
+
+def _deliveries(text: str) -> int | None:
+    """``--max-deliveries``: a whole number >= 0; 0 means unlimited."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--max-deliveries must be a whole number (0 for unlimited), got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--max-deliveries must be >= 0 (0 for unlimited), got {value}"
+        )
+    return value or None
 
 
 def run_produce(args: argparse.Namespace) -> int:
@@ -320,7 +361,8 @@ def run_worker(args: argparse.Namespace) -> int:
             prefix=args.prefix, min_severity=args.min_severity, latency=args.latency,
             concurrency=args.concurrency, window=args.window, block=args.block,
             claim_idle=args.claim_idle, claim_interval=args.claim_interval,
-            idle_stop=args.idle_stop,
+            idle_stop=args.idle_stop, max_deliveries=args.max_deliveries,
+            dead_letter_stream=args.dead_letter_stream,
         )  # fmt: skip
 
     summary = anyio.run(go, backend=args.backend)
