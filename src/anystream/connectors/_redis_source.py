@@ -13,7 +13,18 @@ from .._core.callables import check_int, check_number
 from .._core.handoff import send
 from .._core.source import TaskSource
 from .._core.stream import Stream
-from ._redis_client import ClientOrUrl, RedisEntry, as_text, import_coredis, logger, open_client
+from ._redis_client import (
+    ClientOrUrl,
+    Reconnect,
+    RedisEntry,
+    as_text,
+    check_reconnect,
+    connection_lost,
+    describe,
+    import_coredis,
+    logger,
+    open_client,
+)
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -208,12 +219,14 @@ def from_redis_stream(
     delete_idle_consumers: float | None = None,
     max_deliveries: int | None = 5,
     dead_letter_stream: str | None = None,
+    reconnect: float = 30.0,
     connect_timeout: float = 5.0,
 ) -> Stream[RedisEntry]:
     """Entries of ``streams`` read as ``consumer`` of the consumer group ``group``.
 
     Emits a :class:`RedisEntry` per entry and XACKs it once the pipeline has fully
-    handled it (acknowledgements are batched and sent from the source's own task). So:
+    handled it (acknowledgements are batched and sent from the source's own task, each
+    batch as soon as the previous XACK returned). So:
 
     - ``group`` is created (``XGROUP CREATE ... MKSTREAM``, reading from ``start_id``:
       ``"0"`` for everything already in the stream, ``"$"`` for new entries only) on a
@@ -240,6 +253,19 @@ def from_redis_stream(
       default ``None``: consumers are never removed.
     - ``idle_stop``: end (like a finite source) once no entry arrived for that many
       seconds; default: run until stopped.
+    - ``max_deliveries`` (default 5, ``None``: unlimited): an entry delivered more often
+      than that without an acknowledgement is not handed over again; it is XADDed to
+      ``dead_letter_stream`` (default ``"<its stream>:dead"``) with its fields plus
+      ``stream``, ``id``, ``deliveries``, ``reason`` and then XACKed. Entries an error
+      policy dead-letters (``on_error=<callable>``) are written there too (with
+      ``error``) before they are acknowledged. Each entry carries its delivery count
+      (:attr:`RedisEntry.deliveries`); after a restart the consumer's own pending entries
+      are re-read one at a time, so a poison entry's neighbours are not charged for it.
+    - ``reconnect`` (default 30 s, 0: never): a lost connection is retried with capped
+      exponential backoff and jitter for that long, then the run fails with one
+      ``ConnectionError`` naming the server (password masked) and how long it tried.
+      After reconnecting the source re-reads its own pending entries; reconnects count as
+      ``retried`` in the source's stats.
 
     A graceful stop (``run.stop()``, Ctrl-C with ``handle_signals=True``) stops reading
     after the current XREADGROUP (at most ``block`` seconds), lets the pipeline drain,
@@ -285,6 +311,7 @@ def from_redis_stream(
         raise TypeError(f"{who}(): dead_letter must be a stream name, got {dead_letter!r}")
     if max_deliveries is not None:
         check_int(who, "max_deliveries", max_deliveries, minimum=1)
+    reconnect = check_reconnect(who, reconnect)
     if dead_letter_stream is not None and (
         not isinstance(dead_letter_stream, str) or not dead_letter_stream
     ):
@@ -302,13 +329,18 @@ def from_redis_stream(
             async with open_client(client_or_url, who, connect_timeout) as client:
                 await _prepare_groups(client, names, group, start_id, create_group=create_group)
                 letters = _Letters(client, dead_letter_stream)
+                again = Reconnect(
+                    client, who, describe(client_or_url), reconnect, connect_timeout,
+                    stop.source_stats,
+                )  # fmt: skip
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(_ack_loop, client, group, acks, letters)
+                    tg.start_soon(_ack_loop, client, group, acks, letters, again)
                     reader = _Reader(
                         client, names, group, consumer, tx, stop, acks, letters,
                         batch=batch, block=block, claim_idle=claim_idle,
                         claim_interval=interval, dead_letter=dead_letter, idle_stop=idle_stop,
                         delete_idle=delete_idle_consumers, max_deliveries=max_deliveries,
+                        reconnect=again,
                     )  # fmt: skip
                     await reader.run()
                     # End of input for the pipeline; what is in flight still drains and is
@@ -317,7 +349,7 @@ def from_redis_stream(
                     tx.close()
                     await acks.idle.wait()
                     tg.cancel_scope.cancel()
-                await _flush(client, group, letters, acks.take())
+                await _flush_retrying(client, group, acks, letters, again)
         except BaseException:
             # Aborted or failed: still acknowledge what was fully handled, so that only
             # the entries really in flight are redelivered (a poison entry's neighbours
@@ -374,19 +406,33 @@ async def _prepare_groups(
             await client.xgroup_create(stream, group, identifier=start_id, mkstream=True)
 
 
-async def _ack_loop(client: Any, group: str, acks: _Acks, letters: _Letters) -> None:
+async def _ack_loop(
+    client: Any, group: str, acks: _Acks, letters: _Letters, reconnect: Reconnect
+) -> None:
     """XACK acknowledged ids in batches: whatever arrived while the last XACK ran."""
     while True:
         await acks.wake.wait()
+        await _flush_retrying(client, group, acks, letters, reconnect)
+
+
+async def _flush_retrying(
+    client: Any, group: str, acks: _Acks, letters: _Letters, reconnect: Reconnect
+) -> None:
+    """Flush what is there; on a lost connection, reconnect (or fail) and flush again."""
+    while True:
         batch = acks.take()
         try:
             await _flush(client, group, letters, batch)
-            acks.sent(batch[0])
-        except BaseException:
+        except BaseException as exc:
             # Cancelled (the source is ending) or failed half way: give the ids back so
-            # the final flush sends them (XACK of an id already acked is harmless).
+            # the next flush sends them (XACK of an id already acked is harmless).
             acks.give_back(*batch)
+            if isinstance(exc, Exception) and reconnect.reconnect and connection_lost(exc):
+                await reconnect.recover(exc)
+                continue
             raise
+        acks.sent(batch[0])
+        return
 
 
 class _Reader:
@@ -411,6 +457,7 @@ class _Reader:
         idle_stop: float | None,
         delete_idle: float | None = None,
         max_deliveries: int | None = None,
+        reconnect: Reconnect | None = None,
     ) -> None:
         self.client = client
         self.streams = streams
@@ -428,10 +475,30 @@ class _Reader:
         self.idle_stop = idle_stop
         self.delete_idle_ms = None if delete_idle is None else int(delete_idle * 1000)
         self.max_deliveries = max_deliveries
+        self.reconnect = reconnect
 
     async def run(self) -> None:
+        """Read until the end (``idle_stop``, a stop); reconnect when the server goes away.
+
+        After a reconnect the consumer re-reads its own pending entries (skipping those
+        still in its pipeline): a reply lost with the connection is not lost for it.
+        """
+        suspects = True
+        while True:
+            try:
+                await self._read(suspects=suspects)
+                return
+            except Exception as exc:
+                if self.reconnect is None or not self.reconnect.reconnect:
+                    raise
+                if not connection_lost(exc):
+                    raise
+                await self.reconnect.recover(exc)
+                suspects = False  # what it re-reads now did not fail: no probation
+
+    async def _read(self, *, suspects: bool) -> None:
         # Phase 1: this consumer's own pending entries (a restart after a crash).
-        await self._own_pending()
+        await self._own_pending(probation=suspects)
         # Phase 2: claim from dead consumers now and then; read new entries.
         next_claim = anyio.current_time()
         last_entry = anyio.current_time()
@@ -440,7 +507,7 @@ class _Reader:
             now = anyio.current_time()
             if now >= next_claim:
                 if await self._claim():
-                    last_entry = anyio.current_time()
+                    last_entry = anyio.current_time()  # after the hand-over, as below
                 if self.delete_idle_ms is not None:
                     await self._delete_idle_consumers(self.delete_idle_ms)
                 next_claim = anyio.current_time() + self.claim_interval
@@ -457,11 +524,13 @@ class _Reader:
             )
             for stream, entries in (reply or {}).items():
                 if entries:
-                    last_entry = anyio.current_time()
                     # A new entry (">") is on its first delivery.
                     await self._hand_over(as_text(stream), entries, {})
+                    # Idle from when the pipeline took the last one: time spent waiting
+                    # for it to take them (backpressure) is not idle.
+                    last_entry = anyio.current_time()
 
-    async def _own_pending(self) -> None:
+    async def _own_pending(self, *, probation: bool = True) -> None:
         """Re-read the entries delivered to this consumer name and never acknowledged.
 
         They are suspects: one of them may be what made the last run fail. So they go
@@ -473,7 +542,7 @@ class _Reader:
         this: the rest is re-read ``batch`` at a time.
         """
         history = dict.fromkeys(self.streams, "0")
-        window = 1
+        window = 1 if probation else self.batch
         while history and not self.stop.stopping:
             handed = 0
             for name in list(history):
