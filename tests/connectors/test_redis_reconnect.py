@@ -44,10 +44,12 @@ except ImportError:  # the server fixture skips, or fails with ANYSTREAM_REQUIRE
 class Restartable:
     """A redis-server of its own that can be stopped (SIGTERM) and started again."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str | None = None) -> None:
         self.dir = directory
         self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}"
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -55,13 +57,14 @@ class Restartable:
         assert binary is not None
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while True:
             try:
-                if command(self.port, "PING").startswith(b"+PONG"):
+                if command(self.port, "PING").startswith((b"+PONG", b"-NOAUTH")):
                     return
             except OSError:
                 pass
