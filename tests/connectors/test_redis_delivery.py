@@ -233,3 +233,71 @@ def test_bad_delivery_arguments_name_the_argument() -> None:
         from_redis_stream(url, "s", group="g", consumer="c", dead_letter_stream="")
     with pytest.raises(ValueError, match="dead_letter_stream 's' is one of the streams"):
         from_redis_stream(url, "s", group="g", consumer="c", dead_letter_stream="s")
+
+
+# -- no stealing from live workers ---------------------------------------------------------------
+
+
+async def test_slow_live_workers_do_not_steal_from_each_other(redis_url: str) -> None:
+    # 3 workers, 3 partitions, a 50 ms stage and claim_idle=2: a worker reads up to
+    # 3 x 100 entries at once, far more than it finishes in 2 s. Without the heartbeat the
+    # oldest of them would look idle to the other workers and be processed twice.
+    n = 900
+    async with coredis.Redis.from_url(redis_url, decode_responses=True) as r:
+        async with r.pipeline(transaction=False) as p:
+            for i in range(n):
+                p.xadd(f"p:{i % 3}", {"n": str(i)})
+        processed: list[int] = []
+
+        async def stage(entry: RedisEntry) -> int:
+            await anyio.sleep(0.05)
+            processed.append(int(entry.fields["n"]))
+            return int(entry.fields["n"])
+
+        async def worker(name: str) -> None:
+            await (
+                from_redis_stream(
+                    redis_url, ["p:0", "p:1", "p:2"], group="g", consumer=name, block=0.1,
+                    claim_idle=2.0, claim_interval=0.25, idle_stop=1.0,
+                )
+                | a.buffered(50)
+                | a.map_async(stage, concurrency=5)
+            ).collect()  # fmt: skip
+
+        with anyio.fail_after(100):
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(worker, f"w{i}")
+        assert len(processed) == n, f"{len(processed) - len(set(processed))} processed twice"
+        assert sorted(processed) == list(range(n))
+        for p in range(3):
+            assert await _pending(r, f"p:{p}", "g") == 0
+
+
+async def test_read_ahead_bounds_what_a_worker_holds(redis_url: str) -> None:
+    async with coredis.Redis.from_url(redis_url, decode_responses=True) as r:
+        await _fill(r, "s", 100)
+        most = 0
+
+        async def stage(entry: RedisEntry) -> int:
+            nonlocal most
+            most = max(most, int((await r.xpending("s", "g")).pending))
+            await anyio.sleep(0.002)
+            return int(entry.fields["n"])
+
+        got = await (
+            from_redis_stream(
+                redis_url, "s", group="g", consumer="w", block=0.05, idle_stop=0.3, read_ahead=10
+            )
+            | a.buffered(50)
+            | a.map_async(stage)
+        ).collect()
+        assert sorted(got) == list(range(100))
+        assert most <= 10 + 1  # what it holds, plus an ack that may still be on its way
+
+
+def test_heartbeat_must_be_shorter_than_claim_idle() -> None:
+    with pytest.raises(ValueError, match=r"from_redis_stream\(\): heartbeat must be shorter"):
+        from_redis_stream("redis://x", "s", group="g", consumer="c", claim_idle=2, heartbeat=2)
+    with pytest.raises(ValueError, match="read_ahead"):
+        from_redis_stream("redis://x", "s", group="g", consumer="c", read_ahead=0)

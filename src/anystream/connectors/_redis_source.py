@@ -45,12 +45,16 @@ class _Acks:
         self.in_flight: set[tuple[str, str]] = set()
         # Acknowledged by the pipeline, XACK not sent yet: still ours (never re-read).
         self.acking: set[tuple[str, str]] = set()
+        # Read, not handed over yet (the reader waits for the pipeline to take the ones
+        # before them): only the heartbeat looks at these.
+        self.reading: set[tuple[str, str]] = set()
         # Entries an error policy dead-lettered: written to the dead-letter stream by
         # the flush that acknowledges them, before the XACK.
         self.letters: dict[tuple[str, str], tuple[RedisEntry, BaseException]] = {}
         self.wake = anyio.Event()
         self.idle = anyio.Event()
         self.idle.set()
+        self._room: anyio.Event | None = None
 
     def handed(self, stream: str, entry_id: str) -> None:
         self.in_flight.add((stream, entry_id))
@@ -61,6 +65,15 @@ class _Acks:
         self.in_flight.discard((stream, entry_id))
         if not self.in_flight:
             self.idle.set()
+        if self._room is not None:
+            self._room.set()
+
+    async def wait_for_room(self, limit: int) -> None:
+        """Return once fewer than ``limit`` entries are in flight."""
+        while len(self.in_flight) >= limit:
+            self._room = anyio.Event()
+            await self._room.wait()
+        self._room = None
 
     def ack(self, stream: str, entry_id: str) -> None:
         self.pending.setdefault(stream, []).append(entry_id)
@@ -212,6 +225,8 @@ def from_redis_stream(
     block: float = 1.0,
     claim_idle: float = 30.0,
     claim_interval: float | None = None,
+    heartbeat: float | None = None,
+    read_ahead: int | None = None,
     start_id: str = "0",
     create_group: bool = True,
     dead_letter: str | None = None,
@@ -236,10 +251,15 @@ def from_redis_stream(
       consumer name before a crash, never acknowledged), then new ones, ``batch`` at a
       time per stream, waiting up to ``block`` seconds on the server for more.
     - On start and every ``claim_interval`` seconds (default ``claim_idle / 2``) it
-      takes over (XAUTOCLAIM) entries pending at *any* consumer for more than
+      takes over (XPENDING ... IDLE, then XCLAIM) entries pending at *any* consumer for more than
       ``claim_idle`` seconds: those of dead workers. ``claim_idle`` must therefore be
-      longer than an entry can spend in a healthy pipeline (windows included), or live
-      workers' entries are processed twice.
+      longer than a worker may go without running its event loop (see ``heartbeat``).
+    - ``heartbeat`` (default ``claim_idle / 4``; 0: off): every that many seconds the
+      idle time of the entries this consumer holds is reset (``XCLAIM ... JUSTID`` to
+      itself, only for entries still its own), so that live workers do not claim each
+      other's entries however long they wait in the pipeline. ``read_ahead``: hold at
+      most that many entries at once (read, not yet acknowledged); default: as many as
+      ``batch`` per stream and the pipeline's buffers allow.
     - An entry whose fields are not UTF-8 is *malformed*: with ``dead_letter`` it is
       copied to that stream (fields ``stream``, ``id``, ``error`` plus its own) and
       acknowledged; without, the run ends with a ``ValueError`` naming it.
@@ -297,6 +317,15 @@ def from_redis_stream(
     claim_idle = check_number(who, "claim_idle", claim_idle)
     interval = claim_idle / 2 if claim_interval is None else claim_interval
     interval = check_number(who, "claim_interval", interval)
+    beat = claim_idle / 4 if heartbeat is None else heartbeat
+    beat = check_number(who, "heartbeat", beat, allow_zero=True)
+    if beat >= claim_idle:
+        raise ValueError(
+            f"{who}(): heartbeat must be shorter than claim_idle ({claim_idle:g} s; it keeps "
+            f"the entries this consumer holds from looking idle), got {beat:g}"
+        )
+    if read_ahead is not None:
+        check_int(who, "read_ahead", read_ahead, minimum=1)
     connect_timeout = check_number(who, "connect_timeout", connect_timeout)
     if idle_stop is not None:
         idle_stop = check_number(who, "idle_stop", idle_stop)
@@ -335,12 +364,14 @@ def from_redis_stream(
                 )  # fmt: skip
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(_ack_loop, client, group, acks, letters, again)
+                    if beat > 0:
+                        tg.start_soon(_heartbeat, client, group, consumer, acks, beat, again)
                     reader = _Reader(
                         client, names, group, consumer, tx, stop, acks, letters,
                         batch=batch, block=block, claim_idle=claim_idle,
                         claim_interval=interval, dead_letter=dead_letter, idle_stop=idle_stop,
                         delete_idle=delete_idle_consumers, max_deliveries=max_deliveries,
-                        reconnect=again,
+                        reconnect=again, read_ahead=read_ahead,
                     )  # fmt: skip
                     await reader.run()
                     # End of input for the pipeline; what is in flight still drains and is
@@ -458,6 +489,7 @@ class _Reader:
         delete_idle: float | None = None,
         max_deliveries: int | None = None,
         reconnect: Reconnect | None = None,
+        read_ahead: int | None = None,
     ) -> None:
         self.client = client
         self.streams = streams
@@ -476,6 +508,7 @@ class _Reader:
         self.delete_idle_ms = None if delete_idle is None else int(delete_idle * 1000)
         self.max_deliveries = max_deliveries
         self.reconnect = reconnect
+        self.read_ahead = read_ahead
 
     async def run(self) -> None:
         """Read until the end (``idle_stop``, a stop); reconnect when the server goes away.
@@ -519,8 +552,17 @@ class _Reader:
                     return
                 block = min(block, max(1, int(left * 1000)))
             block = min(block, max(1, int((next_claim - now) * 1000)))
+            count = self.batch
+            if self.read_ahead is not None:
+                room = self.read_ahead - len(self.acks.in_flight)
+                if room <= 0:
+                    # Holding as many as allowed: wait for the pipeline to finish some.
+                    with anyio.move_on_after(block / 1000):
+                        await self.acks.wait_for_room(self.read_ahead)
+                    continue
+                count = max(1, min(self.batch, room // len(self.streams)))
             reply = await self.client.xreadgroup(
-                self.group, self.consumer, new, count=self.batch, block=block
+                self.group, self.consumer, new, count=count, block=block
             )
             for stream, entries in (reply or {}).items():
                 if entries:
@@ -647,37 +689,48 @@ class _Reader:
         """Send ``entries`` down the pipeline; ``counts``: their delivery counts (else 1)."""
         acks = self.acks
         handed = 0
-        for raw in entries:
-            entry_id = as_text(raw.identifier)
-            if acks.holds(stream, entry_id):
-                continue  # our own, still in the pipeline (re-read after a reconnect)
-            values = raw.field_values
-            if values is None:
-                # Deleted from the stream (XDEL, trimming) while pending: nothing to do.
-                acks.ack(stream, entry_id)
-                continue
-            deliveries = counts.get(entry_id, 1)
-            if self.max_deliveries is not None and deliveries > self.max_deliveries:
-                # Delivered max_deliveries times and never acknowledged: set it aside
-                # (durably, then acknowledge it) so that the entries behind it proceed.
-                await self.letters.write(
-                    stream, entry_id, values, deliveries=deliveries,
-                    reason="max_deliveries", error=None,
-                )  # fmt: skip
-                acks.ack(stream, entry_id)
-                if self.stop.source_stats is not None:
-                    self.stop.source_stats.dead_lettered += 1
-                continue
-            try:
-                fields = {as_text(k): as_text(v) for k, v in values.items()}
-            except UnicodeDecodeError as exc:
-                await self._malformed(stream, entry_id, values, exc)
-                continue
-            entry = RedisEntry(stream, entry_id, fields, deliveries)
-            acks.handed(stream, entry_id)
-            await send(self.tx, acks.acked(entry))
-            handed += 1
+        waiting = [(stream, as_text(raw.identifier)) for raw in entries]
+        acks.reading.update(waiting)
+        try:
+            for raw in entries:
+                handed += await self._hand_over_one(stream, raw, counts)
+                acks.reading.discard((stream, as_text(raw.identifier)))
+        finally:
+            acks.reading.difference_update(waiting)
         return handed
+
+    async def _hand_over_one(self, stream: str, raw: Any, counts: Mapping[str, int]) -> int:
+        """Hand one entry over (1), or skip it or set it aside (0)."""
+        acks = self.acks
+        entry_id = as_text(raw.identifier)
+        if acks.holds(stream, entry_id):
+            return 0  # our own, still in the pipeline (re-read after a reconnect)
+        values = raw.field_values
+        if values is None:
+            # Deleted from the stream (XDEL, trimming) while pending: nothing to do.
+            acks.ack(stream, entry_id)
+            return 0
+        deliveries = counts.get(entry_id, 1)
+        if self.max_deliveries is not None and deliveries > self.max_deliveries:
+            # Delivered max_deliveries times and never acknowledged: set it aside
+            # (durably, then acknowledge it) so that the entries behind it proceed.
+            await self.letters.write(
+                stream, entry_id, values, deliveries=deliveries,
+                reason="max_deliveries", error=None,
+            )  # fmt: skip
+            acks.ack(stream, entry_id)
+            if self.stop.source_stats is not None:
+                self.stop.source_stats.dead_lettered += 1
+            return 0
+        try:
+            fields = {as_text(k): as_text(v) for k, v in values.items()}
+        except UnicodeDecodeError as exc:
+            await self._malformed(stream, entry_id, values, exc)
+            return 0
+        entry = RedisEntry(stream, entry_id, fields, deliveries)
+        acks.handed(stream, entry_id)
+        await send(self.tx, acks.acked(entry))
+        return 1
 
     async def _malformed(
         self, stream: str, entry_id: str, values: Mapping[Any, Any], exc: Exception
@@ -698,6 +751,48 @@ class _Reader:
             entry_id, stream, self.dead_letter, exc,
         )  # fmt: skip
 
+
+async def _heartbeat(
+    client: Any, group: str, consumer: str, acks: _Acks, interval: float, again: Reconnect
+) -> None:
+    """Every ``interval`` s, reset the idle time of the entries this consumer holds.
+
+    An entry's idle time is what other consumers' claims compare with ``claim_idle``; it
+    starts when the entry is read, so without this an entry that waits long in a healthy
+    pipeline (a slow stage behind a deep read-ahead) would be claimed and processed
+    twice. ``XCLAIM ... JUSTID`` to ourselves resets it without counting a delivery; the
+    script does it only for entries still ours (never takes one back from a consumer that
+    claimed it meanwhile).
+    """
+    while True:
+        await anyio.sleep(interval)
+        held: dict[str, list[str]] = {}
+        for stream, entry_id in acks.in_flight | acks.acking | acks.reading:
+            held.setdefault(stream, []).append(entry_id)
+        try:
+            for stream, ids in held.items():
+                for start in range(0, len(ids), 500):
+                    await client.eval(
+                        _KEEP_MINE, keys=[stream], args=[group, consumer, *ids[start : start + 500]]
+                    )
+        except Exception as exc:
+            if not (again.reconnect and connection_lost(exc)):
+                raise
+            await again.recover(exc)
+
+
+# Reset the idle time of the given entries, each only if this consumer still holds it.
+_KEEP_MINE = """
+local kept = 0
+for i = 3, #ARGV do
+    local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+    if #row > 0 and row[1][2] == ARGV[2] then
+        redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+        kept = kept + 1
+    end
+end
+return kept
+"""
 
 # How long the re-reading of own pending entries waits for a group to be acknowledged
 # before it sends the next one anyway (a pipeline may hold entries until more arrive).
