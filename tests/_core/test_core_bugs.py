@@ -36,6 +36,7 @@ class Boom(Exception):
 
 # -- (a) an error after take(n) is satisfied ------------------------------------------
 
+
 async def _three_then_fail() -> AsyncIterator[int]:
     yield 0
     yield 1
@@ -50,9 +51,7 @@ def _three_then_fail_sync() -> Iterator[int]:
     raise ZeroDivisionError
 
 
-@pytest.mark.parametrize(
-    "staged", [0, 1, 2]
-)
+@pytest.mark.parametrize("staged", [0, 1, 2])
 @pytest.mark.parametrize("sync", [False, True])
 async def test_an_upstream_error_after_take_is_satisfied_is_not_raised(
     staged: int, sync: bool

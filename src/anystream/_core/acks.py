@@ -7,7 +7,9 @@ has been *fully handled* by the end of the pipeline, which means one of:
 
 - delivered to the consumer: with ``async for``, when the consumer asks for the next item
   (its loop body for this one completed) or the loop ends normally; with ``collect()``,
-  when the whole run completed;
+  when it is appended to the result list (so a long or endless ``collect()`` acknowledges
+  as it goes; if the run then fails, the list is lost with the error but its items stay
+  acknowledged: put effects that must not be lost in a stage or a sink, not in the list);
 - filtered out (``where``), rejected as malformed (``parse``), dropped by an error policy
   (``on_error="drop"``) or dead-lettered (``on_error=callable``, after the callable
   returned);
@@ -59,17 +61,21 @@ T_co = TypeVar("T_co", covariant=True)
 class Acked(Generic[T_co]):
     """An item from an acknowledged source: ``value`` plus its callbacks."""
 
-    __slots__ = ("ack", "nack", "value")
+    __slots__ = ("ack", "dead", "nack", "value")
 
     def __init__(
         self,
         value: T_co,
         ack: Callable[[], object],
         nack: Callable[[BaseException | None], object] | None = None,
+        dead: Callable[[BaseException], object] | None = None,
     ) -> None:
         self.value = value
         self.ack = ack
         self.nack = nack
+        # Called (before ``ack``) when an error policy dead-letters the item, with the
+        # error: a durable source records the letter before it acknowledges the item.
+        self.dead = dead
 
     def __repr__(self) -> str:
         return f"Acked({self.value!r})"
@@ -78,16 +84,18 @@ class Acked(Generic[T_co]):
 class Token:
     """The acknowledgement state of one source item within one run."""
 
-    __slots__ = ("_ack", "_live", "_nack", "_pending")
+    __slots__ = ("_ack", "_dead", "_live", "_nack", "_pending")
 
     def __init__(
         self,
         ack: Callable[[], object],
         nack: Callable[[BaseException | None], object] | None,
         live: set[Token],
+        dead: Callable[[BaseException], object] | None = None,
     ) -> None:
         self._ack = ack
         self._nack = nack
+        self._dead = dead
         self._pending = 1
         self._live = live
         live.add(self)
@@ -102,6 +110,12 @@ class Token:
         if self._pending == 0:
             self._live.discard(self)
             self._ack()
+
+    def dead_letter(self, error: BaseException) -> None:
+        """An error policy dead-lettered this item (or a piece of it): tell the source; done."""
+        if self._dead is not None:
+            self._dead(error)
+        self.done()
 
     def abandon(self, reason: BaseException | None) -> None:
         """The run ended by an abort with this item in flight: nack it."""
@@ -135,7 +149,7 @@ def _open_tracked_source(
                 f"{name}: an acknowledged source must yield anystream.Acked items, "
                 f"got {type(item).__name__}"
             )
-        return item.value, Token(item.ack, item.nack, live)
+        return item.value, Token(item.ack, item.nack, live, item.dead)
 
     owned = kind == "stream"
     if owned:  # a task source: its items arrive through a memory stream
@@ -260,15 +274,13 @@ def tracked_loop(
         return generate()
 
     async def drive() -> None:
-        held: list[Any] = []
-
         async def handle(x: Any, token: Any) -> None:
             keep, y = await apply(x, token)
             if not keep:
                 return
             if out_kind == "list":
                 out.append(y)
-                held.append(token)
+                token.done()  # in the result list: delivered (see the module docstring)
             elif out_kind == "send":
                 await _send_pair(out, (y, token))
             else:
@@ -291,8 +303,6 @@ def tracked_loop(
                 await handle(x, token)
                 if satisfied():
                     break
-            for token in held:  # collect(): the whole list was delivered
-                token.done()
         finally:
             await pairs.aclose()  # type: ignore[attr-defined]
 

@@ -353,6 +353,7 @@ class Run(Generic[T_co]):
             tx, rx = self._link(source_capacity, stage)
             stage += 1
             self._source_scope = CancelScope()
+            self._stop.source_stats = ops[0]
             tg.start_soon(self._run_task_source, source, tx, name=f"anystream {source.name}")
             upstream = rx
         else:

@@ -107,7 +107,7 @@ class StopState:
     (``merge``, ``merge_with``) without polling.
     """
 
-    __slots__ = ("_event", "_finishing", "aborting", "pulling", "stopping")
+    __slots__ = ("_event", "_finishing", "aborting", "pulling", "source_stats", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
@@ -115,6 +115,9 @@ class StopState:
         self.aborting = False
         self._event: anyio.Event | None = None
         self._finishing: set[anyio.CancelScope] = set()
+        # The source's OpStats (set by the runner): a task source counts its own events
+        # there (a connector's reconnects as ``retried``, its dead letters, its drops).
+        self.source_stats: Any = None
 
     def request(self) -> None:
         """Mark the stop (the runner calls this from ``Run.stop()``)."""

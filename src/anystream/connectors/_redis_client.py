@@ -7,6 +7,7 @@ client is opened.
 from __future__ import annotations
 
 import logging
+import math
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -21,8 +22,12 @@ from .._core.callables import check_int
 __all__ = [
     "ClientOrUrl",
     "FieldValue",
+    "Reconnect",
     "RedisEntry",
     "as_text",
+    "check_reconnect",
+    "connection_lost",
+    "describe",
     "import_coredis",
     "logger",
     "masked_url",
@@ -41,11 +46,18 @@ FieldValue = str | bytes | int | float
 
 @dataclass(frozen=True, slots=True)
 class RedisEntry:
-    """One stream entry: the stream (partition) it is in, its id, and its fields."""
+    """One stream entry: the stream (partition) it is in, its id, and its fields.
+
+    ``deliveries`` is how many times the consumer group has delivered it so far, this
+    delivery included (Redis's delivery counter): 1 for a fresh entry, more for one
+    re-read after a crash or claimed from another consumer. An entry written by
+    ``to_redis_stream`` has 1.
+    """
 
     stream: str
     id: str
     fields: Mapping[str, str]
+    deliveries: int = 1
 
 
 # -- partitioning ---------------------------------------------------------------------------
@@ -98,6 +110,17 @@ def masked_url(url: str) -> str:
     userinfo, sep, hostport = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return parts._replace(netloc=f"{user}:***{sep}{hostport}").geturl()
+
+
+def describe(client_or_url: ClientOrUrl) -> str:
+    """The server of a URL (password masked) or of a client (``host:port``), for messages."""
+    if isinstance(client_or_url, str):
+        return masked_url(client_or_url)
+    location = getattr(getattr(client_or_url, "connection_pool", None), "location", None)
+    host, port = getattr(location, "host", None), getattr(location, "port", None)
+    if host is not None:
+        return f"{host}:{port}"
+    return type(client_or_url).__name__
 
 
 def _connection_error(exc: BaseException) -> BaseException | None:
@@ -195,6 +218,148 @@ async def _probe(url: str, who: str, connect_timeout: float) -> None:
             f"within {connect_timeout:g} s: {reason}"
         ) from exc
     await stream.aclose()
+
+
+# -- reconnecting ------------------------------------------------------------------------------
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """``exc`` (or a leaf of its group) says the connection to the server is gone.
+
+    A server still loading its data after a restart (``LOADING``) counts too: it will
+    answer once it has loaded.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        return any(connection_lost(inner) for inner in exc.exceptions)
+    if _connection_error(exc) is not None:
+        return True
+    coredis = import_coredis("anystream.connectors.redis")
+    return isinstance(exc, coredis.exceptions.BusyLoadingError)
+
+
+def check_reconnect(who: str, reconnect: object) -> float:
+    """Validate a ``reconnect`` argument: seconds >= 0 (0: fail at the first loss)."""
+    if isinstance(reconnect, bool) or not isinstance(reconnect, int | float):
+        raise TypeError(
+            f"{who}(): reconnect must be a number of seconds (0 to never reconnect), "
+            f"got {reconnect!r}"
+        )
+    value = float(reconnect)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"{who}(): reconnect must be a finite number of seconds >= 0, got {reconnect!r}"
+        )
+    return value
+
+
+class Reconnect:
+    """Waits for a lost server to answer again, with capped exponential backoff and jitter.
+
+    ``recover(exc)`` PINGs the server (each attempt within ``connect_timeout``), backing
+    off between attempts as the project's :class:`~anystream.resilience.Retry` policy says
+    (0.05 s doubling up to 2 s, full jitter), for at most ``reconnect`` seconds in all;
+    then it raises one ``ConnectionError`` naming the server (password masked), how long
+    it tried and the last failure. coredis opens new connections by itself, so the
+    caller just carries on (and re-reads what it may have missed). Several tasks of one
+    operator share one ``Reconnect``: one of them PINGs, the others wait for its outcome;
+    ``count`` is the number of recoveries (the operator's stats count them as retries).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        who: str,
+        where: str,
+        reconnect: float,
+        connect_timeout: float,
+        stats: Any = None,
+    ) -> None:
+        from ..resilience.retry import Retry
+
+        self.client = client
+        self.who = who
+        self.where = where
+        self.reconnect = reconnect
+        self.connect_timeout = connect_timeout
+        self.stats = stats
+        self.count = 0
+        self.policy = Retry(attempts=1_000_000, base_delay=0.05, max_delay=2.0)
+        self._lock = anyio.Lock()
+        self._failed: ConnectionError | None = None
+        self._last_recovery = -math.inf
+
+    async def recover(self, exc: BaseException) -> None:
+        """Return once the server answers again; raise ``ConnectionError`` when it does not."""
+        async with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            if anyio.current_time() - self._last_recovery < 0.5 and await self._ping():
+                return  # another task of ours has just reconnected
+            started = anyio.current_time()
+            last: BaseException = exc
+            attempt = 0
+            logger.warning(
+                "%s: lost the connection to Redis at %s (%s); reconnecting for up to %g s",
+                self.who, self.where, _reason(exc), self.reconnect,
+            )  # fmt: skip
+            while True:
+                attempt += 1
+                delay = self.policy.delay(attempt)
+                if anyio.current_time() + delay - started > self.reconnect:
+                    tried = anyio.current_time() - started
+                    self._failed = ConnectionError(
+                        f"{self.who}: lost the connection to Redis at {self.where!r} and could "
+                        f"not reconnect: tried for {tried:.1f} s (reconnect={self.reconnect:g}),"
+                        f" {attempt - 1} attempts; last error: {_reason(last)}"
+                    )
+                    raise self._failed from None
+                await anyio.sleep(delay)
+                try:
+                    await self._answers()
+                except Exception as error:
+                    if not connection_lost(error) and not isinstance(error, TimeoutError):
+                        raise
+                    last = error
+                    continue
+                break
+            self.count += 1
+            self._last_recovery = anyio.current_time()
+            if self.stats is not None:
+                self.stats.retried += 1
+            logger.warning(
+                "%s: reconnected to Redis at %s after %.1f s",
+                self.who, self.where, anyio.current_time() - started,
+            )  # fmt: skip
+
+    async def _answers(self) -> None:
+        """PING, after checking that something accepts TCP connections at all.
+
+        coredis 6.9 leaks the memory streams of a connection that never connected (a
+        ResourceWarning per attempt), so while nothing listens the PING is not tried.
+        """
+        location = getattr(getattr(self.client, "connection_pool", None), "location", None)
+        host, port = getattr(location, "host", None), getattr(location, "port", None)
+        with anyio.fail_after(self.connect_timeout):
+            if isinstance(host, str) and isinstance(port, int):
+                stream = await anyio.connect_tcp(host, port)
+                await stream.aclose()
+            await self.client.ping()
+
+    async def _ping(self) -> bool:
+        try:
+            await self._answers()
+        except Exception:
+            return False
+        return True
+
+
+def _reason(exc: BaseException) -> str:
+    """One line about ``exc`` (the first connection failure of a group): type and message."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = _connection_error(exc)
+        return _reason(inner if inner is not None else exc.exceptions[0])
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def as_text(value: str | bytes) -> str:

@@ -14,8 +14,12 @@ from .._core.operator import Operator, StagedStep
 from ._redis_client import (
     ClientOrUrl,
     FieldValue,
+    Reconnect,
     RedisEntry,
     as_text,
+    check_reconnect,
+    connection_lost,
+    describe,
     import_coredis,
     open_client,
     partition_for,
@@ -52,6 +56,7 @@ def to_redis_stream(
     maxlen: int | None = None,
     fields: Callable[[Any], Mapping[str, FieldValue]] | None = None,
     batch: int = 100,
+    reconnect: float = 30.0,
     connect_timeout: float = 5.0,
 ) -> Operator[Any, RedisEntry]:
     """XADD every item to ``stream``; emit the :class:`RedisEntry` written, in order.
@@ -67,6 +72,13 @@ def to_redis_stream(
     so a fast producer pays one round trip per batch, not per item. Items from an
     acknowledged source are acknowledged once their entry is written and the emitted
     entry is handled downstream.
+
+    A lost connection is retried with capped exponential backoff and jitter for up to
+    ``reconnect`` seconds (default 30; 0: fail at once), then the run fails with one
+    ``ConnectionError`` naming the server (password masked) and how long it tried. The
+    batch in progress is sent again after a reconnect, so an entry whose XADD reached the
+    server just before the connection broke is written twice (at-least-once: make what
+    reads the stream idempotent). Reconnects count as ``retried`` in the sink's stats.
     """
     who = "to_redis_stream"
     if not isinstance(stream, str) or not stream:
@@ -82,6 +94,7 @@ def to_redis_stream(
     if fields is not None:
         check_callable(who, "fields", fields)
     check_int(who, "batch", batch, minimum=1)
+    reconnect = check_reconnect(who, reconnect)
     connect_timeout = check_number(who, "connect_timeout", connect_timeout)
     if not isinstance(client_or_url, str) and not hasattr(client_or_url, "xadd"):
         raise TypeError(
@@ -124,6 +137,9 @@ def to_redis_stream(
                 "trim_operator": coredis.PureToken.APPROXIMATELY,
             }
         async with open_client(client_or_url, who, connect_timeout) as client:
+            again = Reconnect(
+                client, who, describe(client_or_url), reconnect, connect_timeout, ctx.stats
+            )
             ended = False
             while not ended:
                 items, ended = await _take_batch(rx, batch)
@@ -132,13 +148,18 @@ def to_redis_stream(
                 ctx.counts[0] += len(items)
                 values = [item[0] for item in items] if tracked else items
                 plan = [(target(v), convert(v)) for v in values]
-                try:
-                    async with client.pipeline(transaction=False) as pipe:
-                        requests = [pipe.xadd(s, f, **trim) for s, f in plan]
-                    ids = [as_text(await request) for request in requests]
-                except Exception as exc:
-                    add_operator_note(exc, name)
-                    raise
+                while True:
+                    try:
+                        async with client.pipeline(transaction=False) as pipe:
+                            requests = [pipe.xadd(s, f, **trim) for s, f in plan]
+                        ids = [as_text(await request) for request in requests]
+                    except Exception as exc:
+                        if reconnect and connection_lost(exc):
+                            await again.recover(exc)  # raises once it gives up
+                            continue
+                        add_operator_note(exc, name)
+                        raise
+                    break
                 for index, ((s, f), entry_id) in enumerate(zip(plan, ids, strict=True)):
                     out = RedisEntry(s, entry_id, {k: _field_text(v) for k, v in f.items()})
                     ctx.counts[1] += 1

@@ -35,17 +35,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import random
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
 from .._core.stream import Stream
-from ..connectors._redis_client import open_client
+from ..connectors._redis_client import (
+    Reconnect,
+    check_reconnect,
+    connection_lost,
+    masked_url,
+    open_client,
+)
 from ..connectors.redis import (
     RedisEntry,
     from_redis_stream,
@@ -149,14 +156,23 @@ class WorkerSummary:
     filtered: int = 0
     written: int = 0
     duplicates: int = 0
+    dead_lettered: int = 0
+    reconnects: int = 0
+    commit_reconnect: Any = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event": "summary", **self.__dict__}
+        out = {k: v for k, v in self.__dict__.items() if k != "commit_reconnect"}
+        return {"event": "summary", **out}
 
 
 def _parse_entry(entry: RedisEntry) -> tuple[str, Event]:
     # KeyError (no field) and ValueError (bad line) both count as malformed in parse().
-    return entry.fields["id"], parse_event(entry.fields["line"])
+    event = parse_event(entry.fields["line"])
+    if not math.isfinite(event.ts):
+        # "inf" and "nan" parse as floats but have no window: the commit would fail on
+        # every delivery. They are malformed input, counted and acknowledged like any.
+        raise ValueError(f"timestamp must be a finite number, got {event.ts!r}")
+    return entry.fields["id"], event
 
 
 def build_worker(
@@ -175,6 +191,9 @@ def build_worker(
     claim_idle: float = 30.0,
     claim_interval: float | None = None,
     idle_stop: float | None = None,
+    max_deliveries: int | None = 5,
+    dead_letter_stream: str | None = None,
+    reconnect: float = 30.0,
     summary: WorkerSummary | None = None,
 ) -> Stream[bool]:
     """The worker's pipeline; it emits True per event written, False per duplicate.
@@ -192,15 +211,29 @@ def build_worker(
         region = await service.lookup(event.user_id)
         return event_id, Event(event.ts, event.type, event.severity, event.user_id, region)
 
+    reconnect = check_reconnect("worker", reconnect)
+    again = Reconnect(client, "worker", masked_url(url), reconnect, 5.0)
+    tally.commit_reconnect = again
+
     async def commit(item: tuple[str, Event]) -> bool:
         event_id, event = item
         bucket = str(math.floor(event.ts / window))
-        new = await script(
-            keys=[names["seen"], names["sink"], names["windows"]],
-            args=[event_id, bucket, "type", event.type, "severity", event.severity,
-                  "user_id", event.user_id, "region", event.region or "unknown",
-                  "ts", repr(event.ts), "worker", consumer],
-        )  # fmt: skip
+        while True:
+            try:
+                new = await script(
+                    keys=[names["seen"], names["sink"], names["windows"]],
+                    args=[event_id, bucket, "type", event.type, "severity", event.severity,
+                          "user_id", event.user_id, "region", event.region or "unknown",
+                          "ts", repr(event.ts), "worker", consumer],
+                )  # fmt: skip
+            except Exception as exc:
+                # The script is idempotent (SADD decides), so sending it again after a
+                # reconnect is safe even if the first one ran.
+                if not reconnect or not connection_lost(exc):
+                    raise
+                await again.recover(exc)
+                continue
+            break
         if new:
             tally.written += 1
         else:
@@ -220,6 +253,9 @@ def build_worker(
         claim_idle=claim_idle,
         claim_interval=claim_interval,
         idle_stop=idle_stop,
+        max_deliveries=max_deliveries,
+        dead_letter_stream=dead_letter_stream,
+        reconnect=reconnect,
     )
     stream = (
         source
@@ -248,6 +284,9 @@ async def worker(
     claim_idle: float = 30.0,
     claim_interval: float | None = None,
     idle_stop: float | None = None,
+    max_deliveries: int | None = 5,
+    dead_letter_stream: str | None = None,
+    reconnect: float = 30.0,
     handle_signals: bool = True,
 ) -> WorkerSummary:
     """Run one worker until stopped (Ctrl-C/SIGTERM: graceful) or idle for ``idle_stop``."""
@@ -257,13 +296,19 @@ async def worker(
             url, client, group=group, consumer=consumer, partitions=partitions,
             prefix=prefix, min_severity=min_severity, latency=latency,
             concurrency=concurrency, window=window, block=block, claim_idle=claim_idle,
-            claim_interval=claim_interval, idle_stop=idle_stop, summary=summary,
+            claim_interval=claim_interval, idle_stop=idle_stop,
+            max_deliveries=max_deliveries, dead_letter_stream=dead_letter_stream,
+            reconnect=reconnect, summary=summary,
         )  # fmt: skip
         async with stream.stream(handle_signals=handle_signals) as run:
             async for _ in run:
                 pass
     ops = stream.stats().operators
     summary.read = ops[0].received
+    summary.dead_lettered = ops[0].dead_lettered
+    summary.reconnects = ops[0].retried + (
+        summary.commit_reconnect.count if summary.commit_reconnect is not None else 0
+    )
     summary.malformed = ops[1].dropped.get("malformed", 0)
     summary.filtered = ops[2].dropped.get("filtered", 0)
     return summary
@@ -298,6 +343,51 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claim-idle", type=float, default=30.0, help="claim after, s")
     parser.add_argument("--claim-interval", type=float, default=None)
     parser.add_argument("--idle-stop", type=float, default=None, help="exit when idle, s")
+    parser.add_argument(
+        "--max-deliveries",
+        type=_deliveries,
+        default=5,
+        help="dead-letter an entry delivered this many times without an ack; 0: never (5)",
+    )
+    parser.add_argument(
+        "--reconnect",
+        type=_reconnect_seconds,
+        default=30.0,
+        help="on a lost connection, retry for this many seconds; 0: give up at once (30)",
+    )
+    parser.add_argument(
+        "--dead-letter-stream",
+        default=None,
+        help="where such entries go (default: <partition stream>:dead)",
+    )
+
+
+def _reconnect_seconds(text: str) -> float:
+    """``--reconnect``: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--reconnect must be a finite number of seconds >= 0, got {text!r}"
+        )
+    return value
+
+
+def _deliveries(text: str) -> int | None:
+    """``--max-deliveries``: a whole number >= 0; 0 means unlimited."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--max-deliveries must be a whole number (0 for unlimited), got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--max-deliveries must be >= 0 (0 for unlimited), got {value}"
+        )
+    return value or None
 
 
 def run_produce(args: argparse.Namespace) -> int:
@@ -320,10 +410,27 @@ def run_worker(args: argparse.Namespace) -> int:
             prefix=args.prefix, min_severity=args.min_severity, latency=args.latency,
             concurrency=args.concurrency, window=args.window, block=args.block,
             claim_idle=args.claim_idle, claim_interval=args.claim_interval,
-            idle_stop=args.idle_stop,
+            idle_stop=args.idle_stop, max_deliveries=args.max_deliveries,
+            dead_letter_stream=args.dead_letter_stream, reconnect=args.reconnect,
         )  # fmt: skip
 
-    summary = anyio.run(go, backend=args.backend)
+    # coredis logs each failed connection attempt with a traceback; the connector says
+    # what happens (lost, reconnected, gave up) in one line each, so keep coredis quiet.
+    logging.getLogger("coredis").setLevel(logging.CRITICAL)
+    try:
+        summary = anyio.run(go, backend=args.backend)
+    except (ConnectionError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except BaseExceptionGroup as group:
+        found, _ = group.split((ConnectionError, PermissionError))
+        if found is None:
+            raise
+        first: BaseException = found
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        print(f"error: {first}", file=sys.stderr, flush=True)
+        return 1
     print(json.dumps(summary.as_dict()), flush=True)
     return 0
 

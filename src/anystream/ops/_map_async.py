@@ -29,6 +29,16 @@ __all__ = ["check_retry", "run_map_async"]
 
 _SKIPPED: Any = object()  # the call failed and the item was dropped or dead-lettered
 
+
+class _DeadLettered:
+    """Tracked runs only: the call failed and the item was dead-lettered with ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 Call = Callable[[Any], Awaitable[Any]]
 
 
@@ -44,9 +54,26 @@ def check_retry(op: str, retry: object) -> Retry | None:
     )
 
 
-def _make_call(fn: Call, retry: Retry | None, on_error: OnError, name: str, stats: OpStats) -> Call:
-    """``fn`` wrapped with this run's retry policy and error handler."""
+def _make_call(
+    fn: Call,
+    retry: Retry | None,
+    on_error: OnError,
+    name: str,
+    stats: OpStats,
+    *,
+    tracked: bool = False,
+) -> Call:
+    """``fn`` wrapped with this run's retry policy and error handler.
+
+    ``tracked``: a dead-lettered item's call returns a ``_DeadLettered`` (for
+    ``_carry_tokens``, which tells the item's source) instead of ``_SKIPPED``.
+    """
     handler = ErrorHandler(on_error, name, stats)
+    letter = tracked and handler.dead_letters
+
+    def skipped(exc: Exception) -> Any:
+        return _DeadLettered(exc) if letter else _SKIPPED
+
     if retry is None:
         if handler.raises:
 
@@ -64,7 +91,7 @@ def _make_call(fn: Call, retry: Retry | None, on_error: OnError, name: str, stat
                 return await fn(item)
             except Exception as exc:
                 handler.handle(exc, item)
-                return _SKIPPED
+                return skipped(exc)
 
         return call_or_skip
 
@@ -82,7 +109,7 @@ def _make_call(fn: Call, retry: Retry | None, on_error: OnError, name: str, stat
             result, _ = await policy.call(fn, item)
         except Exception as exc:
             handler.handle(exc, item, attempts_made(exc) or policy.attempts)
-            return _SKIPPED
+            return skipped(exc)
         return result
 
     return call_with_retry
@@ -101,7 +128,7 @@ async def run_map_async(
     name: str,
     tracked: bool = False,
 ) -> None:
-    call = _make_call(fn, retry, on_error, name, ctx.stats)
+    call = _make_call(fn, retry, on_error, name, ctx.stats, tracked=tracked)
     if tracked:
         call = _carry_tokens(call)
     if ordered:
@@ -116,6 +143,9 @@ def _carry_tokens(call: Call) -> Call:
     async def call_pair(pair: tuple[Any, Any]) -> Any:
         value, token = pair
         result = await call(value)
+        if isinstance(result, _DeadLettered):
+            token.dead_letter(result.error)  # the source may make the letter durable first
+            return _SKIPPED
         if result is _SKIPPED:
             token.done()  # dropped or dead-lettered: fully handled
             return _SKIPPED

@@ -134,6 +134,11 @@ class ErrorHandler:
     def raises(self) -> bool:
         return self._policy == "raise"
 
+    @property
+    def dead_letters(self) -> bool:
+        """The policy is a dead-letter callable (not ``"raise"`` or ``"drop"``)."""
+        return callable(self._policy)
+
     def handle(self, exc: Exception, item: Any, attempts: int = 1) -> None:
         """Drop or dead-letter ``item``; re-raise ``exc`` (with a note) under ``"raise"``."""
         policy = self._policy
