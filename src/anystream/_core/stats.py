@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .reprs import html_table, rich_table
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["OpStats", "RunStats", "StatsSnapshot"]
 
@@ -191,3 +196,47 @@ class RunStats(Mapping[str, OpStats]):
             for s in self.snapshot()
         )
         return f"RunStats({rows})"
+
+    _COLUMNS = ("operator", "in", "out", "dropped", "dead-lettered", "retried", "in flight")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                s.name,
+                str(s.received),
+                str(s.emitted),
+                ", ".join(f"{reason} {n}" for reason, n in sorted(s.dropped.items()) if n),
+                str(s.dead_lettered) if s.dead_lettered else "",
+                str(s.retried) if s.retried else "",
+                str(s.in_flight) if s.in_flight else "",
+            )
+            for s in self.snapshot()
+        ]
+
+    def _footer(self) -> str:
+        dropped = self.dropped
+        if not dropped:
+            return "nothing dropped"
+        parts = ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.items()))
+        return f"dropped in all: {parts}"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per operator, the source first."""
+        return html_table(
+            f"RunStats · {len(self)} operators",
+            self._COLUMNS,
+            self._rows(),
+            css_class="anystream-stats",
+            text_columns=(0, 3),
+            footer=self._footer(),
+        )
+
+    def __rich__(self) -> Table:
+        """rich's display: the same table as ``_repr_html_``."""
+        return rich_table(
+            f"RunStats · {len(self)} operators",
+            self._COLUMNS,
+            self._rows(),
+            text_columns=(0, 3),
+            footer=self._footer(),
+        )

@@ -46,15 +46,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from .._core.operator import StagedStep, Step
+from .._core.reprs import html_table, rich_table
 from .._core.runner import Run
 from .._core.stats import RunStats
 from .._core.stream import Stream
 from .latency import LatencyReport, PipelineTiming
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = [
     "ERROR_REASONS",
@@ -204,6 +208,62 @@ class MetricsSnapshot:
 
     def __str__(self) -> str:
         return self.format()
+
+    def __repr__(self) -> str:
+        ops = ", ".join(
+            f"{op.name}: in={op.received} out={op.emitted}"
+            + (f" dropped={dict(op.dropped)}" if op.dropped else "")
+            for op in self.operators
+        )
+        return f"MetricsSnapshot({self._state()}; {ops})"
+
+    def _state(self) -> str:
+        if self.error is not None:
+            return f"failed: {self.error}"
+        state = "final" if self.final else "live"
+        if self.interval is not None:
+            state += f", rates over {self.interval:.3g} s"
+        return state
+
+    _COLUMNS = ("operator", "kind", "in", "out", "in/s", "out/s", "dropped", "errors", "buffer")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                op.name,
+                op.kind,
+                str(op.received),
+                str(op.emitted),
+                format_rate(op.in_rate),
+                format_rate(op.out_rate),
+                ", ".join(f"{reason} {n}" for reason, n in sorted(op.dropped.items()) if n),
+                str(op.errors) if op.errors else "",
+                format_buffer(op) + (f" +{op.buffer_waiting} waiting" if op.buffer_waiting else ""),
+            )
+            for op in self.operators
+        ]
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per operator, then the latency table if any."""
+        table = html_table(
+            f"MetricsSnapshot · {self._state()}",
+            self._COLUMNS,
+            self._rows(),
+            css_class="anystream-metrics",
+            text_columns=(0, 1, 6),
+        )
+        if self.latency is None:
+            return table
+        return table + self.latency._repr_html_()
+
+    def __rich__(self) -> Table:
+        """rich's display: the same table as ``_repr_html_`` (without the latency)."""
+        return rich_table(
+            f"MetricsSnapshot · {self._state()}",
+            self._COLUMNS,
+            self._rows(),
+            text_columns=(0, 1, 6),
+        )
 
 
 def format_rate(rate: float | None) -> str:
