@@ -196,7 +196,7 @@ def test_ingest_live_view_on_a_terminal() -> None:
     from anystream.demo.ingest import run_ingest
 
     console = recording_console(100)
-    out = cli_ingest._Output("live", console)
+    out = cli_ingest._output("live", console=console)
     report = run_virtual(partial(run_ingest, 80, watch=out.watch))
     assert report.accounted
     assert report.exactly_once
@@ -204,3 +204,17 @@ def test_ingest_live_view_on_a_terminal() -> None:
     assert "anystream demo ingest · " in text
     assert "map_async(write)" in text
     assert "finished" in text
+
+
+def test_worker_progress_lines_and_records() -> None:
+    from anystream.demo.redis_demo import WorkerSummary, _worker_output
+
+    tally = WorkerSummary("w1", read=40, written=30, duplicates=2)
+    out = _worker_output("lines", tally)
+    assert out.progress is not None
+    text, record = out.progress(snapshot(), 4.0)
+    assert text == "   4.0 s: read 1200, written 30, duplicates 2"
+    assert record["event"] == "progress"
+    assert record["written"] == 30
+    assert len(tally.line()) <= MAX_LINE
+    assert tally.line().startswith("summary w1: read 40")

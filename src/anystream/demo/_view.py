@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal
+
+import anyio
 
 from .._core.runner import Run
 from ..observe.metrics import MetricsSnapshot, OperatorMetrics, format_rate
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_LINE",
+    "DemoOutput",
     "LiveView",
     "OutputMode",
     "add_output_arguments",
@@ -212,3 +217,72 @@ class LiveView:
 def plain_lines(lines: Sequence[str]) -> list[str]:
     """Every line cut to :data:`MAX_LINE` characters."""
     return [fit(line) for line in lines]
+
+
+#: Turns a snapshot and the seconds since the run started into a progress line and the
+#: same as a JSON record.
+Progress = Callable[[MetricsSnapshot, float], tuple[str, dict[str, Any]]]
+
+
+class DemoOutput:
+    """Where a demo's output goes, for its :data:`OutputMode`.
+
+    :meth:`emit` prints one line (plain, cut to :data:`MAX_LINE`), or its JSON record,
+    or the line above the live view. :meth:`watch` is entered around a run: in live mode
+    it shows the :class:`LiveView`; otherwise, with a ``progress`` function, it emits a
+    progress line (or record) every ``every`` seconds, so a long run never shows a blank
+    screen.
+    """
+
+    def __init__(
+        self,
+        mode: OutputMode,
+        label: str,
+        *,
+        progress: Progress | None = None,
+        every: float = 2.0,
+        console: Console | None = None,
+    ) -> None:
+        self.mode: OutputMode = mode
+        self.label = label
+        self.progress = progress
+        self.every = every
+        self.console = console
+
+    def _console(self) -> Console:
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(file=sys.stdout)
+        return self.console
+
+    def emit(self, text: str, record: dict[str, Any] | None = None) -> None:
+        if self.mode == "json":
+            if record is not None:
+                print(json.dumps(record), flush=True)
+        elif self.mode == "live":
+            from rich.text import Text
+
+            self._console().print(Text(text))
+        else:
+            print(fit(text), flush=True)
+
+    @asynccontextmanager
+    async def watch(self, run: Run[Any]) -> AsyncIterator[None]:
+        """Entered around each run: the live view, or progress lines every ``every`` s."""
+        if self.mode == "live":
+            async with LiveView(self._console(), self.label).attach(run):
+                yield
+            return
+        progress = self.progress
+        if progress is None:
+            yield
+            return
+        started = anyio.current_time()
+
+        def line(snap: MetricsSnapshot) -> None:
+            if snap.time > started:  # not the snapshot taken on entry
+                self.emit(*progress(snap, snap.time - started))
+
+        async with monitor(run, self.every, on_snapshot=line):
+            yield

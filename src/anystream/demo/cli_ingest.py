@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
 import anyio
 
-from .._core.runner import Run
 from ..observe.metrics import MetricsSnapshot
-from ..observe.monitor import monitor
 from ..testing import run as run_virtual
 from ._options import count, non_negative_int, positive, probability
-from ._view import LiveView, OutputMode, add_output_arguments, fit, output_mode
+from ._view import DemoOutput, OutputMode, add_output_arguments, output_mode
 from .ingest import run_ingest
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -89,48 +84,17 @@ def _progress(snap: MetricsSnapshot, elapsed: float) -> tuple[str, dict[str, Any
     return text, record
 
 
-class _Output:
-    """Where the ingest demo's lines go: plain lines, JSON lines or a live view."""
-
-    def __init__(self, mode: OutputMode, console: Any = None, every: float = 2.0) -> None:
-        self.mode = mode
-        self.console = console
-        self.every = every
-
-    def emit(self, text: str, record: dict[str, Any]) -> None:
-        if self.mode == "json":
-            print(json.dumps(record), flush=True)
-        elif self.mode == "live" and self.console is not None:
-            self.console.print(text, markup=False, highlight=False)
-        else:
-            print(fit(text), flush=True)
-
-    @asynccontextmanager
-    async def watch(self, run: Run[Any]) -> AsyncIterator[None]:
-        """Entered around each run: the live view, or progress lines every ``every`` s."""
-        if self.mode == "live":
-            if self.console is None:
-                from rich.console import Console
-
-                self.console = Console(file=sys.stdout)
-            async with LiveView(self.console, "anystream demo ingest").attach(run):
-                yield
-            return
-        started = anyio.current_time()
-
-        def line(snap: MetricsSnapshot) -> None:
-            if snap.time > started:  # not the snapshot taken on entry
-                self.emit(*_progress(snap, snap.time - started))
-
-        async with monitor(run, self.every, on_snapshot=line):
-            yield
+def _output(mode: OutputMode, every: float = 2.0, console: Any = None) -> DemoOutput:
+    return DemoOutput(
+        mode, "anystream demo ingest", progress=_progress, every=every, console=console
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.events < 1 or args.concurrency < 1 or args.retries < 0:
         print("anystream demo ingest: --events and --concurrency must be >= 1, --retries >= 0")
         return 2
-    out = _Output(output_mode(args), every=args.every)
+    out = _output(output_mode(args), args.every)
     main = partial(
         run_ingest,
         args.events,
@@ -162,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict()), flush=True)
     else:
         for line in report.lines():
-            out.emit(line, {})
+            out.emit(line)
     return 0 if report.accounted and report.exactly_once else 1
