@@ -197,7 +197,9 @@ class RunStats(Mapping[str, OpStats]):
         )
         return f"RunStats({rows})"
 
-    _COLUMNS = ("operator", "in", "out", "dropped", "dead-lettered", "retried", "in flight")
+    # No "in flight" column: received - emitted means nothing for a window or a batch
+    # (many in, one out), and RunStats does not know which operators those are.
+    _COLUMNS = ("operator", "in", "out", "dropped", "dead-lettered", "retried")
 
     def _rows(self) -> list[tuple[str, ...]]:
         return [
@@ -208,7 +210,6 @@ class RunStats(Mapping[str, OpStats]):
                 ", ".join(f"{reason} {n}" for reason, n in sorted(s.dropped.items()) if n),
                 str(s.dead_lettered) if s.dead_lettered else "",
                 str(s.retried) if s.retried else "",
-                str(s.in_flight) if s.in_flight else "",
             )
             for s in self.snapshot()
         ]

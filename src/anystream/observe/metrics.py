@@ -220,10 +220,12 @@ class MetricsSnapshot:
     def _state(self) -> str:
         if self.error is not None:
             return f"failed: {self.error}"
-        state = "final" if self.final else "live"
-        if self.interval is not None:
-            state += f", rates over {self.interval:.3g} s"
-        return state
+        rates = (
+            "counts only (no earlier snapshot for rates)"
+            if self.interval is None
+            else f"rates over {self.interval:.3g} s"
+        )
+        return f"final, {rates}" if self.final else rates
 
     _COLUMNS = ("operator", "kind", "in", "out", "in/s", "out/s", "dropped", "errors", "buffer")
 

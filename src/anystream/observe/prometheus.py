@@ -24,7 +24,6 @@ What a scrape shows, per operator (labels ``pipeline``, ``position``, ``operator
 - ``anystream_items_total{outcome="received"|"emitted"|"dead_lettered"}``: counters;
 - ``anystream_dropped_total{reason=...}``: items dropped, by reason (``filtered``,
   ``malformed``, ``overflow``, ...);
-- ``anystream_in_flight``: items received and not yet emitted, dropped or dead-lettered;
 - ``anystream_buffer_fill`` / ``anystream_buffer_capacity`` for each ``buffered(n)``;
 - with a timed run (``stream.stream(timing=True)``): the summaries
   ``anystream_stage_seconds{stage, phase="wait"|"compute"|"blocked", quantile}`` and
@@ -150,11 +149,6 @@ class RunCollector(Collector):
             "Items an operator dropped, by reason (nothing is dropped silently).",
             labels=[*_OP_LABELS, "reason"],
         )
-        in_flight = GaugeMetricFamily(
-            f"{ns}_in_flight",
-            "Items received by an operator and not yet emitted, dropped or dead-lettered.",
-            labels=_OP_LABELS,
-        )
         fill = GaugeMetricFamily(
             f"{ns}_buffer_fill", "Items inside a buffered(n) right now.", labels=_OP_LABELS
         )
@@ -168,13 +162,10 @@ class RunCollector(Collector):
             items.add_metric([*labels, "dead_lettered"], op.dead_lettered)
             for reason, n in sorted(op.dropped.items()):
                 dropped.add_metric([*labels, reason], n)
-            in_flight.add_metric(
-                labels, op.received - op.emitted - op.dropped_total - op.dead_lettered
-            )
             if op.buffer_fill is not None and op.buffer_capacity is not None:
                 fill.add_metric(labels, op.buffer_fill)
                 capacity.add_metric(labels, op.buffer_capacity)
-        metrics: list[Metric] = [items, dropped, in_flight, fill, capacity]
+        metrics: list[Metric] = [items, dropped, fill, capacity]
         report = self._latency()
         if report is not None:
             metrics.extend(self._latency_metrics(report))
