@@ -143,7 +143,8 @@ def _check_graceful_output(lines: list[str]) -> None:
     assert read == malformed + filtered + in_windows
     assert in_windows == sum(int(m.group(2)) for _, m in windows)
     assert malformed > 0
-    assert f"enriched={in_windows} " in lines[-1]
+    assert re.search(rf"enriched={in_windows}\b", lines[-1]), text
+    assert all(len(line) <= 100 for line in lines), "plain lines never wrap at 100 columns"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

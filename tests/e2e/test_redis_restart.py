@@ -62,7 +62,7 @@ def _int(port: int, *args: str) -> int:
 
 
 def _demo(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "anystream.demo.redis_demo", *args, "--url", url]
+    return [sys.executable, "-m", "anystream.demo.redis_demo", *args, "--url", url, "--json"]
 
 
 def _authed_sink_len(server: Restartable) -> int:

@@ -57,7 +57,8 @@ def _bulk_ints(port: int, *args: str) -> list[int]:
 
 
 def _demo(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-W", "always", "-m", "anystream.demo.redis_demo", *args, "--url", url]
+    cmd = [sys.executable, "-W", "always", "-m", "anystream.demo.redis_demo", *args]
+    return [*cmd, "--url", url, "--json"]
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])

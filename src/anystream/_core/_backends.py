@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from anyio.lowlevel import checkpoint
 
-__all__ = ["native_checkpoint", "running_backend"]
+__all__ = ["native_checkpoint", "running_backend", "spawn_detached"]
 
 Checkpoint = Callable[[], Awaitable[None]]
 
@@ -68,3 +68,30 @@ def _asyncio_yield() -> Generator[None, None, None]:
     # What ``asyncio.sleep(0)`` does underneath: the task sees a bare yield, reschedules
     # itself with call_soon(), and a cancellation is thrown in right here.
     yield
+
+
+# Background tasks of the running loop, kept referenced until they end (asyncio holds
+# only weak references to its tasks).
+_detached: set[Any] = set()
+
+
+def spawn_detached(fn: Callable[[], Awaitable[None]]) -> None:
+    """Run ``fn()`` as a task of the running event loop that outlives the caller.
+
+    Structured concurrency has no such thing on purpose; a notebook needs it, because a
+    run started in one cell must go on after the cell returns. On trio it is a system
+    task (``trio.lowlevel.spawn_system_task``: cancelled when the main task ends); on
+    asyncio a task of the running loop. ``fn`` must not raise (it would crash trio's
+    run): :class:`~anystream._core.background.BackgroundRun` catches what its run raises.
+    """
+    backend = running_backend()
+    if backend == "trio":
+        sys.modules["trio"].lowlevel.spawn_system_task(fn)
+        return
+    if backend == "asyncio":
+        loop = sys.modules["asyncio"].get_running_loop()
+        task = loop.create_task(fn())
+        _detached.add(task)
+        task.add_done_callback(_detached.discard)
+        return
+    raise RuntimeError("spawn_detached(): needs a running asyncio or trio event loop")

@@ -136,6 +136,16 @@ class Explanation:
     def _repr_svg_(self) -> str:
         return _svg(self)
 
+    def annotated_svg(self, boxes: Sequence[str] = (), boundaries: Sequence[str] = ()) -> str:
+        """The SVG with a note under each box and each boundary of the stream's own row.
+
+        ``boxes[i]`` goes under the ``i``-th box (the source first, then each non-empty
+        segment and each stage, in flow order), ``boundaries[j]`` under the ``j``-th
+        boundary's label; missing or empty notes draw nothing. The live view of a run
+        writes rates and buffer fill here (``anystream.observe.plan_view``).
+        """
+        return _svg(self, tuple(boxes), tuple(boundaries))
+
     def _repr_html_(self) -> str:
         return f"<div>{_svg(self)}</div>"
 
@@ -171,14 +181,17 @@ _BOX_H = 40
 _PAD = 10
 _GAP = 24  # minimum arrow length
 _ROW_H = _BOX_H + 30
+_NOTE_H = 16  # the notes' line under the stream's own row
 _FILLS = {"source": "#e8f0fe", "segment": "#e6f4ea", "stage": "#fef7e0", "end": "#eeeeee"}
 
 
-def _svg(ex: Explanation) -> str:
+def _svg(
+    ex: Explanation, box_notes: tuple[str, ...] = (), boundary_notes: tuple[str, ...] = ()
+) -> str:
     """One row per input of a combining source, then the stream's own row.
 
     A row has boxes for the source, non-empty segments and stages, and arrows labelled
-    with the boundaries between them.
+    with the boundaries between them; the notes go under the stream's own row.
     """
     shapes: list[str] = []
     y = 30
@@ -186,8 +199,8 @@ def _svg(ex: Explanation) -> str:
     for n, sub in enumerate(ex.inputs, 1):
         width = max(width, _row(shapes, sub, y, f"{ex.source} input {n}"))
         y += _ROW_H
-    width = max(width, _row(shapes, ex, y, "consumer")) + _PAD
-    height = y + _BOX_H + 30
+    width = max(width, _row(shapes, ex, y, "consumer", box_notes, boundary_notes)) + _PAD
+    height = y + _BOX_H + 30 + (_NOTE_H if box_notes or boundary_notes else 0)
     bound = f"memory bound: {ex.memory_bound} items"
     shapes.append(f'<text x="{_PAD}" y="{height - 8}" font-size="11">{html.escape(bound)}</text>')
     return (
@@ -200,25 +213,42 @@ def _svg(ex: Explanation) -> str:
     )
 
 
-def _row(shapes: list[str], ex: Explanation, y: int, end: str) -> int:
+def _row(
+    shapes: list[str],
+    ex: Explanation,
+    y: int,
+    end: str,
+    box_notes: tuple[str, ...] = (),
+    boundary_notes: tuple[str, ...] = (),
+) -> int:
     """Append one row's shapes at height ``y``; return its right edge."""
     boxes: list[tuple[str, str]] = [("source", ex.source)]
     labels: list[list[str]] = [[]]  # labels[i]: boundaries on the arrow into boxes[i + 1]
+    notes: list[list[str]] = [[]]  # the boundaries' notes, arrow by arrow
+    boundary = 0
     for part in ex.parts:
         if isinstance(part, SegmentPart):
             if part.operators:
                 boxes.append(("segment", " | ".join(part.operators)))
                 labels.append([])
+                notes.append([])
         elif isinstance(part, StagePart):
             text = part.name if part.concurrency == 1 else f"{part.name} x{part.concurrency}"
             boxes.append(("stage", text))
             labels.append([])
+            notes.append([])
         else:
             labels[-1].append(part.label)
+            note = boundary_notes[boundary] if boundary < len(boundary_notes) else ""
+            if note:
+                notes[-1].append(note)
+            boundary += 1
     boxes.append(("end", end))
     x = _PAD
     for i, (kind, text) in enumerate(boxes):
         w = len(text) * _CHAR + 2 * _PAD
+        note = box_notes[i] if i < len(box_notes) and kind != "end" else ""
+        w = max(w, len(note) * _CHAR + 2 * _PAD)
         shapes.append(
             f'<rect x="{x}" y="{y}" width="{w}" height="{_BOX_H}" rx="4" '
             f'fill="{_FILLS[kind]}" stroke="#555"/>'
@@ -226,10 +256,16 @@ def _row(shapes: list[str], ex: Explanation, y: int, end: str) -> int:
         shapes.append(
             f'<text x="{x + w // 2}" y="{y + 25}" text-anchor="middle">{html.escape(text)}</text>'
         )
+        if note:
+            shapes.append(
+                f'<text x="{x + w // 2}" y="{y + _BOX_H + 15}" text-anchor="middle" '
+                f'font-size="11" fill="#1a5fb4">{html.escape(note)}</text>'
+            )
         x += w
         if i < len(boxes) - 1:
             label = " / ".join(labels[i])
-            length = max(_GAP, len(label) * _CHAR + 2 * _PAD)
+            arrow_note = " / ".join(notes[i])
+            length = max(_GAP, len(label) * _CHAR + 2 * _PAD, len(arrow_note) * _CHAR + 2 * _PAD)
             mid = y + _BOX_H // 2
             shapes.append(
                 f'<line x1="{x}" y1="{mid}" x2="{x + length - 2}" y2="{mid}" '
@@ -239,6 +275,11 @@ def _row(shapes: list[str], ex: Explanation, y: int, end: str) -> int:
                 shapes.append(
                     f'<text x="{x + length // 2}" y="{y - 6}" text-anchor="middle" '
                     f'font-size="11">{html.escape(label)}</text>'
+                )
+            if arrow_note:
+                shapes.append(
+                    f'<text x="{x + length // 2}" y="{mid + 16}" text-anchor="middle" '
+                    f'font-size="11" fill="#1a5fb4">{html.escape(arrow_note)}</text>'
                 )
             x += length
     return x

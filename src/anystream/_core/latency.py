@@ -51,9 +51,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .quantiles import QuantileSketch
+from .reprs import html_table, rich_table
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = [
     "EntryTimes",
@@ -311,6 +315,30 @@ class LatencyReport:
             "end_to_end": self.end_to_end.as_dict(),
         }
 
+    _COLUMNS = ("stage", "metric", "count", "mean", "p50", "p95", "p99", "max")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
+        for stage in self.stages:
+            for metric in METRICS:
+                rows.append(_summary_row(stage.name, metric, getattr(stage, metric)))
+        rows.append(_summary_row("end-to-end", "latency", self.end_to_end))
+        return rows
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per stage and metric, durations with units."""
+        return html_table(
+            "LatencyReport",
+            self._COLUMNS,
+            self._rows(),
+            css_class="anystream-latency",
+            text_columns=(0, 1),
+        )
+
+    def __rich__(self) -> Table:
+        """rich's display: the same table as ``_repr_html_``."""
+        return rich_table("LatencyReport", self._COLUMNS, self._rows(), text_columns=(0, 1))
+
     def __str__(self) -> str:
         rows: list[tuple[str, str, Summary]] = []
         for stage in self.stages:
@@ -329,6 +357,11 @@ class LatencyReport:
             ]
             lines.append(f"{name:<{width}}  {metric:<8}" + "".join(cells))
         return "\n".join(lines)
+
+
+def _summary_row(name: str, metric: str, s: Summary) -> tuple[str, ...]:
+    values = (s.mean, s.p50, s.p95, s.p99, s.max)
+    return (name, metric, str(s.count), *(format_duration(v) for v in values))
 
 
 def format_duration(seconds: float) -> str:

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .reprs import html_table, rich_table
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["OpStats", "RunStats", "StatsSnapshot"]
 
@@ -203,3 +208,48 @@ class RunStats(Mapping[str, OpStats]):
         if self.discarded:
             rows += f"; discarded by the abort: {self.discarded}"
         return f"RunStats({rows})"
+
+    # No "in flight" column: received - emitted means nothing for a window or a batch
+    # (many in, one out), and RunStats does not know which operators those are.
+    _COLUMNS = ("operator", "in", "out", "dropped", "dead-lettered", "retried")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                s.name,
+                str(s.received),
+                str(s.emitted),
+                ", ".join(f"{reason} {n}" for reason, n in sorted(s.dropped.items()) if n),
+                str(s.dead_lettered) if s.dead_lettered else "",
+                str(s.retried) if s.retried else "",
+            )
+            for s in self.snapshot()
+        ]
+
+    def _footer(self) -> str:
+        dropped = self.dropped
+        if not dropped:
+            return "nothing dropped"
+        parts = ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.items()))
+        return f"dropped in all: {parts}"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per operator, the source first."""
+        return html_table(
+            f"RunStats · {len(self)} operators",
+            self._COLUMNS,
+            self._rows(),
+            css_class="anystream-stats",
+            text_columns=(0, 3),
+            footer=self._footer(),
+        )
+
+    def __rich__(self) -> Table:
+        """rich's display: the same table as ``_repr_html_``."""
+        return rich_table(
+            f"RunStats · {len(self)} operators",
+            self._COLUMNS,
+            self._rows(),
+            text_columns=(0, 3),
+            footer=self._footer(),
+        )

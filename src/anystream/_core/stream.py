@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
+from .background import BackgroundRun
 from .operator import Operator, Pipeable, SameOperator, Step
 from .runner import Run
 from .shutdown import check_grace
@@ -189,6 +190,27 @@ class Stream(Generic[T_co]):
             clock=clock,
             progress=progress,
         )
+
+    async def start(
+        self, *, keep: bool = False, progress: bool = False, timing: bool = False
+    ) -> BackgroundRun[T_co]:
+        """Start a run in the background; return once it runs (see ``_core/background.py``).
+
+        ``run = await stream.start()`` hands back a :class:`BackgroundRun` whose own task
+        consumes the run, counting the items (``keep=True`` also keeps them in
+        ``run.items``), while the caller goes on: meant for notebooks, where one cell
+        starts a run and later cells look at it (``run.stats()``) and stop it
+        (``await run.stop()``). ``progress=True`` draws the live view (in Jupyter, in the
+        output of the cell that started it); ``timing=True`` as for :meth:`stream`.
+        """
+        for name, flag in (("keep", keep), ("progress", progress), ("timing", timing)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"start(): {name} must be True or False, got {flag!r}")
+        handle: BackgroundRun[T_co] = BackgroundRun(
+            self, keep=keep, progress=progress, timing=timing
+        )
+        await handle._start()
+        return handle
 
     async def collect(self) -> list[T_co]:
         """Run the stream to the end and return every item in a list."""

@@ -1,9 +1,12 @@
 """``anystream demo [realtime]``: run the reference pipeline until Ctrl-C or ``--duration``.
 
-Output (stdout, one line each, flushed at once so a pipe sees it live): a start line,
-one line per window, a line when the source stops, the final partial window, and a
-closing summary that checks ``read = malformed + filtered + in windows``. ``--json``
-prints the same as one JSON object per line, each with an ``"event"`` key: ``start``,
+Output (stdout, flushed at once so a pipe sees it live): start lines, two lines per
+window (counts by type; regions and buffer fill), a line when the source stops, the
+final partial window, and a closing summary whose last line checks
+``read = malformed + filtered + in windows``. Plain lines are at most 100 characters.
+On a terminal a live table of the stages (rates, drops by reason, buffer fill as bars)
+is redrawn below those lines; ``--no-live`` turns it off (see ``_view.py``). ``--json``
+prints one JSON object per line instead, each with an ``"event"`` key: ``start``,
 ``window``, ``source_stopped``, ``stopping``, ``summary``, ``aborted``.
 
 Exit codes: 0 after a graceful stop (first Ctrl-C or SIGTERM, or ``--duration``) whose
@@ -24,6 +27,7 @@ import anyio
 from .._core.runner import Run
 from .._core.shutdown import Aborted
 from ._options import count, non_negative, positive
+from ._view import LiveView, OutputMode, add_output_arguments, fit, output_mode
 from .events import SEVERITIES, WindowSummary
 from .pipeline import Demo, DemoConfig, DemoSummary, build_demo
 
@@ -72,31 +76,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="abort if a graceful stop has not drained within this long (10)",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_output_arguments(parser)
     parser.add_argument("--seed", type=int, default=None, help="make the feed reproducible")
 
 
 def _loads(loads: tuple[int, ...], sizes: tuple[int, ...]) -> str:
-    """``fill/size`` per buffer, with senders blocked on a full buffer as ``+k``."""
+    """``fill/size`` per buffer, with senders blocked on a full buffer spelled out."""
     parts = []
     for load, size in zip(loads, sizes, strict=True):
         text = f"{min(load, size)}/{size}"
         if load > size:
-            text += f"+{load - size}"
+            text += f" (+{load - size} waiting)"
         parts.append(text)
-    return " ".join(parts)
+    return ", ".join(parts)
 
 
 class _Printer:
     """Everything the demo prints, as text or as JSON lines."""
 
-    def __init__(self, *, as_json: bool) -> None:
-        self.as_json = as_json
+    def __init__(self, mode: OutputMode = "lines", console: Any = None) -> None:
+        self.mode: OutputMode = mode
+        self.as_json = mode == "json"
+        self.console = console
+        self.view: LiveView | None = None
         self.run: Run[Any] | None = None
         self.stopped: anyio.Event | None = None
 
-    def _emit(self, text: str, record: dict[str, Any]) -> None:
-        print(json.dumps(record) if self.as_json else text, flush=True)
+    def live_view(self) -> LiveView | None:
+        """The live view to show during the run (``None`` unless in live mode)."""
+        if self.mode != "live":
+            return None
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(file=sys.stdout)
+        self.view = LiveView(self.console, "anystream demo")
+        return self.view
+
+    def _emit(self, text: str | list[str], record: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(record), flush=True)
+            return
+        for line in [text] if isinstance(text, str) else text:
+            if self.view is not None:
+                self.view.print(line)
+            elif self.mode == "live" and self.console is not None:
+                self.console.print(line, markup=False, highlight=False)
+            else:
+                print(fit(line), flush=True)
 
     def start(self, demo: Demo, backend: str, duration: float | None) -> None:
         c = demo.config
@@ -104,10 +131,13 @@ class _Printer:
         until = f"for {duration:g} s" if duration is not None else "until Ctrl-C"
         sizes = "+".join(str(n) for n in demo.buffer_sizes)
         self._emit(
-            f"anystream demo on {backend}: feed {feed}, min severity {c.min_severity}, "
-            f"buffers {sizes}, enrich concurrency {c.concurrency} "
-            f"(~{c.enrich_capacity:.0f} events/s), {c.window:g} s windows; running {until} "
-            "(Ctrl-C or SIGTERM drains and stops, a second one aborts)",
+            [
+                f"anystream demo on {backend}: {c.window:g} s windows, "
+                f"min severity {c.min_severity}, running {until}",
+                f"  feed {feed}; buffers {sizes}; enrich ~{c.enrich_capacity:.0f} events/s "
+                f"(concurrency {c.concurrency})",
+                "  Ctrl-C or SIGTERM drains and stops; a second one aborts",
+            ],
             {
                 "event": "start",
                 "backend": backend,
@@ -141,8 +171,11 @@ class _Printer:
         fill = _loads(w.buffer_load, sizes)
         final = " (final, partial)" if w.partial else ""
         self._emit(
-            f"window #{w.index} [{w.start:7.2f}s -{w.end:7.2f}s){final} count={w.count:<4} "
-            f"types: {types} | regions: {regions} | buffers: {fill}",
+            [
+                f"window #{w.index} [{w.start:.2f}s-{w.end:.2f}s){final} count={w.count} "
+                f"types: {types}",
+                f"  regions: {regions}; buffers: {fill}",
+            ],
             w.as_dict(),
         )
 
@@ -151,11 +184,12 @@ class _Printer:
         fill = _loads(s.max_buffer_load, s.buffer_sizes)
         check = "balanced" if s.balanced else f"NOT balanced: {s.in_flight} unaccounted"
         self._emit(
-            f"summary: read={s.read} malformed={s.malformed} filtered={s.filtered} "
-            f"enriched={s.enriched} in_windows={s.in_windows} windows={s.windows}; "
-            f"read {s.read} = malformed {s.malformed} + filtered {s.filtered} + "
-            f"in windows {s.in_windows}: {check}; {s.elapsed:.1f} s, read {rate:.0f} lines/s, "
-            f"max buffer fill {fill}",
+            [
+                f"ran {s.elapsed:.1f} s: read {rate:.0f} lines/s, {s.windows} windows, "
+                f"max buffer fill {fill}",
+                f"summary: read {s.read} = malformed {s.malformed} + filtered {s.filtered} + "
+                f"in windows {s.in_windows}: {check}; enriched={s.enriched}",
+            ],
             s.as_dict(),
         )
 
@@ -201,13 +235,19 @@ async def _main(
             stats = run.stats()
             # Helper tasks live inside the run, so an abort (which cancels the consuming
             # task) cancels them too and the run's own error surfaces unwrapped.
+            view = out.live_view()
             async with anyio.create_task_group() as helpers:
                 helpers.start_soon(demo.watch, stats)
                 helpers.start_soon(_bound_drain, run, out.stopped, grace)
                 if duration is not None:
                     helpers.start_soon(_stop_after, run, duration, out)
-                async for window in run:
-                    out.window(demo.on_window(window, stats), sizes)
+                if view is None:
+                    async for window in run:
+                        out.window(demo.on_window(window, stats), sizes)
+                else:
+                    async with view.attach(run):
+                        async for window in run:
+                            out.window(demo.on_window(window, stats), sizes)
                 helpers.cancel_scope.cancel()
     finally:
         demo.ended = anyio.current_time()
@@ -218,7 +258,7 @@ async def _main(
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo with parsed ``args``; return the exit code."""
-    out = _Printer(as_json=args.json)
+    out = _Printer(output_mode(args))
     config = DemoConfig(
         window=args.window,
         min_severity=args.min_severity,

@@ -17,8 +17,10 @@ from __future__ import annotations
 import functools
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -32,6 +34,7 @@ from .. import (
     from_acked,
     map_async,
 )
+from .._core.runner import Run
 from .._core.stats import RunStats
 
 __all__ = ["Event", "FlakySink", "IngestReport", "ReplayableQueue", "build_ingest", "run_ingest"]
@@ -135,6 +138,24 @@ class IngestReport:
         out += [f"dead letter {i}: {reason}" for i, reason in sorted(self.dead_lettered.items())]
         return out + ["ledger:"] + [f"  {row}" for row in self.ledger]
 
+    def as_dict(self) -> dict[str, Any]:
+        """The report as one JSON-ready object (``"event": "report"``)."""
+        return {
+            "event": "report",
+            "events": self.events,
+            "written": self.written,
+            "dead_lettered": {str(i): reason for i, reason in sorted(self.dead_lettered.items())},
+            "duplicates_skipped": self.duplicates_skipped,
+            "retried": self.retried,
+            "sink_attempts": self.sink_attempts,
+            "max_queue_depth": self.max_queue_depth,
+            "latency_p50": round(self.latency_p50, 6),
+            "latency_max": round(self.latency_max, 6),
+            "accounted": self.accounted,
+            "exactly_once": self.exactly_once,
+            "ledger": self.ledger,
+        }
+
 
 def build_ingest(
     queue: ReplayableQueue,
@@ -158,7 +179,14 @@ def build_ingest(
     return (
         from_acked(queue.read(rate))
         | buffered(buffer)
-        | map_async(sink, concurrency=concurrency, ordered=False, retry=policy, on_error=dead)
+        | map_async(
+            sink,
+            concurrency=concurrency,
+            ordered=False,
+            retry=policy,
+            on_error=dead,
+            name="write",
+        )
     )
 
 
@@ -182,8 +210,13 @@ async def run_ingest(
     failure_rate: float = 0.15,
     permanent: frozenset[int] = frozenset({13, 377}),
     abort_after: int | None = None,
+    watch: Callable[[Run[Any]], AbstractAsyncContextManager[Any]] | None = None,
 ) -> IngestReport:
-    """Run the scenario to completion; with ``abort_after``, abort once mid-way and replay."""
+    """Run the scenario to completion; with ``abort_after``, abort once mid-way and replay.
+
+    ``watch(run)``, if given, is entered around each run (the first and, after an abort,
+    the replay): the CLI shows its live view or progress lines through it.
+    """
     rng = random.Random(seed)
     queue = ReplayableQueue(events)
     store = FlakySink(rng, failure_rate=failure_rate, permanent=permanent)
@@ -198,7 +231,10 @@ async def run_ingest(
         )
         delivered = 0
         try:
-            async with pipeline.stream() as run:
+            async with (
+                pipeline.stream() as run,
+                watch(run) if watch is not None else nullcontext(),
+            ):
                 buffer_stats = run.stats()[1]
                 async for _ in run:
                     delivered += 1

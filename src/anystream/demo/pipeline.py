@@ -224,10 +224,10 @@ def build_demo(
     service = RegionService(config.latency)
     stream = (
         from_iterable(feed)
-        | parse(parse_event)
-        | where(at_least(config.min_severity))
+        | parse(parse_event, name="event")
+        | where(at_least(config.min_severity), name=f"severity>={config.min_severity}")
         | buffered(config.buffer_size)
-        | map_async(make_enricher(service), concurrency=config.concurrency)
+        | map_async(make_enricher(service), concurrency=config.concurrency, name="region")
         | buffered(config.buffer_size)
         | tumbling_window(config.window, emit_empty=True)
     )

@@ -34,17 +34,18 @@ Run it by hand: see ``docs/redis.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from .._core.runner import Run
 from .._core.stream import Stream
 from ..connectors._redis_client import (
     Reconnect,
@@ -59,10 +60,13 @@ from ..connectors.redis import (
     partition_streams,
     to_redis_stream,
 )
+from ..observe.metrics import MetricsSnapshot
 from ..ops.create import from_iterable
 from ..ops.flow import buffered
 from ..ops.select import where
 from ..ops.transform import map_async, parse
+from ._options import positive
+from ._view import DemoOutput, OutputMode, add_output_arguments, output_mode
 from .events import SEVERITIES, TYPES, Event, RegionService, at_least, parse_event
 
 __all__ = [
@@ -163,6 +167,13 @@ class WorkerSummary:
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "commit_reconnect"}
         return {"event": "summary", **out}
+
+    def line(self) -> str:
+        return (
+            f"summary {self.consumer}: read {self.read}, malformed {self.malformed}, "
+            f"filtered {self.filtered}, written {self.written}, duplicates {self.duplicates}, "
+            f"dead-lettered {self.dead_lettered}, reconnects {self.reconnects}"
+        )
 
 
 def _parse_entry(entry: RedisEntry) -> tuple[str, Event]:
@@ -288,9 +299,15 @@ async def worker(
     dead_letter_stream: str | None = None,
     reconnect: float = 30.0,
     handle_signals: bool = True,
+    summary: WorkerSummary | None = None,
+    watch: Callable[[Run[Any]], AbstractAsyncContextManager[Any]] | None = None,
 ) -> WorkerSummary:
-    """Run one worker until stopped (Ctrl-C/SIGTERM: graceful) or idle for ``idle_stop``."""
-    summary = WorkerSummary(consumer)
+    """Run one worker until stopped (Ctrl-C/SIGTERM: graceful) or idle for ``idle_stop``.
+
+    ``summary`` is filled in as the worker goes (a new one by default); ``watch(run)``,
+    if given, is entered around the run (the CLI's live view or progress lines).
+    """
+    summary = WorkerSummary(consumer) if summary is None else summary
     async with open_client(url, "worker", 5.0) as client:
         stream = build_worker(
             url, client, group=group, consumer=consumer, partitions=partitions,
@@ -300,7 +317,10 @@ async def worker(
             max_deliveries=max_deliveries, dead_letter_stream=dead_letter_stream,
             reconnect=reconnect, summary=summary,
         )  # fmt: skip
-        async with stream.stream(handle_signals=handle_signals) as run:
+        async with (
+            stream.stream(handle_signals=handle_signals) as run,
+            watch(run) if watch is not None else nullcontext(),
+        ):
             async for _ in run:
                 pass
     ops = stream.stats().operators
@@ -329,6 +349,7 @@ def add_produce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=1000, help="events to write (1000)")
     parser.add_argument("--malformed", type=int, default=0, help="extra malformed lines (0)")
     parser.add_argument("--seed", type=int, default=0)
+    add_output_arguments(parser)
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -343,6 +364,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claim-idle", type=float, default=30.0, help="claim after, s")
     parser.add_argument("--claim-interval", type=float, default=None)
     parser.add_argument("--idle-stop", type=float, default=None, help="exit when idle, s")
+    parser.add_argument(
+        "--every",
+        type=positive,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between progress lines without the live view (2.0)",
+    )
+    add_output_arguments(parser)
     parser.add_argument(
         "--max-deliveries",
         type=_deliveries,
@@ -397,14 +426,47 @@ def run_produce(args: argparse.Namespace) -> int:
             seed=args.seed, malformed=args.malformed,
         )  # fmt: skip
 
+    out = DemoOutput(output_mode(args), "anystream demo produce")
     written = anyio.run(go, backend=args.backend)
-    print(json.dumps({"event": "produced", "entries": written}), flush=True)
+    out.emit(
+        f"produced {written} entries on {args.partitions} partitions of {masked_url(args.url)}",
+        {"event": "produced", "entries": written},
+    )
     return 0
 
 
+def _worker_output(
+    mode: OutputMode, summary: WorkerSummary, every: float = 2.0, console: Any = None
+) -> DemoOutput:
+    def progress(snap: MetricsSnapshot, elapsed: float) -> tuple[str, dict[str, Any]]:
+        read = snap[0].emitted
+        text = (
+            f"{elapsed:6.1f} s: read {read}, written {summary.written}, "
+            f"duplicates {summary.duplicates}"
+        )
+        record = {
+            "event": "progress",
+            "elapsed": round(elapsed, 3),
+            "read": read,
+            "written": summary.written,
+            "duplicates": summary.duplicates,
+        }
+        return text, record
+
+    label = f"anystream demo worker {summary.consumer}"
+    return DemoOutput(mode, label, progress=progress, every=every, console=console)
+
+
 def run_worker(args: argparse.Namespace) -> int:
+    tally = WorkerSummary(args.consumer)
+    out = _worker_output(output_mode(args), tally, args.every)
+
     async def go() -> WorkerSummary:
-        print(json.dumps({"event": "start", "consumer": args.consumer}), flush=True)
+        out.emit(
+            f"anystream demo worker {args.consumer}: group {args.group} on "
+            f"{masked_url(args.url)}, {args.partitions} partitions",
+            {"event": "start", "consumer": args.consumer},
+        )
         return await worker(
             args.url, group=args.group, consumer=args.consumer, partitions=args.partitions,
             prefix=args.prefix, min_severity=args.min_severity, latency=args.latency,
@@ -412,6 +474,7 @@ def run_worker(args: argparse.Namespace) -> int:
             claim_idle=args.claim_idle, claim_interval=args.claim_interval,
             idle_stop=args.idle_stop, max_deliveries=args.max_deliveries,
             dead_letter_stream=args.dead_letter_stream, reconnect=args.reconnect,
+            summary=tally, watch=out.watch,
         )  # fmt: skip
 
     # coredis logs each failed connection attempt with a traceback; the connector says
@@ -431,7 +494,7 @@ def run_worker(args: argparse.Namespace) -> int:
             first = first.exceptions[0]
         print(f"error: {first}", file=sys.stderr, flush=True)
         return 1
-    print(json.dumps(summary.as_dict()), flush=True)
+    out.emit(summary.line(), summary.as_dict())
     return 0
 
 

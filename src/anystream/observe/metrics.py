@@ -44,17 +44,22 @@ thread, so it costs nothing on the pipeline's hot path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import importlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from .._core.operator import StagedStep, Step
+from .._core.reprs import html_table, rich_table
 from .._core.runner import Run
 from .._core.stats import RunStats
 from .._core.stream import Stream
 from .latency import LatencyReport, PipelineTiming
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = [
     "ERROR_REASONS",
@@ -62,6 +67,8 @@ __all__ = [
     "OperatorKind",
     "OperatorMetrics",
     "take_snapshot",
+    "to_pandas",
+    "to_records",
 ]
 
 OperatorKind = Literal["source", "operator", "stage", "buffer"]
@@ -184,6 +191,22 @@ class MetricsSnapshot:
             for op in self.operators
         ]
 
+    def to_records(self, origin: float | None = None) -> list[dict[str, Any]]:
+        """:meth:`rows` with the snapshot's ``time`` on each (seconds since ``origin``).
+
+        ``origin`` is usually the first snapshot's time, so that a history of snapshots
+        reads as seconds since the run started; ``None`` keeps the raw clock reading.
+        """
+        time = self.time if origin is None else self.time - origin
+        return [{"time": time, **row} for row in self.rows()]
+
+    def to_pandas(self, origin: float | None = None) -> Any:
+        """The snapshot as a ``pandas.DataFrame``, one row per operator (needs pandas).
+
+        See :func:`to_pandas` for a whole history of snapshots in one frame.
+        """
+        return to_pandas([self], origin=origin)
+
     def format(self) -> str:
         """A plain-text table, one line per operator."""
         header = f"{'operator':<32} {'in':>9} {'out':>9} {'in/s':>9} {'out/s':>9} "
@@ -204,6 +227,99 @@ class MetricsSnapshot:
 
     def __str__(self) -> str:
         return self.format()
+
+    def __repr__(self) -> str:
+        ops = ", ".join(
+            f"{op.name}: in={op.received} out={op.emitted}"
+            + (f" dropped={dict(op.dropped)}" if op.dropped else "")
+            for op in self.operators
+        )
+        return f"MetricsSnapshot({self._state()}; {ops})"
+
+    def _state(self) -> str:
+        if self.error is not None:
+            return f"failed: {self.error}"
+        rates = (
+            "counts only (no earlier snapshot for rates)"
+            if self.interval is None
+            else f"rates over {self.interval:.3g} s"
+        )
+        return f"final, {rates}" if self.final else rates
+
+    _COLUMNS = ("operator", "kind", "in", "out", "in/s", "out/s", "dropped", "errors", "buffer")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                op.name,
+                op.kind,
+                str(op.received),
+                str(op.emitted),
+                format_rate(op.in_rate),
+                format_rate(op.out_rate),
+                ", ".join(f"{reason} {n}" for reason, n in sorted(op.dropped.items()) if n),
+                str(op.errors) if op.errors else "",
+                format_buffer(op) + (f" +{op.buffer_waiting} waiting" if op.buffer_waiting else ""),
+            )
+            for op in self.operators
+        ]
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per operator, then the latency table if any."""
+        table = html_table(
+            f"MetricsSnapshot · {self._state()}",
+            self._COLUMNS,
+            self._rows(),
+            css_class="anystream-metrics",
+            text_columns=(0, 1, 6),
+        )
+        if self.latency is None:
+            return table
+        return table + self.latency._repr_html_()
+
+    def __rich__(self) -> Table:
+        """rich's display: the same table as ``_repr_html_`` (without the latency)."""
+        return rich_table(
+            f"MetricsSnapshot · {self._state()}",
+            self._COLUMNS,
+            self._rows(),
+            text_columns=(0, 1, 6),
+        )
+
+
+def to_records(
+    snapshots: Iterable[MetricsSnapshot], origin: float | None = None
+) -> list[dict[str, Any]]:
+    """One dict per operator per snapshot, in order (see :meth:`MetricsSnapshot.to_records`).
+
+    ``origin=None`` measures ``time`` from the first snapshot; pass a clock reading to
+    measure from it instead.
+    """
+    records: list[dict[str, Any]] = []
+    for snap in snapshots:
+        if not isinstance(snap, MetricsSnapshot):
+            raise TypeError(
+                f"to_records(): snapshots must be MetricsSnapshot objects, "
+                f"got {type(snap).__name__} {snap!r:.60}"
+            )
+        if origin is None:
+            origin = snap.time
+        records.extend(snap.to_records(origin))
+    return records
+
+
+def to_pandas(snapshots: Iterable[MetricsSnapshot], origin: float | None = None) -> Any:
+    """:func:`to_records` as a ``pandas.DataFrame`` (pandas is imported only here).
+
+    Raises ``ModuleNotFoundError`` saying so when pandas is not installed.
+    """
+    try:
+        pandas = importlib.import_module("pandas")
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            "to_pandas() needs pandas: pip install pandas (or use to_records())"
+        ) from exc
+    return pandas.DataFrame.from_records(to_records(snapshots, origin))
 
 
 def format_rate(rate: float | None) -> str:

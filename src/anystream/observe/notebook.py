@@ -18,7 +18,9 @@ two loops.)
 
 Cancelling the awaiting task (interrupting the cell, a timeout around it) cancels the
 trio side too, through trio's thread-safe token, and waits for it to finish: the
-pipeline shuts down the usual way and no thread is left behind.
+pipeline shuts down the usual way and no thread is left behind. While trio runs, the
+host loop is woken every 0.1 s (see :func:`_keep_awake`), so that the Jupyter
+interrupt button takes effect promptly (tested with a real kernel).
 
 The helper works on any anyio-supported host loop (asyncio or trio). Nothing here is
 specific to notebooks except the reason it exists.
@@ -74,6 +76,7 @@ async def run_in_trio(
             # relayed to trio by a second task that notices it; the thread call itself
             # waits (abandon_on_cancel=False) until trio has unwound.
             tg.start_soon(call.cancel_when_cancelled)
+            tg.start_soon(_keep_awake)
             try:
                 result = await anyio.to_thread.run_sync(call.run, options)
             finally:
@@ -86,3 +89,21 @@ async def run_in_trio(
     # raise the cancellation here rather than hand back a result that does not exist.
     await anyio.lowlevel.checkpoint_if_cancelled()
     return result  # type: ignore[no-any-return]
+
+
+#: How often the host loop wakes up while trio runs (seconds).
+WAKE_EVERY = 0.1
+
+
+async def _keep_awake() -> None:
+    """Wake the host loop every :data:`WAKE_EVERY` seconds until cancelled.
+
+    ipykernel turns the interrupt button into a cancellation of the cell's task, but
+    (ipykernel 7, seen with a real kernel) it schedules that cancellation on the kernel's
+    loop without waking it: a loop with nothing else to do sleeps on until its next
+    timer, and a cell waiting for trio's thread has none, so an interrupt was noticed
+    only when the run ended by itself, never for an endless stream. A loop that wakes
+    every 0.1 s runs the cancellation within that.
+    """
+    while True:  # noqa: ASYNC110 - the wake-ups are the point, there is no event to wait on
+        await anyio.sleep(WAKE_EVERY)

@@ -192,8 +192,12 @@ async def _emit(
     tx: MemoryObjectSendStream[Any],
     counts: list[int],
     tokens: list[Any] | None = None,
+    origin: float | None = None,
 ) -> None:
-    """Send the closed windows; with ``tokens``, as pairs sharing those tokens."""
+    """Send the closed windows; with ``tokens``, as pairs sharing those tokens.
+
+    ``origin`` (processing time) is stamped on each window for its displays.
+    """
     batch = out[:]
     out.clear()
     share = None
@@ -202,6 +206,8 @@ async def _emit(
         tokens.clear()
     for window in batch:
         counts[1] += 1
+        if origin is not None:
+            window.origin = origin
         await send(tx, window if share is None else (window, share))
 
 
@@ -273,6 +279,7 @@ async def _run_processing_time(
     counts = ctx.counts
     current_time = anyio.current_time
     now = current_time()
+    origin = now
     engine = make_engine(now, late_handler(cfg, ctx.stats, name), between_handler(ctx.stats))
     push, advance, out = engine.push, engine.advance, engine.out
     receive_nowait = rx.receive_nowait
@@ -291,7 +298,7 @@ async def _run_processing_time(
                 advance(now)
                 if out:
                     # Sending may wait on downstream; time moves meanwhile.
-                    await _emit(out, tx, counts, tokens if tracked else None)
+                    await _emit(out, tx, counts, tokens if tracked else None, origin)
                     continue
                 received = False
                 with anyio.move_on_at(engine.deadline()):
@@ -316,12 +323,12 @@ async def _run_processing_time(
                 item, token = item
                 push(item, now)
                 if out:
-                    await _emit(out, tx, counts, tokens)
+                    await _emit(out, tx, counts, tokens, origin)
                 tokens.append(token)
             else:
                 push(item, now)
                 if out:
-                    await _emit(out, tx, counts, None)
+                    await _emit(out, tx, counts, None, origin)
             if out:
                 now = current_time()
         # End of input: flush the open windows with their nominal ends.
@@ -329,7 +336,7 @@ async def _run_processing_time(
     except Exception as exc:  # key, fold or make_initial raised
         add_operator_note(exc, name)
         raise
-    await _emit(out, tx, counts, tokens if tracked else None)
+    await _emit(out, tx, counts, tokens if tracked else None, origin)
 
 
 def staged(

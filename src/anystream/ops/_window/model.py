@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..._core.reprs import html_table, rich_table, short
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["Aggregate", "SessionAggregate", "Window"]
 
@@ -19,6 +24,13 @@ class Window(Generic[T]):
     aggregate when the operator was given one, ``key`` the key for keyed windows (None
     otherwise). ``count`` (also ``len(window)``) is the number of items that fell into it,
     counted even when only the aggregate is kept.
+
+    ``origin`` is the clock reading when a processing-time window operator started (about
+    the run's start), ``None`` for event-time windows and windows made by hand. It is not
+    part of equality or ``repr``; displays use it to show a window's times as seconds
+    since the run started (``+2.000 s``) instead of raw monotonic clock readings.
+    In Jupyter a window shows as a small table (``_repr_html_``); ``__rich__`` draws the
+    same in a terminal.
     """
 
     start: float
@@ -27,9 +39,48 @@ class Window(Generic[T]):
     key: Any = None
     value: Any = None
     count: int = 0
+    origin: float | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.count
+
+    def span(self) -> str:
+        """``[start, end)`` as text: relative to ``origin`` when it is known."""
+        if self.origin is None:
+            return f"[{self.start:g}, {self.end:g})"
+        return f"[+{self.start - self.origin:.3f} s, +{self.end - self.origin:.3f} s)"
+
+    def _fields(self) -> list[tuple[str, str]]:
+        rows = [("count", str(self.count)), ("duration", f"{self.end - self.start:g} s")]
+        if self.key is not None:
+            rows.append(("key", short(self.key)))
+        if self.value is not None:
+            rows.append(("value", short(self.value)))
+        if self.items:
+            shown = ", ".join(short(item, 30) for item in self.items[:_SHOWN_ITEMS])
+            more = len(self.items) - _SHOWN_ITEMS
+            rows.append(("items", shown + (f", … {more} more" if more > 0 else "")))
+        return rows
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the span, count, key, aggregate and the first items."""
+        return html_table(
+            f"Window {self.span()}",
+            ("field", "value"),
+            self._fields(),
+            css_class="anystream-window",
+            text_columns=(0, 1),
+        )
+
+    def __rich__(self) -> Table:
+        """rich's display: the same table as ``_repr_html_``."""
+        return rich_table(
+            f"Window {self.span()}", ("field", "value"), self._fields(), text_columns=(0, 1)
+        )
+
+
+#: How many items a window's display lists before "… n more".
+_SHOWN_ITEMS = 5
 
 
 Aggregate = tuple[Callable[[], Any], Callable[[Any, Any], Any]]
