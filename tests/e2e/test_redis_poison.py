@@ -56,7 +56,17 @@ def _raw(port: int, *args: bytes) -> bytes:
 
 
 def _demo(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-W", "always", "-m", "anystream.demo.redis_demo", *args, "--url", url, "--json"]
+    return [
+        sys.executable,
+        "-W",
+        "always",
+        "-m",
+        "anystream.demo.redis_demo",
+        *args,
+        "--url",
+        url,
+        "--json",
+    ]
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
