@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, show the full traceback instead of one line (accepted anywhere)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(
         "demo",
@@ -107,11 +112,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     130, quietly, after a Ctrl-C outside a run that handles signals itself: while the
     parser imports the demos (most of the library), or after the run ended.
     """
+    raw = list(sys.argv[1:] if argv is None else argv)
+    # --debug is accepted anywhere on the line (users add it at the end of a command).
+    debug = "--debug" in raw
     try:
-        args_list = _with_default_demo(list(sys.argv[1:] if argv is None else argv))
+        args_list = _with_default_demo([a for a in raw if a != "--debug"])
         args = build_parser().parse_args(args_list)
         handler = cast("Callable[[argparse.Namespace], int]", args.handler)
         return handler(args)
+    except Exception as exc:
+        if debug:
+            raise
+        # One line, never a traceback: what failed, in the words of the error (with any
+        # password in a URL masked), and how to see more.
+        print(f"anystream: error: {_one_line(exc)} (run with --debug for the traceback)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
         # Ctrl-C outside a run that handles signals (start-up, or after the run ended).
         return 130
@@ -121,6 +137,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+_PASSWORD_IN_URL = r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)\S*@"
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc`` as one line: its first leaf if a group, type and message, passwords masked."""
+    import re
+
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = " ".join(str(exc).split()) or "(no message)"
+    text = re.sub(_PASSWORD_IN_URL, r"\g<head>***@", text)
+    return f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":  # pragma: no cover
