@@ -139,6 +139,19 @@ def _show_progress(run: Any) -> Any:
 _hooks.register_progress(_show_progress)
 
 
+def _watch_background(handle: Any) -> None:
+    """In a Jupyter kernel, abort ``handle`` before the kernel shuts down."""
+    import sys
+
+    if "ipykernel" in sys.modules:  # a kernel imported it long before any cell ran
+        from .observe._ipykernel_asyncio import abort_on_kernel_shutdown
+
+        abort_on_kernel_shutdown(handle)
+
+
+_hooks.register_background(_watch_background)
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

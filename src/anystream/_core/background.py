@@ -16,6 +16,10 @@ belongs to the event loop, not to the cell or the caller (a trio system task or 
 asyncio task; see ``_backends.spawn_detached``), so it outlives them; it ends when the
 run ends, is stopped or aborted, or the event loop itself shuts down.
 
+When the Jupyter kernel it runs in shuts down (or restarts), a run still going is
+aborted first and waited for (at most a few seconds), so that its sources and
+generators are closed: the event loop itself would otherwise just stop, leaving them.
+
 An error in the run does not vanish: :attr:`BackgroundRun.error` holds it and
 :meth:`~BackgroundRun.wait` / :meth:`~BackgroundRun.stop` raise it.
 """
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 import anyio
 
 from ._backends import spawn_detached
+from .hooks import background_started
 
 if TYPE_CHECKING:
     from .runner import Run
@@ -86,6 +91,9 @@ class BackgroundRun(Generic[T]):
         await self._started.wait()
         if self.error is not None:
             raise self.error
+        # In a Jupyter kernel: the kernel's shutdown aborts this run first, so its
+        # generators' ``finally`` blocks run (see anystream.observe._ipykernel_asyncio).
+        background_started(self)
 
     # -- looking -------------------------------------------------------------------------
 

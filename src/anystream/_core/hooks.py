@@ -12,6 +12,12 @@ callable here and the core calls it.
     called (the parent package is always imported before the core, so it is in place
     before any run exists).
 
+``background``
+    ``await stream.start()``: a callable given each :class:`BackgroundRun` once it has
+    started. ``anystream``'s ``__init__`` registers one that, inside a Jupyter kernel,
+    makes the kernel's shutdown abort the runs still going first
+    (``anystream.observe._ipykernel_asyncio``).
+
 This module imports only the standard library: ``import anystream`` loads it.
 """
 
@@ -21,7 +27,13 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-__all__ = ["ProgressFactory", "progress_view", "register_progress"]
+__all__ = [
+    "ProgressFactory",
+    "background_started",
+    "progress_view",
+    "register_background",
+    "register_progress",
+]
 
 ProgressFactory = Callable[[Any], AbstractAsyncContextManager[Any]]
 
@@ -44,3 +56,20 @@ def progress_view(run: Any) -> AbstractAsyncContextManager[Any]:
             "(anystream's __init__ registers anystream.observe.progress.show_progress)"
         )
     return _progress(run)
+
+
+_background: Callable[[Any], None] | None = None
+
+
+def register_background(watcher: Callable[[Any], None]) -> None:
+    """Make ``watcher(handle)`` run for every background run once it has started."""
+    global _background
+    if not callable(watcher):
+        raise TypeError(f"register_background(): watcher must be callable, got {watcher!r}")
+    _background = watcher
+
+
+def background_started(handle: Any) -> None:
+    """Tell the registered watcher (if any) that ``handle`` has started."""
+    if _background is not None:
+        _background(handle)
