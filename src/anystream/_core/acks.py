@@ -69,9 +69,9 @@ class Acked(Generic[T_co]):
         ack: Callable[[], object],
         nack: Callable[[BaseException | None], object] | None = None,
     ) -> None:
-        self.value = value
-        self.ack = ack
-        self.nack = nack
+        self.value: T_co = value
+        self.ack: Callable[[], object] = ack
+        self.nack: Callable[[BaseException | None], object] | None = nack
 
     def __repr__(self) -> str:
         return f"Acked({self.value!r})"

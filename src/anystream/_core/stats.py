@@ -46,7 +46,7 @@ class OpStats:
     )
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name: str = name
         own = [0, 0]
         self._in, self._in_index = own, 0
         self._out, self._out_index = own, 1
@@ -54,8 +54,8 @@ class OpStats:
         self._drop_index = 0
         self._drop_reason = ""
         self._dropped: dict[str, int] = {}
-        self.retried = 0
-        self.dead_lettered = 0
+        self.retried: int = 0
+        self.dead_lettered: int = 0
 
     def _bind(
         self, counts: list[int], in_index: int, out_index: int, drop_index: int, reason: str

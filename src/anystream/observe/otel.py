@@ -61,7 +61,7 @@ from .metrics import MetricsSnapshot, take_snapshot
 from .monitor import Monitor, monitor
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+    from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from ..ops.window import Window
@@ -178,12 +178,12 @@ class PipelineTelemetry:
             unit=item,
             description="Capacity n of a buffered(n)",
         )
-        self.throughput = meter.create_histogram(
+        self.throughput: Histogram = meter.create_histogram(
             "anystream.operator.throughput",
             unit="{item}/s",
             description="Items emitted per second, one value per sampling interval",
         )
-        self.fill_ratio = meter.create_histogram(
+        self.fill_ratio: Histogram = meter.create_histogram(
             "anystream.buffer.fill_ratio",
             unit="1",
             description="Buffer fill / capacity, one value per sampling interval",
@@ -308,7 +308,7 @@ class Instrumentation:
             raise TypeError(f"instrument(): spans must be True or False, got {spans!r}")
         self.telemetry = telemetry
         self.run = run
-        self.pipeline = pipeline if pipeline is not None else repr(run._stream)
+        self.pipeline: str = pipeline if pipeline is not None else repr(run._stream)
         self._spans = spans
         self._tracer_provider = tracer_provider
         self._monitor: Monitor = monitor(run, interval, on_snapshot=self._record)

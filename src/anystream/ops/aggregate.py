@@ -118,7 +118,7 @@ class Group(Generic[K, T]):
     __slots__ = ("_aborted", "_items", "key")
 
     def __init__(self, key: K, items: MemoryObjectReceiveStream[T]) -> None:
-        self.key = key
+        self.key: K = key
         self._items = items
         self._aborted = False
 
