@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "merge_with": ".ops.combine",
     "zip": ".ops.combine",
     "zip_latest": ".ops.combine",
+    "ZippedWith": ".ops.combine",
     "zip_with": ".ops.combine",
     "empty": ".ops.create",
     "from_iterable": ".ops.create",
@@ -165,6 +166,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.aggregate import count as count
     from .ops.aggregate import group_by as group_by
     from .ops.aggregate import reduce as reduce
+    from .ops.combine import ZippedWith as ZippedWith
     from .ops.combine import concat as concat
     from .ops.combine import concat_with as concat_with
     from .ops.combine import merge as merge

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack, cast, overload
 
 import anyio
 import anyio.lowlevel
@@ -69,6 +69,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 A = TypeVar("A")
 X = TypeVar("X")
+Ts = TypeVarTuple("Ts")
 
 _MISSING: Any = object()
 
@@ -192,6 +193,22 @@ def map_async(
 # -- per-item operators written as generator steps ---------------------------------------
 
 
+@overload
+def starmap(
+    fn: Callable[[Unpack[Ts]], Awaitable[U]],
+    *,
+    concurrency: int = ...,
+    ordered: bool = ...,
+    name: str | None = ...,
+) -> Operator[tuple[*Ts], U]: ...
+@overload
+def starmap(
+    fn: Callable[[Unpack[Ts]], U],
+    *,
+    concurrency: int = ...,
+    ordered: bool = ...,
+    name: str | None = ...,
+) -> Operator[tuple[*Ts], U]: ...
 def starmap(
     fn: Callable[..., U] | Callable[..., Awaitable[U]],
     *,
