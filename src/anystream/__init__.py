@@ -114,7 +114,9 @@ _EXPORTS: dict[str, str] = {
     "starmap": ".ops.transform",
     "switch_map": ".ops.transform",
     "tap": ".ops.transform",
+    "Chunked": ".ops.window",
     "Window": ".ops.window",
+    "Windowed": ".ops.window",
     "chunks": ".ops.window",
     "session_window": ".ops.window",
     "sliding_window": ".ops.window",
@@ -233,7 +235,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.transform import starmap as starmap
     from .ops.transform import switch_map as switch_map
     from .ops.transform import tap as tap
+    from .ops.window import Chunked as Chunked
     from .ops.window import Window as Window
+    from .ops.window import Windowed as Windowed
     from .ops.window import chunks as chunks
     from .ops.window import session_window as session_window
     from .ops.window import sliding_window as sliding_window

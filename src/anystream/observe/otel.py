@@ -461,7 +461,7 @@ def instrument(
 
 def window_spans(
     *, name: str = "anystream.window", tracer_provider: TracerProvider | None = None
-) -> Operator[Window[Any], Window[Any]]:
+) -> Operator[Window[Any, Any, Any], Window[Any, Any, Any]]:
     """Pass windows through unchanged, recording one span per window.
 
     ::

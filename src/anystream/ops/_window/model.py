@@ -2,40 +2,58 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
+
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:  # defaults of type variables (PEP 696)
+    from typing_extensions import TypeVar
 
 __all__ = ["Aggregate", "SessionAggregate", "Window"]
 
 T = TypeVar("T")
+K = TypeVar("K", default=None)
+A = TypeVar("A", default=None)
+
+# The default of ``key`` and ``value``: None, typed so that it fits any K and A (a
+# window without ``key=`` is a ``Window[T, None, ...]``, so it is None there).
+_UNSET: Any = None
 
 
 @dataclass(slots=True)
-class Window(Generic[T]):
+class Window(Generic[T, K, A]):
     """A group of items that fell into ``[start, end)``.
 
     ``items`` is the list of items (empty when the window aggregates), ``value`` the
     aggregate when the operator was given one, ``key`` the key for keyed windows (None
     otherwise). ``count`` (also ``len(window)``) is the number of items that fell into it,
     counted even when only the aggregate is kept.
+
+    Typed ``Window[T, K, A]``: ``T`` the item type, ``K`` the key type (``None`` without
+    ``key=``), ``A`` the aggregate's type (``None`` without ``aggregate=``). ``Window[T]``
+    is ``Window[T, None, None]``; a keyed window of events is ``Window[Event, str]``.
     """
 
     start: float
     end: float
     items: list[T] = field(default_factory=list)
-    key: Any = None
-    value: Any = None
+    key: K = _UNSET
+    value: A = _UNSET
     count: int = 0
 
     def __len__(self) -> int:
         return self.count
 
 
-Aggregate = tuple[Callable[[], Any], Callable[[Any, Any], Any]]
+#: ``aggregate=(make_initial, fold)``: ``fold(acc, item)`` returns the new aggregate.
+Aggregate = tuple[Callable[[], A], Callable[[A, T], A]]
+#: As :data:`Aggregate`, optionally with ``merge(acc1, acc2)`` for merging sessions.
 SessionAggregate = (
-    tuple[Callable[[], Any], Callable[[Any, Any], Any]]
-    | tuple[Callable[[], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any]]
+    tuple[Callable[[], A], Callable[[A, T], A]]
+    | tuple[Callable[[], A], Callable[[A, T], A], Callable[[A, A], A]]
 )
 
 
