@@ -8,8 +8,9 @@ Not collected by pytest; ``tests/typing/test_checkers.py`` runs both checkers on
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import assert_type
+from typing import Never, assert_type
 
 import anyio
 
@@ -21,35 +22,48 @@ from anystream import (
     SameOperator,
     Stream,
     Window,
+    ZippedWith,
     buffered,
+    catch,
     chunks,
     concat_with,
     count,
+    cycle,
     debounce,
     dedupe,
+    default_if_empty,
     delay,
     distinct_until_changed,
     drop_while,
+    end_with,
     enumerate,
+    exhaust_map,
     filter,
     flat_map,
     from_iterable,
     group_by,
+    item,
     map,
     map_async,
     map_thread,
     merge_map,
     merge_with,
+    on_error_resume,
+    operator,
     pairwise,
     parse,
     rate_limit,
     reduce,
+    retry_stream,
     sample,
     scan,
     session_window,
     skip,
     skip_last,
+    slice,
     sliding_window,
+    starmap,
+    start_with,
     switch_map,
     take,
     take_last,
@@ -57,9 +71,13 @@ from anystream import (
     take_while,
     tap,
     throttle,
+    throw,
     timeout,
     tumbling_window,
     where,
+    with_latest_from,
+    zip_latest,
+    zip_with,
 )
 
 
@@ -93,6 +111,44 @@ def inner(e: Event) -> Stream[int]:
     return from_iterable([int(e.value)])
 
 
+def user_of(e: Event) -> str:
+    return e.user
+
+
+def stamp(e: Event) -> float:
+    return e.value
+
+
+def zero() -> float:
+    return 0.0
+
+
+def add(acc: float, e: Event) -> float:
+    return acc + e.value
+
+
+def merged(a: float, b: float) -> float:
+    return a + b
+
+
+def label(n: int, text: str) -> str:
+    return text * n
+
+
+async def label_async(n: int, text: str) -> str:
+    return text * n
+
+
+def fallback(exc: Exception) -> Stream[str]:
+    return from_iterable([str(exc)])
+
+
+@operator
+async def scaled(source: AsyncIterator[int], factor: int) -> AsyncIterator[float]:
+    async for n in source:
+        yield n * factor
+
+
 def type_preserving(events: Stream[Event]) -> None:
     assert_type(take(3), SameOperator)
     assert_type(take(3) | skip(1), SameOperator)
@@ -115,6 +171,54 @@ def type_preserving(events: Stream[Event]) -> None:
     assert_type(events | pairwise(), Stream[tuple[Event, Event]])
     assert_type(enumerate(), Enumerated)
     assert_type(pairwise(), Paired)
+    assert_type(events | slice(1, 5, 2), Stream[Event])
+    assert_type(events | item(-1), Stream[Event])
+    assert_type(events | cycle(max_items=10), Stream[Event])
+    assert_type(events | chunks(10), Stream[list[Event]])
+    assert_type(events | chunks(10, timeout=1.0), Stream[list[Event]])
+    assert_type(events | tumbling_window(1.0), Stream[Window[Event]])
+    assert_type(events | sliding_window(2.0, 1.0), Stream[Window[Event]])
+    assert_type(events | session_window(5.0), Stream[Window[Event]])
+
+
+def tuples_and_windows(events: Stream[Event], numbers: Stream[int], texts: Stream[str]) -> None:
+    assert_type(zip_with(numbers), ZippedWith[int])
+    assert_type(events | zip_with(numbers), Stream[tuple[Event, int]])
+    assert_type(events | zip_with(numbers, texts), Stream[tuple[Event, int, str]])
+    assert_type(events | with_latest_from(texts), Stream[tuple[Event, str]])
+    assert_type(zip_latest(events, numbers), Stream[tuple[Event | None, int | None]])
+    assert_type(zip_latest(events, numbers, partial=False), Stream[tuple[Event, int]])
+    assert_type(numbers | zip_with(texts) | starmap(label), Stream[str])
+    assert_type(numbers | zip_with(texts) | starmap(label_async, concurrency=4), Stream[str])
+    assert_type(starmap(label), Operator[tuple[int, str], str])
+    assert_type(events | tumbling_window(1.0, key=user_of), Stream[Window[Event, str]])
+    assert_type(events | tumbling_window(1.0, time=stamp), Stream[Window[Event]])
+    assert_type(
+        events | tumbling_window(1.0, aggregate=(zero, add)), Stream[Window[Event, None, float]]
+    )
+    assert_type(
+        events | sliding_window(2.0, 1.0, key=user_of, aggregate=(zero, add)),
+        Stream[Window[Event, str, float]],
+    )
+    assert_type(
+        events | session_window(5.0, key=user_of, aggregate=(zero, add, merged)),
+        Stream[Window[Event, str, float]],
+    )
+
+
+def extend_and_recover(events: Stream[Event], texts: Stream[str], e0: Event) -> None:
+    assert_type(events | start_with(e0), Stream[Event])
+    assert_type(events | end_with(e0, e0), Stream[Event])
+    assert_type(events | default_if_empty(e0), Stream[Event])
+    assert_type(throw(ValueError("boom")), Stream[Never])
+    assert_type(catch(events, fallback), Stream[Event | str])
+    assert_type(on_error_resume(events, texts), Stream[Event | str])
+    assert_type(on_error_resume(events, lambda: ["x"]), Stream[Event | str])
+    assert_type(catch(events, lambda exc: [1]), Stream[Event | int])
+    assert_type(retry_stream(events, 3, backoff=0.1), Stream[Event])
+    assert_type(events | exhaust_map(inner), Stream[int])
+    assert_type(scaled(2), Operator[int, float])
+    assert_type(from_iterable([1, 2]) | scaled(2), Stream[float])
 
 
 def named_functions(events: Stream[Event]) -> None:
@@ -158,6 +262,14 @@ def piped_lambdas(events: Stream[Event]) -> None:
     assert_type(events.pipe(session_window(5.0)), Stream[Window[Event]])
     assert_type(events.pipe(enumerate()), Stream[tuple[int, Event]])
     assert_type(events.pipe(pairwise()), Stream[tuple[Event, Event]])
+    assert_type(events.pipe(start_with(Event("a", 0.0))), Stream[Event])
+    assert_type(events.pipe(zip_with(from_iterable([1]))), Stream[tuple[Event, int]])
+    assert_type(events.pipe(tumbling_window(1.0, key=lambda e: e.user)), Stream[Window[Event, str]])
+    assert_type(
+        events.pipe(tumbling_window(1.0, aggregate=(lambda: 0.0, lambda acc, e: acc + e.value))),
+        Stream[Window[Event, None, float]],
+    )
+    assert_type(events.pipe(take(2), tumbling_window(1.0)), Stream[Window[Event]])
     # Several operators in one pipe() call with lambdas after the first: see
     # check_pipe_pyright.py (mypy infers Any there); one operator per call works in both.
     assert_type(events.pipe(map(value_of), take(2), where(is_big_value)), Stream[float])
@@ -166,6 +278,12 @@ def piped_lambdas(events: Stream[Event]) -> None:
 
 async def run_types(events: Stream[Event]) -> None:
     assert_type(await events.pipe(map(value_of)).collect(), list[float])
+    keyed = events | tumbling_window(1.0, key=user_of, aggregate=(zero, add))
+    async with keyed.stream() as windows:
+        async for w in windows:
+            assert_type(w.key, str)
+            assert_type(w.value, float)
+            assert_type(w.items, list[Event])
     async with events.pipe(take(1)).stream() as run:
         async for item in run:
             assert_type(item, Event)

@@ -525,7 +525,9 @@ def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
 
 
 class ZippedWith(Operator[Any, Any], Generic[*Ts]):
-    """The type of ``zip_with(*others)``: turns a ``Stream[T]`` into ``Stream[tuple[T, *Ts]]``.
+    """The type of ``zip_with(*others)`` and ``with_latest_from(other)``.
+
+    Turns a ``Stream[T]`` into a ``Stream[tuple[T, *Ts]]``.
 
     ``Ts`` are the item types of the other streams; the first item type comes from the
     stream it is piped into (as for :class:`~anystream.SameOperator`), so
