@@ -495,7 +495,15 @@ def zip(
     s1: Stream[T1], s2: Stream[T2], s3: Stream[T3], /, *, strict: bool = ...
 ) -> Stream[tuple[T1, T2, T3]]: ...
 @overload
-def zip(*streams: Stream[Any], strict: bool = ...) -> Stream[tuple[Any, ...]]: ...
+def zip(
+    s1: Stream[Any],
+    s2: Stream[Any],
+    s3: Stream[Any],
+    s4: Stream[Any],
+    /,
+    *streams: Stream[Any],
+    strict: bool = ...,
+) -> Stream[tuple[Any, ...]]: ...
 def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
     """Emit tuples of the ``n``-th item of every stream; end with the shortest.
 
@@ -560,7 +568,14 @@ def zip_with(
 ) -> ZippedWith[T1, T2, T3]: ...
 @overload
 def zip_with(
-    *others: Stream[Any], strict: bool = ..., name: str | None = ...
+    s1: Stream[Any],
+    s2: Stream[Any],
+    s3: Stream[Any],
+    s4: Stream[Any],
+    /,
+    *others: Stream[Any],
+    strict: bool = ...,
+    name: str | None = ...,
 ) -> ZippedWith[*tuple[Any, ...]]: ...
 def zip_with(
     *others: Stream[Any], strict: bool = False, name: str | None = None
@@ -631,7 +646,15 @@ def zip_latest(
     s1: Stream[T1], s2: Stream[T2], s3: Stream[T3], /, *, partial: bool = ...
 ) -> Stream[tuple[T1 | None, T2 | None, T3 | None]]: ...
 @overload
-def zip_latest(*streams: Stream[Any], partial: bool = ...) -> Stream[tuple[Any, ...]]: ...
+def zip_latest(
+    s1: Stream[Any],
+    s2: Stream[Any],
+    s3: Stream[Any],
+    s4: Stream[Any],
+    /,
+    *streams: Stream[Any],
+    partial: bool = ...,
+) -> Stream[tuple[Any, ...]]: ...
 def zip_latest(*streams: Stream[Any], partial: bool = True) -> Stream[tuple[Any, ...]]:
     """Whenever any stream emits, emit a tuple of the latest item of every stream.
 

@@ -1,0 +1,46 @@
+"""Deliberate mistakes with last round's operators and the typed windows and tuples:
+every line marked ``expect-error`` must be reported by BOTH mypy --strict and pyright
+strict (tests/typing/check_mistakes.py checks each line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anystream import (
+    Stream,
+    Window,
+    starmap,
+    start_with,
+    tumbling_window,
+    with_latest_from,
+    zip_with,
+)
+
+
+@dataclass
+class Event:
+    user: str
+    value: float
+
+
+def user_of(e: Event) -> str:
+    return e.user
+
+
+def label(n: int, text: str) -> str:
+    return text * n
+
+
+def use(events: Stream[Event]) -> None:
+    print(events)
+
+
+def mistakes(events: Stream[Event], numbers: Stream[int], texts: Stream[str]) -> None:
+    use(events | start_with(1))  # expect-error: an int put before Events
+    pairs: Stream[tuple[Event, str]] = events | zip_with(numbers)  # expect-error
+    print(pairs)
+    latest: Stream[tuple[int, str]] = events | with_latest_from(texts)  # expect-error
+    print(latest)
+    numbers | zip_with(numbers) | starmap(label)  # expect-error: (int, int) into (int, str)
+    keyed: Stream[Window[Event, int]] = events | tumbling_window(1.0, key=user_of)  # expect-error
+    print(keyed)
