@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Never, assert_type
+from typing import Never, TypeVar, assert_type
 
 import anyio
 
@@ -80,6 +80,8 @@ from anystream import (
     zip_with,
 )
 
+T = TypeVar("T")
+
 
 @dataclass
 class Event:
@@ -141,6 +143,15 @@ async def label_async(n: int, text: str) -> str:
 
 def fallback(exc: Exception) -> Stream[str]:
     return from_iterable([str(exc)])
+
+
+@operator
+async def every_other(source: AsyncIterator[T]) -> AsyncIterator[T]:
+    keep = True
+    async for x in source:
+        if keep:
+            yield x
+        keep = not keep
 
 
 @operator
@@ -218,6 +229,10 @@ def extend_and_recover(events: Stream[Event], texts: Stream[str], e0: Event) -> 
     assert_type(retry_stream(events, 3, backoff=0.1), Stream[Event])
     assert_type(events | exhaust_map(inner), Stream[int])
     assert_type(scaled(2), Operator[int, float])
+    assert_type(every_other(), SameOperator)
+    assert_type(events | every_other(), Stream[Event])
+    assert_type(events | every_other() | take(2), Stream[Event])
+    assert_type(events.pipe(every_other(), map(value_of)), Stream[float])
     assert_type(from_iterable([1, 2]) | scaled(2), Stream[float])
 
 

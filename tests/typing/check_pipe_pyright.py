@@ -46,12 +46,9 @@ def issue_pipeline(events: Stream[Event]) -> None:
 
 
 @operator
-async def every_other(source: AsyncIterator[T]) -> AsyncIterator[T]:
-    keep = True
+async def listed(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
     async for item in source:
-        if keep:
-            yield item
-        keep = not keep
+        yield [item]
 
 
 def more_pipelines(events: Stream[Event], numbers: Stream[int]) -> None:
@@ -70,7 +67,7 @@ def more_pipelines(events: Stream[Event], numbers: Stream[int]) -> None:
         ),
         Stream[Window[Event, str, int]],
     )
-    # A generic @operator: its type variable is solved at the pipe() call in pyright
-    # (mypy makes it Operator[Never, Never]: see check_mypy_limits_types.py).
-    assert_type(events.pipe(every_other()), Stream[Event])
-    assert_type(events.pipe(every_other(), map(lambda e: e.value)), Stream[float])
+    # A generic @operator that changes the item type: its type variable is solved at the
+    # pipe() call in pyright (mypy: Operator[Never, list[Never]], check_mypy_limits_types).
+    assert_type(events.pipe(listed()), Stream[list[Event]])
+    assert_type(events.pipe(listed(), map(lambda b: len(b))), Stream[int])

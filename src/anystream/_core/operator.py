@@ -36,6 +36,7 @@ from typing import (
     ParamSpec,
     Protocol,
     TypeVar,
+    final,
     overload,
 )
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GenStep",
+    "ItemOfAnyType",
     "Kernel",
     "Operator",
     "Pipeable",
@@ -240,6 +242,28 @@ class Pipeable(Protocol[T_contra, U_co]):
     def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
 
 
+@final
+class ItemOfAnyType:
+    """A stand-in item type in :func:`operator`'s signature, never instantiated.
+
+    A generator function generic in its item type (``AsyncIterator[T]`` in and out) is
+    the only kind that accepts and yields this class, so the first overload of
+    :func:`operator` picks out the type-preserving generic ones and types their factory
+    as returning a :class:`SameOperator`; type checkers cannot keep the function's type
+    variable open through the factory (mypy would solve it to ``Never``).
+    """
+
+    __slots__ = ()
+
+
+@overload
+def operator(
+    fn: Callable[Concatenate[AsyncIterator[ItemOfAnyType], P], AsyncIterator[ItemOfAnyType]],
+) -> Callable[P, SameOperator]: ...
+@overload
+def operator(
+    fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
+) -> Callable[P, Operator[T, U]]: ...
 def operator(
     fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
 ) -> Callable[P, Operator[T, U]]:
@@ -260,6 +284,14 @@ def operator(
     The generator runs in the same task as its neighbours. It must not open a task
     group or cancel scope that stays open across a ``yield`` (use a staged operator for
     anything that needs a task or a timeout).
+
+    Types: a generator generic in its item type (``AsyncIterator[T]`` in and out, as
+    above) gives a factory returning a :class:`SameOperator`, so ``stream |
+    every_other()`` keeps the stream's item type in mypy and pyright; one over concrete
+    types gives ``Operator[In, Out]``. A generic one that changes the type (``T`` in,
+    ``list[T]`` out) is solved by pyright in ``stream.pipe(...)`` but is
+    ``Operator[Never, list[Never]]`` in mypy: write it for concrete types there, or
+    ``cast`` at the use site.
     """
     if not inspect.isasyncgenfunction(fn):
         raise TypeError(
@@ -273,7 +305,9 @@ def operator(
         def make(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
             return fn(upstream, *args, **kwargs)
 
-        return Operator((GenStep(name, make),))
+        # A SameOperator for every decorated function: right for the type-preserving
+        # ones (the first overload) and an Operator all the same for the others.
+        return SameOperator((GenStep(name, make),))
 
     return factory
 
