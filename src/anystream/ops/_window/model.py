@@ -17,6 +17,7 @@ __all__ = ["Aggregate", "SessionAggregate", "Window"]
 T = TypeVar("T")
 K = TypeVar("K", default=None)
 A = TypeVar("A", default=None)
+Acc = TypeVar("Acc")  # the aliases' own (no default may precede T there)
 
 # The default of ``key`` and ``value``: None, typed so that it fits any K and A (a
 # window without ``key=`` is a ``Window[T, None, ...]``, so it is None there).
@@ -49,11 +50,12 @@ class Window(Generic[T, K, A]):
 
 
 #: ``aggregate=(make_initial, fold)``: ``fold(acc, item)`` returns the new aggregate.
-Aggregate = tuple[Callable[[], A], Callable[[A, T], A]]
+#: Generic in the aggregate's type and the item type: ``Aggregate[float, Event]``.
+Aggregate = tuple[Callable[[], Acc], Callable[[Acc, T], Acc]]
 #: As :data:`Aggregate`, optionally with ``merge(acc1, acc2)`` for merging sessions.
 SessionAggregate = (
-    tuple[Callable[[], A], Callable[[A, T], A]]
-    | tuple[Callable[[], A], Callable[[A, T], A], Callable[[A, A], A]]
+    tuple[Callable[[], Acc], Callable[[Acc, T], Acc]]
+    | tuple[Callable[[], Acc], Callable[[Acc, T], Acc], Callable[[Acc, Acc], Acc]]
 )
 
 
