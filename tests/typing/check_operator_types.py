@@ -79,6 +79,7 @@ from anystream import (
     zip_latest,
     zip_with,
 )
+from anystream.testing import At, marbles
 
 T = TypeVar("T")
 
@@ -229,6 +230,8 @@ def extend_and_recover(events: Stream[Event], texts: Stream[str], e0: Event) -> 
     assert_type(retry_stream(events, 3, backoff=0.1), Stream[Event])
     assert_type(events | exhaust_map(inner), Stream[int])
     assert_type(scaled(2), Operator[int, float])
+    assert_type(count(), Operator[object, int])
+    assert_type(events | take_until(texts), Stream[Event])
     assert_type(every_other(), SameOperator)
     assert_type(events | every_other(), Stream[Event])
     assert_type(events | every_other() | take(2), Stream[Event])
@@ -302,3 +305,8 @@ async def run_types(events: Stream[Event]) -> None:
     async with events.pipe(take(1)).stream() as run:
         async for item in run:
             assert_type(item, Event)
+
+
+def testing_helpers() -> None:
+    assert_type(marbles("-a-b|", 1.0), list[At[str]])
+    assert_type(marbles("-a-b|", 1.0, values={"a": 1, "b": 2}), list[At[int]])

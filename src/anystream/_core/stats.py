@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = ["OpStats", "RunStats", "StatsSnapshot"]
 
@@ -151,7 +150,7 @@ class RunStats(Mapping[str, OpStats]):
     def __init__(self, ops: list[OpStats]) -> None:
         self._ops = ops
 
-    def __getitem__(self, key: Any) -> OpStats:
+    def __getitem__(self, key: str | int) -> OpStats:
         if isinstance(key, int):
             return self._ops[key]
         for op in self._ops:

@@ -266,7 +266,7 @@ def distinct_until_changed(
 # -- staged steps -------------------------------------------------------------------------
 
 
-def take_until(trigger: anyio.Event | Stream[Any], *, name: str | None = None) -> SameOperator:
+def take_until(trigger: anyio.Event | Stream[object], *, name: str | None = None) -> SameOperator:
     """Emit items until ``trigger`` fires, then end and close the upstream.
 
     ::
