@@ -15,6 +15,7 @@ from typing import Never, TypeVar, assert_type
 import anyio
 
 from anystream import (
+    Chunked,
     Enumerated,
     Group,
     Operator,
@@ -231,6 +232,14 @@ def extend_and_recover(events: Stream[Event], texts: Stream[str], e0: Event) -> 
     assert_type(events | exhaust_map(inner), Stream[int])
     assert_type(scaled(2), Operator[int, float])
     assert_type(count(), Operator[object, int])
+    assert_type(where(is_big) | chunks(3), Operator[Event, list[Event]])
+    assert_type(where(is_big) | enumerate(), Operator[Event, tuple[int, Event]])
+    assert_type(where(is_big) | tumbling_window(1.0), Operator[Event, Window[Event]])
+    assert_type(map(value_of) | zip_with(texts), Operator[Event, tuple[float, str]])
+    assert_type(take(2) | chunks(3), Chunked)
+    assert_type(take(2) | map(value_of), Operator[Event, float])
+    assert_type(events | (take(2) | chunks(3)), Stream[list[Event]])
+    assert_type(events | (where(is_big) | pairwise()), Stream[tuple[Event, Event]])
     assert_type(events | take_until(texts), Stream[Event])
     assert_type(every_other(), SameOperator)
     assert_type(events | every_other(), Stream[Event])

@@ -68,6 +68,7 @@ X = TypeVar("X")
 T_contra = TypeVar("T_contra", contravariant=True)
 U_co = TypeVar("U_co", covariant=True)
 P = ParamSpec("P")
+OpT = TypeVar("OpT", bound="Operator[Any, Any]")
 
 KernelKind = Literal["map", "amap", "filter", "afilter", "parse", "take"]
 Overflow = Literal["block", "drop_oldest", "drop_newest", "latest"]
@@ -191,8 +192,8 @@ class Operator(Generic[T_contra, U_co]):
     @overload
     def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
     @overload
-    def __or__(self, other: Operator[U_co, V]) -> Operator[T_contra, V]: ...
-    def __or__(self, other: Operator[Any, Any]) -> Operator[Any, Any]:
+    def __or__(self, other: Pipeable[U_co, V]) -> Operator[T_contra, V]: ...
+    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
         if not isinstance(other, Operator):
             return NotImplemented
         return Operator(self._steps + other._steps)
@@ -218,14 +219,15 @@ class SameOperator(Operator[Any, Any]):
     __slots__ = ()
 
     @overload
-    def __or__(self, other: SameOperator) -> SameOperator: ...
+    def __or__(self, other: OpT) -> OpT: ...
     @overload
-    def __or__(self, other: Operator[T, U]) -> Operator[T, U]: ...
-    def __or__(self, other: Operator[Any, Any]) -> Operator[Any, Any]:
+    def __or__(self, other: Pipeable[Any, V]) -> Operator[Any, V]: ...
+    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
+        # ``same | other`` has other's type: a SameOperator, an Operator[T, U], or one of
+        # the operator classes typed by the stream they meet (Enumerated, Chunked, ...).
         if not isinstance(other, Operator):
             return NotImplemented
-        steps = self._steps + other._steps
-        return SameOperator(steps) if isinstance(other, SameOperator) else Operator(steps)
+        return type(other)(self._steps + other._steps)
 
     def _pipe_into(self, stream: Stream[X], /) -> Stream[X]:
         return stream._extend(self._steps)

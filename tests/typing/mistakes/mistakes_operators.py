@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from anystream import (
     Stream,
     Window,
+    parse,
     starmap,
     start_with,
     tumbling_window,
+    where,
     with_latest_from,
     zip_with,
 )
@@ -25,6 +27,10 @@ class Event:
 
 def user_of(e: Event) -> str:
     return e.user
+
+
+def is_big(e: Event) -> bool:
+    return e.value > 1
 
 
 def label(n: int, text: str) -> str:
@@ -44,3 +50,4 @@ def mistakes(events: Stream[Event], numbers: Stream[int], texts: Stream[str]) ->
     numbers | zip_with(numbers) | starmap(label)  # expect-error: (int, int) into (int, str)
     keyed: Stream[Window[Event, int]] = events | tumbling_window(1.0, key=user_of)  # expect-error
     print(keyed)
+    where(is_big) | parse(int)  # expect-error: composing an Event operator with a str parser
