@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator, Callable, Hashable
+from typing import Any, Literal
 
 import anyio
 from anyio import EndOfStream
@@ -50,6 +50,7 @@ from .._core.callables import (
     describe,
     is_async_callable,
 )
+from .._core.compat import TypeVar
 from .._core.errors import add_operator_note
 from .._core.handoff import receive, send
 from .._core.operator import (
@@ -78,11 +79,15 @@ __all__ = [
     "where",
 ]
 
-T = TypeVar("T")
+# Any when a checker cannot solve it (mypy: a lambda in a later operator of one pipe()
+# call) rather than Never, which would make that pipe() a false error.
+T = TypeVar("T", default=Any)
 
 _MISSING: Any = object()
 
-Predicate = Callable[[T], object] | Callable[[T], Awaitable[object]]
+# A plain or an async predicate (an awaitable result is awaited): one callable type, not a
+# union of two, so that mypy gives a lambda its parameter type.
+Predicate = Callable[[T], object]
 
 
 def where(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]:

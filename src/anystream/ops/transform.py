@@ -41,6 +41,7 @@ from .._core.callables import (
     describe,
     is_async_callable,
 )
+from .._core.compat import TypeVar as TypeVarWithDefault
 from .._core.errors import add_operator_note
 from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
@@ -65,7 +66,9 @@ __all__ = [
     "tap",
 ]
 
-T = TypeVar("T")
+# Any when a checker cannot solve it (mypy: a lambda in a later operator of one pipe()
+# call) rather than Never, which would make that pipe() a false error.
+T = TypeVarWithDefault("T", default=Any)
 U = TypeVar("U")
 A = TypeVar("A")
 X = TypeVar("X")
@@ -265,9 +268,7 @@ def starmap(
     return Operator((Kernel("map", name, call),))
 
 
-def tap(
-    fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None
-) -> Operator[T, T]:
+def tap(fn: Callable[[T], object], *, name: str | None = None) -> Operator[T, T]:
     """Call ``fn(item)`` for its side effect and emit the item unchanged, in order.
 
     ``fn`` may be a plain function or a coroutine function (awaited before the item is

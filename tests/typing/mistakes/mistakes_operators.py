@@ -12,6 +12,8 @@ from anystream import (
     parse,
     starmap,
     start_with,
+    take_while,
+    tap,
     tumbling_window,
     where,
     with_latest_from,
@@ -42,6 +44,9 @@ def use(events: Stream[Event]) -> None:
 
 
 def mistakes(events: Stream[Event], numbers: Stream[int], texts: Stream[str]) -> None:
+    events.pipe(where(lambda e: e.nope))  # expect-error: a lambda reading a missing attribute
+    events.pipe(take_while(lambda e: e.nope))  # expect-error: the same in take_while
+    events.pipe(tap(lambda e: print(e.nope)))  # expect-error: the same in tap
     use(events | start_with(1))  # expect-error: an int put before Events
     pairs: Stream[tuple[Event, str]] = events | zip_with(numbers)  # expect-error
     print(pairs)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
-if sys.version_info >= (3, 13):
-    from typing import TypeVar
-else:  # defaults of type variables (PEP 696)
-    from typing_extensions import TypeVar
+from ..._core.compat import TypeVar
 
 __all__ = ["Aggregate", "SessionAggregate", "Window"]
 
