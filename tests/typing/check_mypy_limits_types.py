@@ -36,6 +36,7 @@ def several_lambdas_in_one_pipe(events: Stream[Event]) -> None:
         events.pipe(where(lambda e: e.value > 0), map(lambda e: e.value), take(2)),
         Stream[Any],
     )
+    assert_type(events.pipe(take(2), where(lambda e: e.value > 0)), Stream[Any])
     # The workaround: one pipe() call per operator that takes a lambda.
     assert_type(
         events.pipe(where(lambda e: e.value > 0)).pipe(map(lambda e: e.value), take(2)),
