@@ -35,7 +35,7 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import anyio
 from anyio import EndOfStream
@@ -230,6 +230,12 @@ def drop_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[
     return _gen(name, dropping)
 
 
+@overload
+def distinct_until_changed(key: None = ..., *, name: str | None = ...) -> SameOperator: ...
+@overload
+def distinct_until_changed(
+    key: Callable[[T], object], *, name: str | None = ...
+) -> Operator[T, T]: ...
 def distinct_until_changed(
     key: Callable[[T], object] | None = None, *, name: str | None = None
 ) -> Operator[T, T]:
@@ -329,6 +335,22 @@ def take_until(trigger: anyio.Event | Stream[object], *, name: str | None = None
     return SameOperator((StagedStep(name, run),))
 
 
+@overload
+def dedupe(
+    key: None = ...,
+    *,
+    max_keys: int | None = ...,
+    ttl: float | None = ...,
+    name: str | None = ...,
+) -> SameOperator: ...
+@overload
+def dedupe(
+    key: Callable[[T], Hashable],
+    *,
+    max_keys: int | None = ...,
+    ttl: float | None = ...,
+    name: str | None = ...,
+) -> Operator[T, T]: ...
 def dedupe(
     key: Callable[[T], Hashable] | None = None,
     *,
@@ -401,4 +423,4 @@ def dedupe(
             counts[1] += 1
             await send(tx, item)
 
-    return Operator((StagedStep(name, run),))
+    return SameOperator((StagedStep(name, run),))
