@@ -227,7 +227,11 @@ class SameOperator(Operator[Any, Any]):
         # the operator classes typed by the stream they meet (Enumerated, Chunked, ...).
         if not isinstance(other, Operator):
             return NotImplemented
-        return type(other)(self._steps + other._steps)
+        steps = self._steps + other._steps
+        kind = type(other)
+        # Every operator class of the package takes just its steps; a user's subclass
+        # with another constructor gets a plain Operator.
+        return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
 
     def _pipe_into(self, stream: Stream[X], /) -> Stream[X]:
         return stream._extend(self._steps)
