@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "merge_with": ".ops.combine",
     "zip": ".ops.combine",
     "zip_latest": ".ops.combine",
+    "ZippedWith": ".ops.combine",
     "zip_with": ".ops.combine",
     "empty": ".ops.create",
     "from_iterable": ".ops.create",
@@ -116,7 +117,9 @@ _EXPORTS: dict[str, str] = {
     "starmap": ".ops.transform",
     "switch_map": ".ops.transform",
     "tap": ".ops.transform",
+    "Chunked": ".ops.window",
     "Window": ".ops.window",
+    "Windowed": ".ops.window",
     "chunks": ".ops.window",
     "session_window": ".ops.window",
     "sliding_window": ".ops.window",
@@ -181,6 +184,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.aggregate import count as count
     from .ops.aggregate import group_by as group_by
     from .ops.aggregate import reduce as reduce
+    from .ops.combine import ZippedWith as ZippedWith
     from .ops.combine import concat as concat
     from .ops.combine import concat_with as concat_with
     from .ops.combine import merge as merge
@@ -250,7 +254,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .ops.transform import starmap as starmap
     from .ops.transform import switch_map as switch_map
     from .ops.transform import tap as tap
+    from .ops.window import Chunked as Chunked
     from .ops.window import Window as Window
+    from .ops.window import Windowed as Windowed
     from .ops.window import chunks as chunks
     from .ops.window import session_window as session_window
     from .ops.window import sliding_window as sliding_window

@@ -8,12 +8,14 @@ Not collected by pytest; ``tests/typing/test_checkers.py`` runs both checkers on
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import assert_type
+from typing import Never, TypeVar, assert_type
 
 import anyio
 
 from anystream import (
+    Chunked,
     Enumerated,
     Group,
     Operator,
@@ -22,37 +24,50 @@ from anystream import (
     Shared,
     Stream,
     Window,
+    ZippedWith,
     broadcast,
     buffered,
+    catch,
     chunks,
     concat_with,
     count,
+    cycle,
     debounce,
     dedupe,
+    default_if_empty,
     delay,
     distinct_until_changed,
     drop_while,
+    end_with,
     enumerate,
+    exhaust_map,
     filter,
     flat_map,
     from_iterable,
     group_by,
+    item,
     map,
     map_async,
     map_thread,
     merge_map,
     merge_with,
+    on_error_resume,
+    operator,
     pairwise,
     parse,
     rate_limit,
     reduce,
+    retry_stream,
     sample,
     scan,
     session_window,
     share,
     skip,
     skip_last,
+    slice,
     sliding_window,
+    starmap,
+    start_with,
     switch_map,
     take,
     take_last,
@@ -60,10 +75,17 @@ from anystream import (
     take_while,
     tap,
     throttle,
+    throw,
     timeout,
     tumbling_window,
     where,
+    with_latest_from,
+    zip_latest,
+    zip_with,
 )
+from anystream.testing import At, marbles
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,6 +118,53 @@ def inner(e: Event) -> Stream[int]:
     return from_iterable([int(e.value)])
 
 
+def user_of(e: Event) -> str:
+    return e.user
+
+
+def stamp(e: Event) -> float:
+    return e.value
+
+
+def zero() -> float:
+    return 0.0
+
+
+def add(acc: float, e: Event) -> float:
+    return acc + e.value
+
+
+def merged(a: float, b: float) -> float:
+    return a + b
+
+
+def label(n: int, text: str) -> str:
+    return text * n
+
+
+async def label_async(n: int, text: str) -> str:
+    return text * n
+
+
+def fallback(exc: Exception) -> Stream[str]:
+    return from_iterable([str(exc)])
+
+
+@operator
+async def every_other(source: AsyncIterator[T]) -> AsyncIterator[T]:
+    keep = True
+    async for x in source:
+        if keep:
+            yield x
+        keep = not keep
+
+
+@operator
+async def scaled(source: AsyncIterator[int], factor: int) -> AsyncIterator[float]:
+    async for n in source:
+        yield n * factor
+
+
 def type_preserving(events: Stream[Event]) -> None:
     assert_type(take(3), SameOperator)
     assert_type(take(3) | skip(1), SameOperator)
@@ -117,11 +186,76 @@ def type_preserving(events: Stream[Event]) -> None:
     assert_type(broadcast(events, 2), tuple[Shared[Event], ...])
     assert_type(events | rate_limit(5, 1.0), Stream[Event])
     assert_type(events | take(3) | skip(1) | buffered(2), Stream[Event])
+    assert_type(events | distinct_until_changed(), Stream[Event])
+    assert_type(events | dedupe(max_keys=100), Stream[Event])
+    assert_type(events | distinct_until_changed(user_of), Stream[Event])
     assert_type(events | (take(3) | skip(1)), Stream[Event])
     assert_type(events | enumerate(), Stream[tuple[int, Event]])
     assert_type(events | pairwise(), Stream[tuple[Event, Event]])
     assert_type(enumerate(), Enumerated)
     assert_type(pairwise(), Paired)
+    assert_type(events | slice(1, 5, 2), Stream[Event])
+    assert_type(events | item(-1), Stream[Event])
+    assert_type(events | cycle(max_items=10), Stream[Event])
+    assert_type(events | chunks(10), Stream[list[Event]])
+    assert_type(events | chunks(10, timeout=1.0), Stream[list[Event]])
+    assert_type(events | tumbling_window(1.0), Stream[Window[Event]])
+    assert_type(events | sliding_window(2.0, 1.0), Stream[Window[Event]])
+    assert_type(events | session_window(5.0), Stream[Window[Event]])
+
+
+def tuples_and_windows(events: Stream[Event], numbers: Stream[int], texts: Stream[str]) -> None:
+    assert_type(zip_with(numbers), ZippedWith[int])
+    assert_type(events | zip_with(numbers), Stream[tuple[Event, int]])
+    assert_type(events | zip_with(numbers, texts), Stream[tuple[Event, int, str]])
+    assert_type(events | with_latest_from(texts), Stream[tuple[Event, str]])
+    assert_type(zip_latest(events, numbers), Stream[tuple[Event | None, int | None]])
+    assert_type(zip_latest(events, numbers, partial=False), Stream[tuple[Event, int]])
+    assert_type(numbers | zip_with(texts) | starmap(label), Stream[str])
+    assert_type(numbers | zip_with(texts) | starmap(label_async, concurrency=4), Stream[str])
+    assert_type(starmap(label), Operator[tuple[int, str], str])
+    assert_type(events | tumbling_window(1.0, key=user_of), Stream[Window[Event, str]])
+    assert_type(events | tumbling_window(1.0, time=stamp), Stream[Window[Event]])
+    assert_type(
+        events | tumbling_window(1.0, aggregate=(zero, add)), Stream[Window[Event, None, float]]
+    )
+    assert_type(
+        events | sliding_window(2.0, 1.0, key=user_of, aggregate=(zero, add)),
+        Stream[Window[Event, str, float]],
+    )
+    assert_type(
+        events | session_window(5.0, key=user_of, aggregate=(zero, add, merged)),
+        Stream[Window[Event, str, float]],
+    )
+
+
+def extend_and_recover(events: Stream[Event], texts: Stream[str], e0: Event) -> None:
+    assert_type(events | start_with(e0), Stream[Event])
+    assert_type(events | end_with(e0, e0), Stream[Event])
+    assert_type(events | default_if_empty(e0), Stream[Event])
+    assert_type(throw(ValueError("boom")), Stream[Never])
+    assert_type(catch(events, fallback), Stream[Event | str])
+    assert_type(on_error_resume(events, texts), Stream[Event | str])
+    assert_type(on_error_resume(events, lambda: ["x"]), Stream[Event | str])
+    assert_type(catch(events, lambda exc: [1]), Stream[Event | int])
+    assert_type(retry_stream(events, 3, backoff=0.1), Stream[Event])
+    assert_type(events | exhaust_map(inner), Stream[int])
+    assert_type(scaled(2), Operator[int, float])
+    assert_type(count(), Operator[object, int])
+    assert_type(where(is_big) | chunks(3), Operator[Event, list[Event]])
+    assert_type(where(is_big) | enumerate(), Operator[Event, tuple[int, Event]])
+    assert_type(where(is_big) | tumbling_window(1.0), Operator[Event, Window[Event]])
+    assert_type(map(value_of) | zip_with(texts), Operator[Event, tuple[float, str]])
+    assert_type(take(2) | chunks(3), Chunked)
+    assert_type(take(2) | map(value_of), Operator[Event, float])
+    assert_type(events | (take(2) | chunks(3)), Stream[list[Event]])
+    assert_type(events | (where(is_big) | pairwise()), Stream[tuple[Event, Event]])
+    assert_type(events | take_until(texts), Stream[Event])
+    assert_type(every_other(), SameOperator)
+    assert_type(events | every_other(), Stream[Event])
+    assert_type(events | every_other() | take(2), Stream[Event])
+    assert_type(events.pipe(every_other(), map(value_of)), Stream[float])
+    assert_type(from_iterable([1, 2]) | scaled(2), Stream[float])
 
 
 def named_functions(events: Stream[Event]) -> None:
@@ -166,6 +300,14 @@ def piped_lambdas(events: Stream[Event]) -> None:
     assert_type(events.pipe(session_window(5.0)), Stream[Window[Event]])
     assert_type(events.pipe(enumerate()), Stream[tuple[int, Event]])
     assert_type(events.pipe(pairwise()), Stream[tuple[Event, Event]])
+    assert_type(events.pipe(start_with(Event("a", 0.0))), Stream[Event])
+    assert_type(events.pipe(zip_with(from_iterable([1]))), Stream[tuple[Event, int]])
+    assert_type(events.pipe(tumbling_window(1.0, key=lambda e: e.user)), Stream[Window[Event, str]])
+    assert_type(
+        events.pipe(tumbling_window(1.0, aggregate=(lambda: 0.0, lambda acc, e: acc + e.value))),
+        Stream[Window[Event, None, float]],
+    )
+    assert_type(events.pipe(take(2), tumbling_window(1.0)), Stream[Window[Event]])
     # Several operators in one pipe() call with lambdas after the first: see
     # check_pipe_pyright.py (mypy infers Any there); one operator per call works in both.
     assert_type(events.pipe(map(value_of), take(2), where(is_big_value)), Stream[float])
@@ -174,6 +316,17 @@ def piped_lambdas(events: Stream[Event]) -> None:
 
 async def run_types(events: Stream[Event]) -> None:
     assert_type(await events.pipe(map(value_of)).collect(), list[float])
+    keyed = events | tumbling_window(1.0, key=user_of, aggregate=(zero, add))
+    async with keyed.stream() as windows:
+        async for w in windows:
+            assert_type(w.key, str)
+            assert_type(w.value, float)
+            assert_type(w.items, list[Event])
     async with events.pipe(take(1)).stream() as run:
         async for item in run:
             assert_type(item, Event)
+
+
+def testing_helpers() -> None:
+    assert_type(marbles("-a-b|", 1.0), list[At[str]])
+    assert_type(marbles("-a-b|", 1.0, values={"a": 1, "b": 2}), list[At[int]])

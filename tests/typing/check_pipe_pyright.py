@@ -7,10 +7,24 @@ pyright solves them left to right. Excluded from mypy's ``files`` in pyproject.t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import assert_type
+from typing import TypeVar, assert_type
 
-from anystream import Stream, map, take, where
+from anystream import (
+    Stream,
+    Window,
+    exhaust_map,
+    from_iterable,
+    map,
+    operator,
+    session_window,
+    take,
+    where,
+    zip_with,
+)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,3 +43,31 @@ def issue_pipeline(events: Stream[Event]) -> None:
         events.pipe(map(lambda e: e.user), map(lambda u: len(u)), where(lambda n: n > 2)),
         Stream[int],
     )
+
+
+@operator
+async def listed(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
+    async for item in source:
+        yield [item]
+
+
+def more_pipelines(events: Stream[Event], numbers: Stream[int]) -> None:
+    assert_type(
+        events.pipe(zip_with(numbers), where(lambda pair: pair[1] > 0)),
+        Stream[tuple[Event, int]],
+    )
+    assert_type(events.pipe(exhaust_map(lambda e: from_iterable([e.user]))), Stream[str])
+    assert_type(
+        events.pipe(
+            session_window(
+                5.0,
+                key=lambda e: e.user,
+                aggregate=(lambda: 0, lambda acc, e: acc + 1, lambda a, b: a + b),
+            )
+        ),
+        Stream[Window[Event, str, int]],
+    )
+    # A generic @operator that changes the item type: its type variable is solved at the
+    # pipe() call in pyright (mypy: Operator[Never, list[Never]], check_mypy_limits_types).
+    assert_type(events.pipe(listed()), Stream[list[Event]])
+    assert_type(events.pipe(listed(), map(lambda b: len(b))), Stream[int])

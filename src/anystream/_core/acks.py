@@ -70,12 +70,12 @@ class Acked(Generic[T_co]):
         nack: Callable[[BaseException | None], object] | None = None,
         dead: Callable[[BaseException], object] | None = None,
     ) -> None:
-        self.value = value
-        self.ack = ack
-        self.nack = nack
+        self.value: T_co = value
+        self.ack: Callable[[], object] = ack
+        self.nack: Callable[[BaseException | None], object] | None = nack
         # Called (before ``ack``) when an error policy dead-letters the item, with the
         # error: a durable source records the letter before it acknowledges the item.
-        self.dead = dead
+        self.dead: Callable[[BaseException], object] | None = dead
 
     def __repr__(self) -> str:
         return f"Acked({self.value!r})"

@@ -155,10 +155,10 @@ class StageTiming:
     __slots__ = ("blocked", "compute", "name", "wait")
 
     def __init__(self, name: str, relative_accuracy: float = 0.01) -> None:
-        self.name = name
-        self.wait = QuantileSketch(relative_accuracy)
-        self.compute = QuantileSketch(relative_accuracy)
-        self.blocked = QuantileSketch(relative_accuracy)
+        self.name: str = name
+        self.wait: QuantileSketch = QuantileSketch(relative_accuracy)
+        self.compute: QuantileSketch = QuantileSketch(relative_accuracy)
+        self.blocked: QuantileSketch = QuantileSketch(relative_accuracy)
 
     @property
     def count(self) -> int:
@@ -200,10 +200,12 @@ class PipelineTiming:
     ) -> None:
         if isinstance(stage_names, str):
             raise TypeError("PipelineTiming(): stage_names must be a sequence of names, not a str")
-        self.relative_accuracy = relative_accuracy
-        self.clock = clock
-        self.stages = [StageTiming(str(name), relative_accuracy) for name in stage_names]
-        self.end_to_end = QuantileSketch(relative_accuracy)
+        self.relative_accuracy: float = relative_accuracy
+        self.clock: Clock = clock
+        self.stages: list[StageTiming] = [
+            StageTiming(str(name), relative_accuracy) for name in stage_names
+        ]
+        self.end_to_end: QuantileSketch = QuantileSketch(relative_accuracy)
 
     def record(self, stage_index: int, wait: float, compute: float, blocked: float) -> None:
         """Record one item's durations at stage ``stage_index``, in seconds."""

@@ -36,6 +36,7 @@ from typing import (
     ParamSpec,
     Protocol,
     TypeVar,
+    final,
     overload,
 )
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GenStep",
+    "ItemOfAnyType",
     "Kernel",
     "Operator",
     "Pipeable",
@@ -66,6 +68,7 @@ X = TypeVar("X")
 T_contra = TypeVar("T_contra", contravariant=True)
 U_co = TypeVar("U_co", covariant=True)
 P = ParamSpec("P")
+OpT = TypeVar("OpT", bound="Operator[Any, Any]")
 
 KernelKind = Literal["map", "amap", "filter", "afilter", "parse", "take"]
 Overflow = Literal["block", "drop_oldest", "drop_newest", "latest"]
@@ -206,8 +209,8 @@ class Operator(Generic[T_contra, U_co]):
     @overload
     def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
     @overload
-    def __or__(self, other: Operator[U_co, V]) -> Operator[T_contra, V]: ...
-    def __or__(self, other: Operator[Any, Any]) -> Operator[Any, Any]:
+    def __or__(self, other: Pipeable[U_co, V]) -> Operator[T_contra, V]: ...
+    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
         if not isinstance(other, Operator):
             return NotImplemented
         return Operator(self._steps + other._steps)
@@ -233,14 +236,19 @@ class SameOperator(Operator[Any, Any]):
     __slots__ = ()
 
     @overload
-    def __or__(self, other: SameOperator) -> SameOperator: ...
+    def __or__(self, other: OpT) -> OpT: ...
     @overload
-    def __or__(self, other: Operator[T, U]) -> Operator[T, U]: ...
-    def __or__(self, other: Operator[Any, Any]) -> Operator[Any, Any]:
+    def __or__(self, other: Pipeable[Any, V]) -> Operator[Any, V]: ...
+    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
+        # ``same | other`` has other's type: a SameOperator, an Operator[T, U], or one of
+        # the operator classes typed by the stream they meet (Enumerated, Chunked, ...).
         if not isinstance(other, Operator):
             return NotImplemented
         steps = self._steps + other._steps
-        return SameOperator(steps) if isinstance(other, SameOperator) else Operator(steps)
+        kind = type(other)
+        # Every operator class of the package takes just its steps; a user's subclass
+        # with another constructor gets a plain Operator.
+        return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
 
     def _pipe_into(self, stream: Stream[X], /) -> Stream[X]:
         return stream._extend(self._steps)
@@ -257,6 +265,28 @@ class Pipeable(Protocol[T_contra, U_co]):
     def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
 
 
+@final
+class ItemOfAnyType:
+    """A stand-in item type in :func:`operator`'s signature, never instantiated.
+
+    A generator function generic in its item type (``AsyncIterator[T]`` in and out) is
+    the only kind that accepts and yields this class, so the first overload of
+    :func:`operator` picks out the type-preserving generic ones and types their factory
+    as returning a :class:`SameOperator`; type checkers cannot keep the function's type
+    variable open through the factory (mypy would solve it to ``Never``).
+    """
+
+    __slots__ = ()
+
+
+@overload
+def operator(
+    fn: Callable[Concatenate[AsyncIterator[ItemOfAnyType], P], AsyncIterator[ItemOfAnyType]],
+) -> Callable[P, SameOperator]: ...
+@overload
+def operator(
+    fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
+) -> Callable[P, Operator[T, U]]: ...
 def operator(
     fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
 ) -> Callable[P, Operator[T, U]]:
@@ -277,6 +307,14 @@ def operator(
     The generator runs in the same task as its neighbours. It must not open a task
     group or cancel scope that stays open across a ``yield`` (use a staged operator for
     anything that needs a task or a timeout).
+
+    Types: a generator generic in its item type (``AsyncIterator[T]`` in and out, as
+    above) gives a factory returning a :class:`SameOperator`, so ``stream |
+    every_other()`` keeps the stream's item type in mypy and pyright; one over concrete
+    types gives ``Operator[In, Out]``. A generic one that changes the type (``T`` in,
+    ``list[T]`` out) is solved by pyright in ``stream.pipe(...)`` but is
+    ``Operator[Never, list[Never]]`` in mypy: write it for concrete types there, or
+    ``cast`` at the use site.
     """
     if not inspect.isasyncgenfunction(fn):
         raise TypeError(
@@ -290,7 +328,9 @@ def operator(
         def make(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
             return fn(upstream, *args, **kwargs)
 
-        return Operator((GenStep(name, make),))
+        # A SameOperator for every decorated function: right for the type-preserving
+        # ones (the first overload) and an Operator all the same for the others.
+        return SameOperator((GenStep(name, make),))
 
     return factory
 

@@ -85,17 +85,17 @@ class QuantileSketch:
             raise ValueError(
                 f"QuantileSketch(): max_buckets must be an int >= 2, got {max_buckets!r}"
             )
-        self.relative_accuracy = float(relative_accuracy)
+        self.relative_accuracy: float = float(relative_accuracy)
         self._gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
         self._inv_log_gamma = 1.0 / math.log(self._gamma)
         self._min_value = float(min_value)
         self._max_buckets = max_buckets
         self._bins: dict[int, int] = {}
         self._zeros = 0
-        self.count = 0
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
+        self.count: int = 0
+        self.sum: float = 0.0
+        self.min: float = math.inf
+        self.max: float = -math.inf
 
     # -- updating ------------------------------------------------------------------------
 

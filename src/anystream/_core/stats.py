@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .reprs import html_table, rich_table
 
@@ -51,7 +51,7 @@ class OpStats:
     )
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name: str = name
         own = [0, 0]
         self._in, self._in_index = own, 0
         self._out, self._out_index = own, 1
@@ -59,8 +59,8 @@ class OpStats:
         self._drop_index = 0
         self._drop_reason = ""
         self._dropped: dict[str, int] = {}
-        self.retried = 0
-        self.dead_lettered = 0
+        self.retried: int = 0
+        self.dead_lettered: int = 0
 
     def _bind(
         self, counts: list[int], in_index: int, out_index: int, drop_index: int, reason: str
@@ -161,7 +161,7 @@ class RunStats(Mapping[str, OpStats]):
         #: aborted. Items held inside an operator show as its ``in_flight``.
         self.discarded: dict[str, int] = {}
 
-    def __getitem__(self, key: Any) -> OpStats:
+    def __getitem__(self, key: str | int) -> OpStats:
         if isinstance(key, int):
             return self._ops[key]
         for op in self._ops:

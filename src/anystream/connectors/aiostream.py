@@ -36,10 +36,10 @@ from typing import Generic, TypeVar
 
 try:
     import aiostream
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         "anystream.connectors.aiostream needs aiostream: pip install 'anystream[aiostream]'"
-    ) from exc
+    ) from _missing
 
 from .._core.runner import Run
 from .._core.source import FactorySource

@@ -106,8 +106,8 @@ class RegionService:
             raise ValueError(f"RegionService(): latency must be >= 0, got {latency}")
         self.latency = latency
         self.regions = regions
-        self.calls = 0
-        self.completed = 0
+        self.calls: int = 0
+        self.completed: int = 0
 
     async def lookup(self, user_id: int) -> str:
         self.calls += 1

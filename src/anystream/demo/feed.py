@@ -24,7 +24,7 @@ from .events import TYPES
 
 __all__ = ["Feed"]
 
-logger = logging.getLogger("anystream.demo.feed")
+logger: logging.Logger = logging.getLogger("anystream.demo.feed")
 
 _SEVERITY_MIX = ("debug", "info", "info", "warn", "error")
 
@@ -83,9 +83,9 @@ class Feed:
         self.malformed_every = malformed_every
         self.limit = limit
         self.on_stop = on_stop
-        self.lines = 0
-        self.malformed = 0
-        self.stopped = False
+        self.lines: int = 0
+        self.malformed: int = 0
+        self.stopped: bool = False
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._lines()

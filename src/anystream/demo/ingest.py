@@ -64,7 +64,7 @@ class FlakySink:
         self.failure_rate = failure_rate
         self.permanent = permanent
         self.rows: Counter[int] = Counter()
-        self.attempts = 0
+        self.attempts: int = 0
         self.latencies: list[float] = []
 
     async def write(self, event: Event) -> None:
@@ -84,8 +84,8 @@ class ReplayableQueue:
     def __init__(self, count: int) -> None:
         self.pending: dict[int, str] = {i: f"payload-{i}" for i in range(count)}
         self.enqueued = count
-        self.acked = 0
-        self.nacked = 0
+        self.acked: int = 0
+        self.nacked: int = 0
 
     async def read(self, rate: float) -> AsyncIterator[Acked[Event]]:
         for event_id in sorted(self.pending):

@@ -39,7 +39,7 @@ from .feed import Feed
 
 __all__ = ["Demo", "DemoConfig", "DemoSummary", "build_demo", "build_pipeline"]
 
-logger = logging.getLogger("anystream.demo")
+logger: logging.Logger = logging.getLogger("anystream.demo")
 
 
 @dataclass(frozen=True)

@@ -507,8 +507,8 @@ class _Command:
         self.run = run
 
 
-produce_command = _Command(PRODUCE_HELP, add_produce_arguments, run_produce)
-worker_command = _Command(WORKER_HELP, add_worker_arguments, run_worker)
+produce_command: _Command = _Command(PRODUCE_HELP, add_produce_arguments, run_produce)
+worker_command: _Command = _Command(WORKER_HELP, add_worker_arguments, run_worker)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,7 +70,7 @@ class Monitor:
                 f"a Stream, got {type(run).__name__} {run!r:.60}"
             )
         self._run = run
-        self.interval = check_number("monitor", "interval", interval)
+        self.interval: float = check_number("monitor", "interval", interval)
         if on_snapshot is not None:
             check_callable("monitor", "on_snapshot", on_snapshot)
         self._callback = on_snapshot

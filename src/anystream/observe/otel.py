@@ -51,7 +51,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -61,12 +61,15 @@ from .metrics import MetricsSnapshot, take_snapshot
 from .monitor import Monitor, monitor
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+    from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
+    from .._core.stream import Stream
     from ..ops.window import Window
 
-__all__ = ["Instrumentation", "PipelineTelemetry", "instrument", "window_spans"]
+__all__ = ["Instrumentation", "PipelineTelemetry", "WindowSpans", "instrument", "window_spans"]
+
+W = TypeVar("W", bound="Window[Any, Any, Any]")
 
 SCOPE = "anystream"
 Key = tuple[str, int, str, str]  # pipeline, position, operator name, kind
@@ -178,12 +181,12 @@ class PipelineTelemetry:
             unit=item,
             description="Capacity n of a buffered(n)",
         )
-        self.throughput = meter.create_histogram(
+        self.throughput: Histogram = meter.create_histogram(
             "anystream.operator.throughput",
             unit="{item}/s",
             description="Items emitted per second, one value per sampling interval",
         )
-        self.fill_ratio = meter.create_histogram(
+        self.fill_ratio: Histogram = meter.create_histogram(
             "anystream.buffer.fill_ratio",
             unit="1",
             description="Buffer fill / capacity, one value per sampling interval",
@@ -308,7 +311,7 @@ class Instrumentation:
             raise TypeError(f"instrument(): spans must be True or False, got {spans!r}")
         self.telemetry = telemetry
         self.run = run
-        self.pipeline = pipeline if pipeline is not None else repr(run._stream)
+        self.pipeline: str = pipeline if pipeline is not None else repr(run._stream)
         self._spans = spans
         self._tracer_provider = tracer_provider
         self._monitor: Monitor = monitor(run, interval, on_snapshot=self._record)
@@ -459,9 +462,19 @@ def instrument(
 # -- per-window spans -------------------------------------------------------------------
 
 
+class WindowSpans(Operator[Any, Any]):
+    """The type of :func:`window_spans`: a stream of windows keeps its exact window type
+    (``Stream[Window[Event, str, float]]`` stays one); other streams are refused."""
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[W], /) -> Stream[W]:
+        return stream._extend(self._steps)
+
+
 def window_spans(
     *, name: str = "anystream.window", tracer_provider: TracerProvider | None = None
-) -> Operator[Window[Any], Window[Any]]:
+) -> WindowSpans:
     """Pass windows through unchanged, recording one span per window.
 
     ::
@@ -484,7 +497,7 @@ def window_spans(
         tracer = otel.trace.get_tracer(SCOPE, _version(), tracer_provider=tracer_provider_)
         return _window_spans(source, tracer, name)
 
-    return Operator((GenStep(f"window_spans({name})", make),))
+    return WindowSpans((GenStep(f"window_spans({name})", make),))
 
 
 async def _window_spans(source: AsyncIterator[Any], tracer: Any, name: str) -> AsyncIterator[Any]:

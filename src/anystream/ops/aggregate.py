@@ -81,7 +81,7 @@ def reduce(
     return Operator((GenStep(name, folding),))
 
 
-def count(*, name: str | None = None) -> Operator[Any, int]:
+def count(*, name: str | None = None) -> Operator[object, int]:
     """Emit one item at the end of input: how many items there were (0 for none)."""
 
     async def counting(upstream: AsyncIterator[Any]) -> AsyncIterator[int]:
@@ -118,7 +118,7 @@ class Group(Generic[K, T]):
     __slots__ = ("_aborted", "_items", "key")
 
     def __init__(self, key: K, items: MemoryObjectReceiveStream[T]) -> None:
-        self.key = key
+        self.key: K = key
         self._items = items
         self._aborted = False
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, TypeVarTuple, overload
 
 import anyio
 from anyio import BrokenResourceError, EndOfStream, WouldBlock
@@ -62,6 +62,7 @@ from .._core.stream import Stream
 from .flow import buffered
 
 __all__ = [
+    "ZippedWith",
     "concat",
     "concat_with",
     "merge",
@@ -75,6 +76,8 @@ T = TypeVar("T")
 T1 = TypeVar("T1")
 T2 = TypeVar("T2")
 T3 = TypeVar("T3")
+X = TypeVar("X")
+Ts = TypeVarTuple("Ts")
 
 #: Buffer given to an input without a staged operator of its own (see ``_interruptible``).
 #: A rendezvous there would cost a scheduler round-trip per item (about 10 us, doubling
@@ -564,7 +567,15 @@ def zip(
     s1: Stream[T1], s2: Stream[T2], s3: Stream[T3], /, *, strict: bool = ...
 ) -> Stream[tuple[T1, T2, T3]]: ...
 @overload
-def zip(*streams: Stream[Any], strict: bool = ...) -> Stream[tuple[Any, ...]]: ...
+def zip(
+    s1: Stream[Any],
+    s2: Stream[Any],
+    s3: Stream[Any],
+    s4: Stream[Any],
+    /,
+    *streams: Stream[Any],
+    strict: bool = ...,
+) -> Stream[tuple[Any, ...]]: ...
 def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
     """Emit tuples of the ``n``-th item of every stream; end with the shortest.
 
@@ -593,14 +604,59 @@ def zip(*streams: Stream[Any], strict: bool = False) -> Stream[tuple[Any, ...]]:
     return Stream(_source(name, _zip_body(strict), streams))
 
 
+class ZippedWith(Operator[Any, Any], Generic[*Ts]):
+    """The type of ``zip_with(*others)`` and ``with_latest_from(other)``.
+
+    Turns a ``Stream[T]`` into a ``Stream[tuple[T, *Ts]]``.
+
+    ``Ts`` are the item types of the other streams; the first item type comes from the
+    stream it is piped into (as for :class:`~anystream.SameOperator`), so
+    ``events | zip_with(numbers)`` is ``Stream[tuple[Event, int]]``.
+    """
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[X, *Ts]]:
+        return stream._extend(self._steps)
+
+
+@overload
+def zip_with(
+    s1: Stream[T1], /, *, strict: bool = ..., name: str | None = ...
+) -> ZippedWith[T1]: ...
+@overload
+def zip_with(
+    s1: Stream[T1], s2: Stream[T2], /, *, strict: bool = ..., name: str | None = ...
+) -> ZippedWith[T1, T2]: ...
+@overload
+def zip_with(
+    s1: Stream[T1],
+    s2: Stream[T2],
+    s3: Stream[T3],
+    /,
+    *,
+    strict: bool = ...,
+    name: str | None = ...,
+) -> ZippedWith[T1, T2, T3]: ...
+@overload
+def zip_with(
+    s1: Stream[Any],
+    s2: Stream[Any],
+    s3: Stream[Any],
+    s4: Stream[Any],
+    /,
+    *others: Stream[Any],
+    strict: bool = ...,
+    name: str | None = ...,
+) -> ZippedWith[*tuple[Any, ...]]: ...
 def zip_with(
     *others: Stream[Any], strict: bool = False, name: str | None = None
-) -> Operator[Any, tuple[Any, ...]]:
+) -> ZippedWith[*tuple[Any, ...]]:
     """Pipeable :func:`zip`: ``s | zip_with(t)`` emits ``(s_item, t_item)`` tuples."""
     _check_strict_flag("zip_with", strict)
     _check_streams("zip_with", others)
     name = step_name("zip_with", name, "zip_with" if not strict else "zip_with(strict=True)")
-    return _staged(name, _zip_body(strict), others)
+    return ZippedWith(_staged(name, _zip_body(strict), others).steps)
 
 
 def _check_strict_flag(op: str, strict: object) -> None:
@@ -641,6 +697,36 @@ def _zip_latest_body(partial: bool) -> Body:
     return body
 
 
+@overload
+def zip_latest(s1: Stream[T1], /, *, partial: Literal[False]) -> Stream[tuple[T1]]: ...
+@overload
+def zip_latest(s1: Stream[T1], /, *, partial: bool = ...) -> Stream[tuple[T1 | None]]: ...
+@overload
+def zip_latest(
+    s1: Stream[T1], s2: Stream[T2], /, *, partial: Literal[False]
+) -> Stream[tuple[T1, T2]]: ...
+@overload
+def zip_latest(
+    s1: Stream[T1], s2: Stream[T2], /, *, partial: bool = ...
+) -> Stream[tuple[T1 | None, T2 | None]]: ...
+@overload
+def zip_latest(
+    s1: Stream[T1], s2: Stream[T2], s3: Stream[T3], /, *, partial: Literal[False]
+) -> Stream[tuple[T1, T2, T3]]: ...
+@overload
+def zip_latest(
+    s1: Stream[T1], s2: Stream[T2], s3: Stream[T3], /, *, partial: bool = ...
+) -> Stream[tuple[T1 | None, T2 | None, T3 | None]]: ...
+@overload
+def zip_latest(
+    s1: Stream[Any],
+    s2: Stream[Any],
+    s3: Stream[Any],
+    s4: Stream[Any],
+    /,
+    *streams: Stream[Any],
+    partial: bool = ...,
+) -> Stream[tuple[Any, ...]]: ...
 def zip_latest(*streams: Stream[Any], partial: bool = True) -> Stream[tuple[Any, ...]]:
     """Whenever any stream emits, emit a tuple of the latest item of every stream.
 

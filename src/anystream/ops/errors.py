@@ -74,7 +74,7 @@ class DeadLetters(Generic[T]):
             raise ValueError(f"DeadLetters(): max_items must be >= 0, got {max_items}")
         self._max = max_items
         self._letters: list[DeadLetter[T]] = []
-        self.overflowed = 0
+        self.overflowed: int = 0
 
     def __call__(self, letter: DeadLetter[T]) -> None:
         if self._max is not None and len(self._letters) >= self._max:

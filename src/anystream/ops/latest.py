@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._core.operator import Operator, StageContext, StagedStep, step_name
+from .._core.operator import StageContext, StagedStep, step_name
 from .._core.stream import Stream
-from .combine import _MISSING, Input, _check_streams, _Combinator, _run
+from .combine import _MISSING, Input, ZippedWith, _check_streams, _Combinator, _run
 
 __all__ = ["with_latest_from"]
 
@@ -26,7 +26,7 @@ U = TypeVar("U")
 NO_LATEST = "no latest yet"
 
 
-def with_latest_from(other: Stream[U], *, name: str | None = None) -> Operator[T, tuple[T, U]]:
+def with_latest_from(other: Stream[U], *, name: str | None = None) -> ZippedWith[U]:
     """For every upstream item, emit ``(item, latest item of other)``.
 
     ::
@@ -70,4 +70,4 @@ def with_latest_from(other: Stream[U], *, name: str | None = None) -> Operator[T
 
         await _run(body, _Combinator(label, tx, ctx.stop, ctx.counts), [rx, other])
 
-    return Operator((StagedStep(label, run),))
+    return ZippedWith((StagedStep(label, run),))

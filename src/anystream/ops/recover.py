@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
@@ -42,6 +42,12 @@ def _as_stream(op: str, what: str, value: object) -> Stream[Any]:
     )
 
 
+@overload
+def catch(stream: Stream[T], handler: Callable[[Exception], Stream[U]]) -> Stream[T | U]: ...
+@overload
+def catch(stream: Stream[T], handler: Callable[[Exception], AsyncIterable[U]]) -> Stream[T | U]: ...
+@overload
+def catch(stream: Stream[T], handler: Callable[[Exception], Iterable[U]]) -> Stream[T | U]: ...
 def catch(stream: Stream[T], handler: Callable[[Exception], Replacement[U]]) -> Stream[T | U]:
     """Emit ``stream``'s items; if it fails, continue with the items of ``handler(error)``.
 
@@ -78,6 +84,16 @@ def _catching(
     return Stream(_source(op, body, [stream]))
 
 
+@overload
+def on_error_resume(stream: Stream[T], fallback: Stream[U]) -> Stream[T | U]: ...
+@overload
+def on_error_resume(stream: Stream[T], fallback: Callable[[], Stream[U]]) -> Stream[T | U]: ...
+@overload
+def on_error_resume(
+    stream: Stream[T], fallback: Callable[[], AsyncIterable[U]]
+) -> Stream[T | U]: ...
+@overload
+def on_error_resume(stream: Stream[T], fallback: Callable[[], Iterable[U]]) -> Stream[T | U]: ...
 def on_error_resume(
     stream: Stream[T], fallback: Stream[U] | Callable[[], Replacement[U]]
 ) -> Stream[T | U]:

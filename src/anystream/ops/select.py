@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator, Callable, Hashable
+from typing import Any, Literal, overload
 
 import anyio
 from anyio import EndOfStream
@@ -50,6 +50,7 @@ from .._core.callables import (
     describe,
     is_async_callable,
 )
+from .._core.compat import TypeVar
 from .._core.errors import add_operator_note
 from .._core.handoff import receive, send
 from .._core.operator import (
@@ -78,11 +79,15 @@ __all__ = [
     "where",
 ]
 
-T = TypeVar("T")
+# Any when a checker cannot solve it (mypy: a lambda in a later operator of one pipe()
+# call) rather than Never, which would make that pipe() a false error.
+T = TypeVar("T", default=Any)
 
 _MISSING: Any = object()
 
-Predicate = Callable[[T], object] | Callable[[T], Awaitable[object]]
+# A plain or an async predicate (an awaitable result is awaited): one callable type, not a
+# union of two, so that mypy gives a lambda its parameter type.
+Predicate = Callable[[T], object]
 
 
 def where(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]:
@@ -225,6 +230,12 @@ def drop_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[
     return _gen(name, dropping)
 
 
+@overload
+def distinct_until_changed(key: None = ..., *, name: str | None = ...) -> SameOperator: ...
+@overload
+def distinct_until_changed(
+    key: Callable[[T], object], *, name: str | None = ...
+) -> Operator[T, T]: ...
 def distinct_until_changed(
     key: Callable[[T], object] | None = None, *, name: str | None = None
 ) -> Operator[T, T]:
@@ -266,7 +277,7 @@ def distinct_until_changed(
 # -- staged steps -------------------------------------------------------------------------
 
 
-def take_until(trigger: anyio.Event | Stream[Any], *, name: str | None = None) -> SameOperator:
+def take_until(trigger: anyio.Event | Stream[object], *, name: str | None = None) -> SameOperator:
     """Emit items until ``trigger`` fires, then end and close the upstream.
 
     ::
@@ -324,6 +335,22 @@ def take_until(trigger: anyio.Event | Stream[Any], *, name: str | None = None) -
     return SameOperator((StagedStep(name, run),))
 
 
+@overload
+def dedupe(
+    key: None = ...,
+    *,
+    max_keys: int | None = ...,
+    ttl: float | None = ...,
+    name: str | None = ...,
+) -> SameOperator: ...
+@overload
+def dedupe(
+    key: Callable[[T], Hashable],
+    *,
+    max_keys: int | None = ...,
+    ttl: float | None = ...,
+    name: str | None = ...,
+) -> Operator[T, T]: ...
 def dedupe(
     key: Callable[[T], Hashable] | None = None,
     *,
@@ -396,4 +423,4 @@ def dedupe(
             counts[1] += 1
             await send(tx, item)
 
-    return Operator((StagedStep(name, run),))
+    return SameOperator((StagedStep(name, run),))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack, cast, overload
 
 import anyio
 import anyio.lowlevel
@@ -41,6 +41,7 @@ from .._core.callables import (
     describe,
     is_async_callable,
 )
+from .._core.compat import TypeVar as TypeVarWithDefault
 from .._core.errors import add_operator_note
 from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
@@ -65,10 +66,13 @@ __all__ = [
     "tap",
 ]
 
-T = TypeVar("T")
+# Any when a checker cannot solve it (mypy: a lambda in a later operator of one pipe()
+# call) rather than Never, which would make that pipe() a false error.
+T = TypeVarWithDefault("T", default=Any)
 U = TypeVar("U")
 A = TypeVar("A")
 X = TypeVar("X")
+Ts = TypeVarTuple("Ts")
 
 _MISSING: Any = object()
 
@@ -192,6 +196,22 @@ def map_async(
 # -- per-item operators written as generator steps ---------------------------------------
 
 
+@overload
+def starmap(
+    fn: Callable[[Unpack[Ts]], Awaitable[U]],
+    *,
+    concurrency: int = ...,
+    ordered: bool = ...,
+    name: str | None = ...,
+) -> Operator[tuple[*Ts], U]: ...
+@overload
+def starmap(
+    fn: Callable[[Unpack[Ts]], U],
+    *,
+    concurrency: int = ...,
+    ordered: bool = ...,
+    name: str | None = ...,
+) -> Operator[tuple[*Ts], U]: ...
 def starmap(
     fn: Callable[..., U] | Callable[..., Awaitable[U]],
     *,
@@ -248,9 +268,7 @@ def starmap(
     return Operator((Kernel("map", name, call),))
 
 
-def tap(
-    fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None
-) -> Operator[T, T]:
+def tap(fn: Callable[[T], object], *, name: str | None = None) -> Operator[T, T]:
     """Call ``fn(item)`` for its side effect and emit the item unchanged, in order.
 
     ``fn`` may be a plain function or a coroutine function (awaited before the item is

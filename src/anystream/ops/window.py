@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from .._core.callables import check_int, check_number
 from .._core.operator import GenStep, Operator, StagedStep, step_name
+from .._core.stream import Stream
 from ._window.config import Config
 from ._window.drivers import CLOCK_EVERY as CLOCK_EVERY
 from ._window.drivers import EVENT_TIME_BUFFER as EVENT_TIME_BUFFER
@@ -62,9 +63,20 @@ from ._window.drivers import (
 from ._window.engines import Engine, grid_engine, session_engine
 from ._window.model import Aggregate, SessionAggregate, Window
 
-__all__ = ["Window", "chunks", "session_window", "sliding_window", "tumbling_window"]
+__all__ = [
+    "Chunked",
+    "Window",
+    "Windowed",
+    "chunks",
+    "session_window",
+    "sliding_window",
+    "tumbling_window",
+]
 
 T = TypeVar("T")
+K = TypeVar("K")
+A = TypeVar("A")
+X = TypeVar("X")
 
 #: The most windows one item may belong to in :func:`sliding_window` (``size / step``):
 #: above it every item would cost that many folds, and ``size=1e12, step=1`` never ends.
@@ -72,6 +84,34 @@ MAX_WINDOWS_PER_ITEM = 10_000
 #: The shortest window ``size`` and ``step`` in processing time, in seconds: a timer
 #: cannot fire faster, and the window edges would fall below the clock's resolution.
 MIN_PERIOD = 1e-6
+
+
+class Windowed(Operator[Any, Any]):
+    """The type of a window operator given no function of the items (no ``key=``,
+    ``time=``, ``on_late=`` or ``aggregate=``): turns a ``Stream[T]`` into a
+    ``Stream[Window[T]]``.
+
+    Not generic, so the item type comes from the stream it is piped into (as for
+    :class:`~anystream.SameOperator`): ``events | tumbling_window(1.0)`` is
+    ``Stream[Window[Event]]`` in every checker.
+    """
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[Window[X]]:
+        return stream._extend(self._steps)
+
+
+class Chunked(Operator[Any, Any]):
+    """The type of ``chunks(n)``: turns a ``Stream[T]`` into a ``Stream[list[T]]``.
+
+    Not generic, so the item type comes from the stream it is piped into.
+    """
+
+    __slots__ = ()
+
+    def _pipe_into(self, stream: Stream[X], /) -> Stream[list[X]]:
+        return stream._extend(self._steps)
 
 
 def _check_period(op: str, arg: str, value: float, cfg: Config) -> None:
@@ -88,7 +128,7 @@ def chunks(
     *,
     step: int | None = None,
     name: str | None = None,
-) -> Operator[T, list[T]]:
+) -> Chunked:
     """Emit the items in lists of ``n``; with ``timeout``, also when a list got old.
 
     ::
@@ -129,34 +169,94 @@ def chunks(
             label = step_name("chunks", name, f"chunks({size}, step={every})")
             if every > size:
                 run = functools.partial(run_chunks_by_step, size, every)
-                return Operator((StagedStep(label, run),))
+                return Chunked((StagedStep(label, run),))
 
             def make_step(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
                 return chunks_by_step(upstream, size, every)
 
-            return Operator((GenStep(label, make_step),))
+            return Chunked((GenStep(label, make_step),))
     if timeout is None:
 
         def make(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
             return chunks_by_count(upstream, size)
 
-        return Operator((GenStep(step_name("chunks", name, f"chunks({size})"), make),))
+        return Chunked((GenStep(step_name("chunks", name, f"chunks({size})"), make),))
     period = check_number("chunks", "timeout", timeout)
     name = step_name("chunks", name, f"chunks({size}, timeout={period:g})")
-    return Operator((StagedStep(name, functools.partial(run_chunks, size, period)),))
+    return Chunked((StagedStep(name, functools.partial(run_chunks, size, period)),))
 
 
+@overload
 def tumbling_window(
     size: float,
     *,
-    key: Callable[[T], Any] | None = None,
+    key: None = ...,
+    time: None = ...,
+    allowed_lateness: float = ...,
+    on_late: None = ...,
+    aggregate: None = ...,
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Windowed: ...
+@overload
+def tumbling_window(
+    size: float,
+    *,
+    key: Callable[[T], K],
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: Aggregate[A, T],
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, K, A]]: ...
+@overload
+def tumbling_window(
+    size: float,
+    *,
+    key: Callable[[T], K],
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: None = ...,
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, K]]: ...
+@overload
+def tumbling_window(
+    size: float,
+    *,
+    key: None = ...,
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: Aggregate[A, T],
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, None, A]]: ...
+@overload
+def tumbling_window(
+    size: float,
+    *,
+    key: None = ...,
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: None = ...,
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T]]: ...
+def tumbling_window(
+    size: float,
+    *,
+    key: Callable[[T], object] | None = None,
     time: Callable[[T], float] | None = None,
     allowed_lateness: float = 0,
     on_late: Callable[[T], object] | None = None,
-    aggregate: Aggregate | None = None,
+    aggregate: Aggregate[Any, Any] | None = None,
     emit_empty: bool = False,
     name: str | None = None,
-) -> Operator[T, Window[T]]:
+) -> Operator[T, Window[T, Any, Any]]:
     """Emit, every ``size`` seconds, a :class:`Window` of the items that fell into it.
 
     ::
@@ -199,26 +299,93 @@ def tumbling_window(
     def make(origin: float, late: Callable[[Any], None], between: Callable[[Any], None]) -> Engine:
         return grid_engine(cfg, length, length, origin, late)
 
-    return staged(
-        step_name("tumbling_window", name, f"tumbling_window({length:g})"),
-        cfg,
-        make,
-        trackable=True,
+    return Windowed(
+        staged(
+            step_name("tumbling_window", name, f"tumbling_window({length:g})"),
+            cfg,
+            make,
+            trackable=True,
+        ).steps
     )
 
 
+@overload
 def sliding_window(
     size: float,
     step: float,
     *,
-    key: Callable[[T], Any] | None = None,
+    key: None = ...,
+    time: None = ...,
+    allowed_lateness: float = ...,
+    on_late: None = ...,
+    aggregate: None = ...,
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Windowed: ...
+@overload
+def sliding_window(
+    size: float,
+    step: float,
+    *,
+    key: Callable[[T], K],
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: Aggregate[A, T],
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, K, A]]: ...
+@overload
+def sliding_window(
+    size: float,
+    step: float,
+    *,
+    key: Callable[[T], K],
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: None = ...,
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, K]]: ...
+@overload
+def sliding_window(
+    size: float,
+    step: float,
+    *,
+    key: None = ...,
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: Aggregate[A, T],
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, None, A]]: ...
+@overload
+def sliding_window(
+    size: float,
+    step: float,
+    *,
+    key: None = ...,
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: None = ...,
+    emit_empty: bool = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T]]: ...
+def sliding_window(
+    size: float,
+    step: float,
+    *,
+    key: Callable[[T], object] | None = None,
     time: Callable[[T], float] | None = None,
     allowed_lateness: float = 0,
     on_late: Callable[[T], object] | None = None,
-    aggregate: Aggregate | None = None,
+    aggregate: Aggregate[Any, Any] | None = None,
     emit_empty: bool = False,
     name: str | None = None,
-) -> Operator[T, Window[T]]:
+) -> Operator[T, Window[T, Any, Any]]:
     """Emit, every ``step`` seconds, a :class:`Window` of the last ``size`` seconds.
 
     ::
@@ -269,21 +436,78 @@ def sliding_window(
     def make(origin: float, late: Callable[[Any], None], between: Callable[[Any], None]) -> Engine:
         return grid_engine(cfg, length, stride, origin, late, between)
 
-    return staged(
-        step_name("sliding_window", name, f"sliding_window({length:g}, {stride:g})"), cfg, make
+    return Windowed(
+        staged(
+            step_name("sliding_window", name, f"sliding_window({length:g}, {stride:g})"), cfg, make
+        ).steps
     )
 
 
+@overload
 def session_window(
     gap: float,
     *,
-    key: Callable[[T], Any] | None = None,
+    key: None = ...,
+    time: None = ...,
+    allowed_lateness: float = ...,
+    on_late: None = ...,
+    aggregate: None = ...,
+    name: str | None = ...,
+) -> Windowed: ...
+@overload
+def session_window(
+    gap: float,
+    *,
+    key: Callable[[T], K],
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: SessionAggregate[A, T],
+    name: str | None = ...,
+) -> Operator[T, Window[T, K, A]]: ...
+@overload
+def session_window(
+    gap: float,
+    *,
+    key: Callable[[T], K],
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: None = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T, K]]: ...
+@overload
+def session_window(
+    gap: float,
+    *,
+    key: None = ...,
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: SessionAggregate[A, T],
+    name: str | None = ...,
+) -> Operator[T, Window[T, None, A]]: ...
+@overload
+def session_window(
+    gap: float,
+    *,
+    key: None = ...,
+    time: Callable[[T], float] | None = ...,
+    allowed_lateness: float = ...,
+    on_late: Callable[[T], object] | None = ...,
+    aggregate: None = ...,
+    name: str | None = ...,
+) -> Operator[T, Window[T]]: ...
+def session_window(
+    gap: float,
+    *,
+    key: Callable[[T], object] | None = None,
     time: Callable[[T], float] | None = None,
     allowed_lateness: float = 0,
     on_late: Callable[[T], object] | None = None,
-    aggregate: SessionAggregate | None = None,
+    aggregate: SessionAggregate[Any, Any] | None = None,
     name: str | None = None,
-) -> Operator[T, Window[T]]:
+) -> Operator[T, Window[T, Any, Any]]:
     """Emit a :class:`Window` per burst of items: a session ends ``gap`` after its last item.
 
     ::
@@ -317,4 +541,6 @@ def session_window(
     def make(origin: float, late: Callable[[Any], None], between: Callable[[Any], None]) -> Engine:
         return session_engine(cfg, length, late)
 
-    return staged(step_name("session_window", name, f"session_window({length:g})"), cfg, make)
+    return Windowed(
+        staged(step_name("session_window", name, f"session_window({length:g})"), cfg, make).steps
+    )

@@ -52,8 +52,8 @@ class IdempotentSink(Generic[T]):
         self._key = key
         self._seen: SeenKeys[Hashable] = SeenKeys(max_keys=max_keys, ttl=ttl)
         self._writing: dict[Hashable, anyio.Event] = {}
-        self.written = 0
-        self.duplicates = 0
+        self.written: int = 0
+        self.duplicates: int = 0
 
     async def __call__(self, item: T) -> bool:
         key = self._key(item)

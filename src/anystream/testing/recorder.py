@@ -51,7 +51,7 @@ import math
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
@@ -64,6 +64,7 @@ from .sources import At, at, end, hang, raise_
 __all__ = ["Recorder", "Recording", "marbles", "record"]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 ErrorTypes = type[BaseException] | tuple[type[BaseException], ...]
 
@@ -162,6 +163,22 @@ def _check_frame(frame: float) -> float:
     return float(frame)
 
 
+@overload
+def marbles(
+    diagram: str,
+    frame: float,
+    *,
+    values: None = ...,
+    error: BaseException | type[BaseException] = ...,
+) -> list[At[str]]: ...
+@overload
+def marbles(
+    diagram: str,
+    frame: float,
+    *,
+    values: Mapping[str, V],
+    error: BaseException | type[BaseException] = ...,
+) -> list[At[V]]: ...
 def marbles(
     diagram: str,
     frame: float,

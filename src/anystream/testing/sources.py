@@ -167,9 +167,9 @@ class ScriptedSource(Generic[T_co]):
             else:
                 script.append((None, event))  # right after the previous event
         self._script = tuple(script)
-        self.opened = 0
-        self.closed = 0
-        self.emitted = 0
+        self.opened: int = 0
+        self.closed: int = 0
+        self.emitted: int = 0
 
     def __aiter__(self) -> AsyncIterator[T_co]:
         return self._play()

@@ -31,8 +31,8 @@ class CountingSource:
 
     def __init__(self, n: int = 1_000) -> None:
         self.n = n
-        self.pulled = 0
-        self.closed = False
+        self.pulled: int = 0
+        self.closed: bool = False
 
     async def items(self) -> AsyncIterator[int]:
         try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
 
+from ..._core.compat import TypeVar
 from ..._core.reprs import html_table, rich_table, short
 
 if TYPE_CHECKING:
@@ -14,10 +15,17 @@ if TYPE_CHECKING:
 __all__ = ["Aggregate", "SessionAggregate", "Window"]
 
 T = TypeVar("T")
+K = TypeVar("K", default=None)
+A = TypeVar("A", default=None)
+Acc = TypeVar("Acc")  # the aliases' own (no default may precede T there)
+
+# The default of ``key`` and ``value``: None, typed so that it fits any K and A (a
+# window without ``key=`` is a ``Window[T, None, ...]``, so it is None there).
+_UNSET: Any = None
 
 
 @dataclass(slots=True)
-class Window(Generic[T]):
+class Window(Generic[T, K, A]):
     """A group of items that fell into ``[start, end)``.
 
     ``items`` is the list of items (empty when the window aggregates), ``value`` the
@@ -31,13 +39,17 @@ class Window(Generic[T]):
     since the run started (``+2.000 s``) instead of raw monotonic clock readings.
     In Jupyter a window shows as a small table (``_repr_html_``); ``__rich__`` draws the
     same in a terminal.
+
+    Typed ``Window[T, K, A]``: ``T`` the item type, ``K`` the key type (``None`` without
+    ``key=``), ``A`` the aggregate's type (``None`` without ``aggregate=``). ``Window[T]``
+    is ``Window[T, None, None]``; a keyed window of events is ``Window[Event, str]``.
     """
 
     start: float
     end: float
     items: list[T] = field(default_factory=list)
-    key: Any = None
-    value: Any = None
+    key: K = _UNSET
+    value: A = _UNSET
     count: int = 0
     origin: float | None = field(default=None, compare=False, repr=False)
 
@@ -83,10 +95,13 @@ class Window(Generic[T]):
 _SHOWN_ITEMS = 5
 
 
-Aggregate = tuple[Callable[[], Any], Callable[[Any, Any], Any]]
+#: ``aggregate=(make_initial, fold)``: ``fold(acc, item)`` returns the new aggregate.
+#: Generic in the aggregate's type and the item type: ``Aggregate[float, Event]``.
+Aggregate = tuple[Callable[[], Acc], Callable[[Acc, T], Acc]]
+#: As :data:`Aggregate`, optionally with ``merge(acc1, acc2)`` for merging sessions.
 SessionAggregate = (
-    tuple[Callable[[], Any], Callable[[Any, Any], Any]]
-    | tuple[Callable[[], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any]]
+    tuple[Callable[[], Acc], Callable[[Acc, T], Acc]]
+    | tuple[Callable[[], Acc], Callable[[Acc, T], Acc], Callable[[Acc, Acc], Acc]]
 )
 
 
