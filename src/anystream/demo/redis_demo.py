@@ -169,10 +169,17 @@ class WorkerSummary:
         return {"event": "summary", **out}
 
     def line(self) -> str:
+        # Dead letters and reconnects only when there were some: the line stays under 100
+        # columns in the usual case.
+        extra = "".join(
+            f", {label} {n}"
+            for label, n in (("dead", self.dead_lettered), ("reconnects", self.reconnects))
+            if n
+        )
         return (
             f"summary {self.consumer}: read {self.read}, malformed {self.malformed}, "
-            f"filtered {self.filtered}, written {self.written}, duplicates {self.duplicates}, "
-            f"dead-lettered {self.dead_lettered}, reconnects {self.reconnects}"
+            f"filtered {self.filtered}, written {self.written}, duplicates {self.duplicates}"
+            f"{extra}"
         )
 
 
