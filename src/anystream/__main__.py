@@ -8,6 +8,7 @@ rest of the command's life.
 
 import sys
 
+code: int
 try:
     from .cli import main
 

@@ -57,10 +57,10 @@ try:
         Metric,
     )
     from prometheus_client.registry import Collector, CollectorRegistry
-except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
+except ImportError as _missing:  # pragma: no cover - the extra is installed in the tests
     raise ModuleNotFoundError(
         "anystream.observe.prometheus needs prometheus_client: pip install 'anystream[prometheus]'"
-    ) from exc
+    ) from _missing
 
 __all__ = ["MetricsServer", "RunCollector", "start_http_server"]
 

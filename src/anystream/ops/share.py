@@ -84,12 +84,12 @@ class _Subscriber:
 
     def __init__(self, stats: OpStats, counts: list[int]) -> None:
         self.items: deque[Any] = deque()
-        self.stats = stats
-        self.counts = counts
-        self.ended = False
+        self.stats: OpStats = stats
+        self.counts: list[int] = counts
+        self.ended: bool = False
         self.error: BaseException | None = None
-        self.wake = anyio.Event()  # set when an item or the end arrives
-        self.room = anyio.Event()  # set when an item left the buffer (or it detached)
+        self.wake: anyio.Event = anyio.Event()  # set when an item or the end arrives
+        self.room: anyio.Event = anyio.Event()  # set when an item left the buffer (or detached)
 
     def end(self, error: BaseException | None) -> None:
         if not self.ended:
@@ -105,10 +105,10 @@ class _Hub:
     def __init__(
         self, stream: Stream[Any], *, buffer: int, on_slow: SlowPolicy, start_at: int
     ) -> None:
-        self.stream = stream
-        self.buffer = buffer
-        self.on_slow = on_slow
-        self.start_at = start_at
+        self.stream: Stream[Any] = stream
+        self.buffer: int = buffer
+        self.on_slow: SlowPolicy = on_slow
+        self.start_at: int = start_at
         self.subscribers: list[_Subscriber] = []
         self.scope: CancelScope | None = None  # the running upstream's, None when idle
         self.host: TaskGroup | None = None  # the task group of ``async with shared:``
