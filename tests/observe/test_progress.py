@@ -311,3 +311,32 @@ async def test_terminal_view_prints_markup_in_an_error_literally() -> None:
     text = out.getvalue()
     assert "failed: RuntimeError: bad [/x] [link=https://x]y" in text
     assert "map(p[/q])" in text
+
+
+async def test_the_jupyter_view_draws_the_annotated_plan_above_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In Jupyter the live view is the plan picture with rates and fill, then the table."""
+    pytest.importorskip("IPython")
+    import IPython.display
+
+    shown: list[dict[str, str]] = []
+
+    class Handle:
+        def update(self, bundle: dict[str, str], raw: bool) -> None:
+            shown.append(bundle)
+
+    def display(bundle: dict[str, str], raw: bool, display_id: bool) -> Handle:
+        shown.append(bundle)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    s = from_iterable(range(50)) | buffered(4, name="queue") | map(lambda v: v, name="<twice>")
+    async with s.stream() as run, show_progress(run, target="jupyter", interval=0.5):
+        assert [x async for x in run] == list(range(50))
+    assert shown, "nothing was displayed"
+    page = shown[-1]["text/html"]
+    assert page.index("<svg") < page.index("<table")  # the plan first, then the table
+    assert "buffered(queue)" in page
+    assert "&lt;twice&gt;" in page
+    assert "<twice>" not in page

@@ -198,19 +198,33 @@ class _RichView:
 
 
 class _JupyterView:
-    """An HTML table in the cell's output, replaced in place through a display handle."""
+    """The plan and an HTML table in the cell's output, replaced in place as the run goes.
 
-    def __init__(self, label: str) -> None:
+    Above the table, the picture of the plan (``stream.explain()``) with each stage's rate
+    and each buffer's fill written on it (``anystream.observe.plan_view``), when the view
+    was given a run.
+    """
+
+    def __init__(self, label: str, run: Any = None) -> None:
         from IPython.display import display
 
         self._display: Any = display
         self._label = label
         self._started = 0.0
         self._handle: Any = None
+        self._plan: Any = None
+        stream = getattr(run, "_stream", None)
+        if stream is not None:
+            self._plan = stream.explain()
 
     def _bundle(self, snap: MetricsSnapshot) -> dict[str, str]:
         title = _title(snap, self._started, self._label)
-        return {"text/plain": render_text(snap, title), "text/html": render_html(snap, title)}
+        page = render_html(snap, title)
+        if self._plan is not None:
+            from .plan_view import annotate  # imports this module: loaded on first use
+
+            page = f"<div class='anystream-plan'>{annotate(self._plan, snap)}</div>{page}"
+        return {"text/plain": render_text(snap, title), "text/html": page}
 
     def start(self, snap: MetricsSnapshot) -> None:
         self._started = snap.time
@@ -269,7 +283,7 @@ class Progress:
             else:
                 return None  # not interactive: off unless asked for
         if target == "jupyter":
-            return _JupyterView(self._label)
+            return _JupyterView(self._label, self._run)
         return _RichView(self._console, self._label)
 
     async def __aenter__(self) -> Progress:
