@@ -19,13 +19,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import check_int
 from .._core.errors import add_operator_note
-from .._core.handoff import END, send_unless_left
+from .._core.handoff import END, receive_fast_path, send_fast_path, send_unless_left
 from .._core.operator import StageContext
 from .._core.stats import OpStats
 from ..resilience.retry import Retry, attempts_made
 from .errors import ErrorHandler, OnError
 
-__all__ = ["check_retry", "run_map_async"]
+__all__ = ["HANDOFF_MIN", "check_retry", "handoff_size", "run_map_async"]
 
 _SKIPPED: Any = object()  # the call failed and the item was dropped or dead-lettered
 
@@ -88,6 +88,20 @@ def _make_call(fn: Call, retry: Retry | None, on_error: OnError, name: str, stat
     return call_with_retry
 
 
+#: The least room of each hand-off on both sides of a concurrent ``map_async`` stage.
+#: Each time the stage's input runs dry or its output fills up, the source, the stage and
+#: the consumer each take a scheduler pass (about four per refill in all), so the size of
+#: the hand-offs, not the concurrency, sets the task switches per item: room for ``c``
+#: items cost 4/c passes per item (2 at c = 2, the worker pool's 0.75). 32 brings it to
+#: about 0.13 at every concurrency.
+HANDOFF_MIN = 32
+
+
+def handoff_size(concurrency: int) -> int:
+    """The room of the hand-offs into and out of a ``map_async(concurrency=c)`` stage."""
+    return max(concurrency, HANDOFF_MIN)
+
+
 async def run_map_async(
     fn: Call,
     rx: MemoryObjectReceiveStream[Any],
@@ -101,13 +115,18 @@ async def run_map_async(
     name: str,
     tracked: bool = False,
 ) -> None:
-    call = _make_call(fn, retry, on_error, name, ctx.stats)
+    if retry is None and on_error == "raise":
+        # The common case: the workers call ``fn`` themselves and add the note (one
+        # coroutine less per item).
+        call, note = fn, name
+    else:
+        call, note = _make_call(fn, retry, on_error, name, ctx.stats), None
     if tracked:
         call = _carry_tokens(call)
     if ordered:
-        await _run_ordered(call, concurrency, rx, tx, ctx.counts)
+        await _run_ordered(call, note, concurrency, rx, tx, ctx.counts)
     else:
-        await _run_unordered(call, concurrency, rx, tx, ctx.counts)
+        await _run_unordered(call, note, concurrency, rx, tx, ctx.counts)
 
 
 def _carry_tokens(call: Call) -> Call:
@@ -142,78 +161,105 @@ class _Intake:
     worker per item cost a task switch per item; waking them all was a thundering herd.)
     """
 
-    __slots__ = ("_idle", "_reading", "_rx", "_woken", "taken")
+    __slots__ = ("_rx", "idle", "reading", "taken", "woken")
 
     def __init__(self, rx: MemoryObjectReceiveStream[Any]) -> None:
         self._rx = rx
-        self._reading = False  # a worker is waiting in receive()
-        self._idle: deque[anyio.Event] = deque()  # workers waiting for their turn
-        self._woken: anyio.Event | None = None  # an idle worker woken, not yet running
+        self.reading = False  # a worker is waiting in receive()
+        self.idle: deque[anyio.Event] = deque()  # workers waiting for their turn
+        self.woken: anyio.Event | None = None  # an idle worker woken, not yet running
         self.taken = 0  # items taken so far: the index of the next one
 
-    def _wake_one(self) -> None:
-        if self._woken is None and self._idle:
-            self._woken = self._idle.popleft()
-            self._woken.set()
+    def wake_one(self) -> None:
+        if self.woken is None and self.idle:
+            self.woken = self.idle.popleft()
+            self.woken.set()
 
     async def take(self) -> Any:
         """The next input item (its index is ``taken - 1``), or ``END`` at end of input."""
-        while self._reading:
+        while self.reading:
             turn = anyio.Event()
-            self._idle.append(turn)
+            self.idle.append(turn)
             try:
                 await turn.wait()
             except BaseException:
-                if turn in self._idle:
-                    self._idle.remove(turn)
-                elif self._woken is turn:
-                    self._woken = None
-                    self._wake_one()  # woken while being cancelled: pass it on
+                if turn in self.idle:
+                    self.idle.remove(turn)
+                elif self.woken is turn:
+                    self.woken = None
+                    self.wake_one()  # woken while being cancelled: pass it on
                 raise
-            if self._woken is turn:
-                self._woken = None
+            if self.woken is turn:
+                self.woken = None
         rx = self._rx
         try:
             try:
                 item = rx.receive_nowait()
             except WouldBlock:
-                self._reading = True
+                self.reading = True
                 try:
                     item = await rx.receive()
                 finally:
-                    self._reading = False
+                    self.reading = False
         except EndOfStream:
-            while self._idle:  # the end of input is for everyone
-                self._idle.popleft().set()
+            while self.idle:  # the end of input is for everyone
+                self.idle.popleft().set()
             return END
         except BaseException:
-            self._wake_one()  # cancelled while reading: let the next one read
+            self.wake_one()  # cancelled while reading: let the next one read
             raise
         self.taken += 1
-        self._wake_one()  # in case this worker's call suspends: someone takes the next
+        self.wake_one()  # in case this worker's call suspends: someone takes the next
         return item
+
+
+async def _send_slow(
+    tx: MemoryObjectSendStream[Any], result: Any, scope: anyio.CancelScope
+) -> bool:
+    """Send when the fast path could not: wait for room, or find the consumer gone."""
+    return await send_unless_left(tx, result, scope)
 
 
 async def _run_unordered(
     call: Call,
+    note: str | None,
     concurrency: int,
     rx: MemoryObjectReceiveStream[Any],
     tx: MemoryObjectSendStream[Any],
     counts: list[int],
 ) -> None:
     intake = _Intake(rx)
+    idle = intake.idle
+    # The per-item path touches the streams' deques directly while nobody is parked on
+    # the other side (the fused loops' fast path, see _core/handoff.py); any other case
+    # goes through intake.take() / send_unless_left(), so the semantics stay anyio's.
+    bi, ws = receive_fast_path(rx)
+    so, bo, wr, cap = send_fast_path(tx)
 
     async def worker() -> None:
         while True:
-            item = await intake.take()
-            if item is END:
-                return
+            if bi and not ws and not intake.reading:
+                item = bi.popleft()
+                intake.taken += 1
+                if idle and intake.woken is None:
+                    intake.wake_one()  # in case this call suspends: someone takes the next
+            else:
+                item = await intake.take()
+                if item is END:
+                    return
             counts[0] += 1
-            result = await call(item)
+            try:
+                result = await call(item)
+            except Exception as exc:
+                if note is not None:
+                    add_operator_note(exc, note)
+                raise
             if result is _SKIPPED:
                 continue
             counts[1] += 1
-            if not await send_unless_left(tx, result, tg.cancel_scope):
+            if not wr and len(bo) < cap and so.open_receive_channels:
+                bo.append(result)
+            elif not await _send_slow(tx, result, tg.cancel_scope):
                 return
 
     async with anyio.create_task_group() as tg:
@@ -225,71 +271,103 @@ class _Slots:
     """A counting limit whose acquire does not checkpoint when a slot is free.
 
     ``anyio.Semaphore.acquire()`` always checkpoints; on the ordered path that would be a
-    full scheduler round-trip per item.
+    full scheduler round-trip per item. The workers test ``free`` and ``waiters``
+    themselves and call ``acquire()`` only when they must wait.
     """
 
+    __slots__ = ("free", "waiters")
+
     def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: deque[anyio.Event] = deque()
+        self.free = size
+        self.waiters: deque[anyio.Event] = deque()
 
     async def acquire(self) -> None:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
             return
         event = anyio.Event()
-        self._waiters.append(event)
+        self.waiters.append(event)
         try:
             await event.wait()
         except BaseException:
-            if event in self._waiters:
-                self._waiters.remove(event)
+            if event in self.waiters:
+                self.waiters.remove(event)
             elif event.is_set():
                 self.release()  # handed a slot while being cancelled: pass it on
             raise
 
     def release(self) -> None:
-        if self._waiters:
-            self._waiters.popleft().set()  # the slot goes straight to the waiter
+        if self.waiters:
+            self.waiters.popleft().set()  # the slot goes straight to the waiter
         else:
-            self._free += 1
+            self.free += 1
 
 
 async def _run_ordered(
     call: Call,
+    note: str | None,
     concurrency: int,
     rx: MemoryObjectReceiveStream[Any],
     tx: MemoryObjectSendStream[Any],
     counts: list[int],
 ) -> None:
     slots = _Slots(2 * concurrency)
+    waiters = slots.waiters
     intake = _Intake(rx)
+    idle = intake.idle
     results: dict[int, Any] = {}
     emitted = 0  # index of the next result to emit
     flushing = False
+    bi, ws = receive_fast_path(rx)  # see _run_unordered
+    so, bo, wr, cap = send_fast_path(tx)
 
     async def worker() -> None:
         nonlocal emitted, flushing
         while True:
-            await slots.acquire()
-            item = await intake.take()
-            if item is END:
-                slots.release()
-                return
+            if slots.free > 0 and not waiters:
+                slots.free -= 1
+            else:
+                await slots.acquire()
+            if bi and not ws and not intake.reading:
+                item = bi.popleft()
+                intake.taken += 1
+                if idle and intake.woken is None:
+                    intake.wake_one()
+            else:
+                item = await intake.take()
+                if item is END:
+                    slots.release()
+                    return
             index = intake.taken - 1
             counts[0] += 1
-            results[index] = await call(item)
+            try:
+                result = await call(item)
+            except Exception as exc:
+                if note is not None:
+                    add_operator_note(exc, note)
+                raise
             if flushing or index != emitted:
-                continue  # the flusher, or the worker of the earlier item, emits it
+                results[index] = result  # the flusher, or the worker of the earlier item, emits it
+                continue
+            # This is the earliest outstanding item: emit it and every consecutive
+            # finished result after it.
             flushing = True
             try:
-                while emitted in results:
-                    result = results.pop(emitted)
+                while True:
                     emitted += 1
                     if result is not _SKIPPED:
                         counts[1] += 1
-                        if not await send_unless_left(tx, result, tg.cancel_scope):
+                        if not wr and len(bo) < cap and so.open_receive_channels:
+                            bo.append(result)
+                        elif not await _send_slow(tx, result, tg.cancel_scope):
                             return
-                    slots.release()
+                    if waiters:
+                        slots.release()
+                    else:
+                        slots.free += 1
+                    if emitted not in results:
+                        break
+                    result = results.pop(emitted)
             finally:
                 flushing = False
 
