@@ -428,7 +428,7 @@ def _pipeline(candidate: str, lines: list[str], rate: float | None) -> Callable[
                 | where(_relevant_stamped)
                 | buffered(50)
                 | map_async(
-                    _enrich_stamped, concurrency=WORKERS, ordered=candidate.endswith("ordered")
+                    _enrich_stamped, concurrency=WORKERS, ordered=candidate == "anystream ordered"
                 )
             )
             async with s.stream() as items:

@@ -167,3 +167,38 @@ async def test_a_cancellation_reaches_a_suspended_call_as_its_exception() -> Non
         with anyio.move_on_after(1):
             await (from_iterable(_trickle(2)) | map_async(stubborn, concurrency=2)).collect()
     assert sorted(results) == [0, 1]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.parametrize("suspending", [True, False])
+async def test_a_slow_consumer_gets_every_result_and_the_bound_holds(
+    ordered: bool, suspending: bool
+) -> None:
+    # The output fills up: one worker waits for room, the others leave their results to
+    # it (unordered) or wait as idle workers (ordered) instead of piling up wake-ups.
+    pulled = 0
+
+    async def source() -> AsyncIterator[int]:
+        nonlocal pulled
+        for i in range(300):
+            pulled += 1
+            yield i
+
+    async def fn(x: int) -> int:
+        if suspending and x % 3 == 0:
+            await anyio.sleep(0.001)
+        return x
+
+    s = from_iterable(source()) | map_async(fn, concurrency=4, ordered=ordered)
+    bound = s.explain().memory_bound
+    got: list[int] = []
+    worst = 0
+    with anyio.fail_after(60):
+        async with s.stream() as items:
+            async for x in items:
+                got.append(x)
+                worst = max(worst, pulled - len(got))
+                if len(got) % 10 == 0:
+                    await anyio.sleep(0.01)
+    assert (got if ordered else sorted(got)) == list(range(300))
+    assert worst <= bound

@@ -174,7 +174,7 @@ class _Intake:
     thundering herd.)
     """
 
-    __slots__ = ("_rx", "idle", "reading", "taken", "woken")
+    __slots__ = ("_rx", "ended", "idle", "reading", "taken", "woken")
 
     def __init__(self, rx: MemoryObjectReceiveStream[Any]) -> None:
         self._rx = rx
@@ -182,28 +182,33 @@ class _Intake:
         self.idle: deque[anyio.Event] = deque()  # workers waiting for their turn
         self.woken: anyio.Event | None = None  # an idle worker woken, not yet running
         self.taken = 0  # items taken so far: the index of the next one
+        self.ended = False  # take() has returned END
 
     def wake_one(self) -> None:
         if self.woken is None and self.idle:
             self.woken = self.idle.popleft()
             self.woken.set()
 
+    async def wait_turn(self) -> None:
+        """Wait as an idle worker until ``wake_one()`` (or the end of input) picks us."""
+        turn = anyio.Event()
+        self.idle.append(turn)
+        try:
+            await turn.wait()
+        except BaseException:
+            if turn in self.idle:
+                self.idle.remove(turn)
+            elif self.woken is turn:
+                self.woken = None
+                self.wake_one()  # woken while being cancelled: pass it on
+            raise
+        if self.woken is turn:
+            self.woken = None
+
     async def take(self) -> Any:
         """The next input item (its index is ``taken - 1``), or ``END`` at end of input."""
         while self.reading:
-            turn = anyio.Event()
-            self.idle.append(turn)
-            try:
-                await turn.wait()
-            except BaseException:
-                if turn in self.idle:
-                    self.idle.remove(turn)
-                elif self.woken is turn:
-                    self.woken = None
-                    self.wake_one()  # woken while being cancelled: pass it on
-                raise
-            if self.woken is turn:
-                self.woken = None
+            await self.wait_turn()
         rx = self._rx
         try:
             try:
@@ -215,6 +220,7 @@ class _Intake:
                 finally:
                     self.reading = False
         except EndOfStream:
+            self.ended = True
             while self.idle:  # the end of input is for everyone
                 self.idle.popleft().set()
             return END
@@ -274,13 +280,21 @@ async def _run_unordered(
     bi, ws = receive_fast_path(rx)
     so, bo, wr, cap = send_fast_path(tx)
 
+    # A worker waits for room in the output. Meanwhile a worker that takes an item does
+    # not wake another "in case its call suspends": with the output full, more workers
+    # would only pile up results, each costing a wake-up (see _Intake); and a worker
+    # with a result leaves it in ``held`` for the waiting one to send.
+    stalled = False
+    held: deque[Any] = deque()
+
     async def worker() -> None:
+        nonlocal stalled
         while True:
             if bi and not ws and not intake.reading:
                 item = bi.popleft()
                 intake.taken += 1
                 batch = bool(bi)  # more items wait behind this one
-                if batch and idle and intake.woken is None:
+                if batch and idle and intake.woken is None and not stalled:
                     intake.wake_one()  # in case this call suspends: see _Intake
             else:
                 batch = False
@@ -310,8 +324,25 @@ async def _run_unordered(
             counts[1] += 1
             if not wr and len(bo) < cap and so.open_receive_channels:
                 bo.append(result)
-            elif not await _send_slow(tx, result, tg.cancel_scope):
-                return
+            elif stalled:
+                # Another worker already waits for room: it sends this result too, and
+                # this worker waits as an idle one. One sender per refill, not a wake-up
+                # per worker per freed place; at most ``concurrency`` results in hand.
+                held.append(result)
+                await intake.wait_turn()
+            else:
+                stalled = True
+                try:
+                    if not await _send_slow(tx, result, tg.cancel_scope):
+                        return
+                    while held:
+                        result = held.popleft()
+                        if not wr and len(bo) < cap and so.open_receive_channels:
+                            bo.append(result)
+                        elif not await _send_slow(tx, result, tg.cancel_scope):
+                            return
+                finally:
+                    stalled = False
 
     async with anyio.create_task_group() as tg:
         for _ in range(concurrency):
@@ -353,6 +384,16 @@ class _Slots:
         else:
             self.free += 1
 
+    def hand_out(self) -> None:
+        """Give the free slots to the workers waiting for one (first come, first served).
+
+        While anyone waits, ``acquire()`` does not take a free slot itself, so slots freed
+        with ``free += 1`` are not taken over the waiters' heads before this runs.
+        """
+        while self.free > 0 and self.waiters:
+            self.free -= 1
+            self.waiters.popleft().set()
+
 
 async def _run_ordered(
     call: Call,
@@ -377,13 +418,19 @@ async def _run_ordered(
         while True:
             if slots.free > 0 and not waiters:
                 slots.free -= 1
+            elif waiters and not intake.ended:
+                # One worker waiting for a slot is enough: the others wait as idle
+                # workers, woken one at a time when a call suspends, instead of each
+                # taking one freed slot per flush (a wake-up per result at saturation).
+                await intake.wait_turn()
+                continue
             else:
                 await slots.acquire()
             if bi and not ws and not intake.reading:
                 item = bi.popleft()
                 intake.taken += 1
                 batch = bool(bi)  # more items wait behind this one
-                if batch and idle and intake.woken is None:
+                if batch and idle and intake.woken is None and not flushing:
                     intake.wake_one()  # in case this call suspends: see _Intake
             else:
                 batch = False
@@ -414,7 +461,9 @@ async def _run_ordered(
                 results[index] = result  # the flusher, or the worker of the earlier item, emits it
                 continue
             # This is the earliest outstanding item: emit it and every consecutive
-            # finished result after it.
+            # finished result after it. While this flush waits for room in the output,
+            # the other workers see ``flushing`` and wake no one on taking an item (see
+            # ``stalled`` in _run_unordered).
             flushing = True
             try:
                 while True:
@@ -423,15 +472,19 @@ async def _run_ordered(
                         counts[1] += 1
                         if not wr and len(bo) < cap and so.open_receive_channels:
                             bo.append(result)
-                        elif not await _send_slow(tx, result, tg.cancel_scope):
-                            return
-                    if waiters:
-                        slots.release()
-                    else:
-                        slots.free += 1
+                        else:
+                            if waiters:
+                                slots.hand_out()  # before waiting on the consumer
+                            if not await _send_slow(tx, result, tg.cancel_scope):
+                                return
+                    # Slots freed here go to the workers waiting for one in a single
+                    # hand-out after the flush, not one wake-up per emitted result.
+                    slots.free += 1
                     if emitted not in results:
                         break
                     result = results.pop(emitted)
+                if waiters:
+                    slots.hand_out()
             finally:
                 flushing = False
 
