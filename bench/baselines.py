@@ -193,6 +193,57 @@ async def anyio_stream_pipeline(lines: list[str], size: int = 50) -> list[Enrich
     return out
 
 
+# -- 4b. trio memory-channel pipeline ------------------------------------------------------
+# What a trio user writes: the same topology with trio's own memory channels (trio only).
+# trio's send()/receive() checkpoint too, but they are cheaper than anyio's wrappers:
+# this, not the anyio pipeline above, is the fair textbook for B on trio (issue 20).
+
+
+async def trio_channel_pipeline(lines: list[str], size: int = 50) -> list[EnrichedEvent]:
+    import trio  # trio only: imported when this baseline runs
+
+    send_lines, recv_lines = trio.open_memory_channel[str](size)
+    send_parsed, recv_parsed = trio.open_memory_channel[Event](size)
+    send_relevant, recv_relevant = trio.open_memory_channel[Event](size)
+    send_enriched, recv_enriched = trio.open_memory_channel[EnrichedEvent](size)
+    out: list[EnrichedEvent] = []
+
+    async def source() -> None:
+        async with send_lines:
+            for line in lines:
+                await send_lines.send(line)
+
+    async def parse() -> None:
+        async with recv_lines, send_parsed:
+            async for line in recv_lines:
+                try:
+                    event = parse_line(line)
+                except ValueError:
+                    continue
+                await send_parsed.send(event)
+
+    async def filter_() -> None:
+        async with recv_parsed, send_relevant:
+            async for event in recv_parsed:
+                if is_relevant(event):
+                    await send_relevant.send(event)
+
+    async def enrich_() -> None:
+        async with recv_relevant, send_enriched:
+            async for event in recv_relevant:
+                await send_enriched.send(enrich(event))
+
+    async def sink() -> None:
+        async with recv_enriched:
+            async for item in recv_enriched:
+                out.append(item)
+
+    async with trio.open_nursery() as nursery:
+        for stage in (source, parse, filter_, enrich_, sink):
+            nursery.start_soon(stage)
+    return out
+
+
 # -- 5. aiostream ----------------------------------------------------------------------------
 # aiostream is GPL: imported here (benchmark only), never copied into anystream. Note that
 # stream.iterate() over a sync iterable does asyncio.sleep(0) per item: that checkpoint is
@@ -240,6 +291,7 @@ BASELINES: dict[str, Candidate] = {
         Candidate("aiostream_chain", aiostream_chain, ASYNCIO_ONLY),
         Candidate("asyncio_queue_pipeline", asyncio_queue_pipeline, ASYNCIO_ONLY),
         Candidate("anyio_stream_pipeline", anyio_stream_pipeline),
+        Candidate("trio_channel_pipeline", trio_channel_pipeline, ("trio",)),
     )
 }
 

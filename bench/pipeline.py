@@ -70,6 +70,8 @@ TARGETS: list[tuple[str, str, float | None, float]] = [
     ("anystream_fused", "aiostream_chain", None, 3.0),
     ("anystream_buffered", "asyncio_queue_pipeline", 1.0, 2.0),
     ("anystream_buffered", "anyio_stream_pipeline", None, 15.0),
+    # issue 20: the trio-native textbook (memory channels), on trio only.
+    ("anystream_buffered", "trio_channel_pipeline", None, 10.0),
 ]
 
 

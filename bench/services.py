@@ -40,14 +40,22 @@ from typing import Any
 
 import anyio
 
-from anystream import from_iterable, map_async, tumbling_window
+from anystream import buffered, from_iterable, map_async, parse, tumbling_window, where
 from bench.baselines import _is_relevant_event, _parse_or_none
 from bench.pipeline import anystream_fused
-from bench.workload import EnrichedEvent, check_output, enrich, expected_output, make_lines
+from bench.workload import (
+    EnrichedEvent,
+    check_output,
+    enrich,
+    expected_output,
+    is_relevant,
+    make_lines,
+    parse_line,
+)
 
 BACKENDS = ("asyncio", "trio")
 CONCURRENCIES = (1, 2, 4, 8, 16, 64)
-SECTIONS = ("map_async", "windows", "aiostream")
+SECTIONS = ("map_async", "windows", "aiostream", "pipeline")
 
 
 # -- timing ---------------------------------------------------------------------------------
@@ -351,6 +359,174 @@ def section_aiostream(n: int, repeat: int) -> list[Row]:
     ]
 
 
+# -- 4. the reference pipeline, unpaced and paced -------------------------------------------
+#
+# parse -> where -> buffered(50) -> map_async(enrich, concurrency=8) -> sink, on items
+# ``(scheduled time, line)`` from an async generator. Unpaced, the generator never waits
+# (saturation: CPU time per line). Paced, it releases each line at its scheduled time
+# (every line due when it wakes, then sleeps until the next one): the sink records the
+# latency from the scheduled time, the run records its CPU% (process time / wall time).
+
+Stamped = tuple[float, Any]
+WORKERS = 8
+
+
+async def _paced(lines: list[str], rate: float | None) -> AsyncIterator[Stamped]:
+    if rate is None:
+        for line in lines:
+            yield (0.0, line)
+        return
+    start = perf_counter()
+    i, n = 0, len(lines)
+    while i < n:
+        due = min(n, int((perf_counter() - start) * rate) + 1)
+        while i < due:
+            yield (start + i / rate, lines[i])
+            i += 1
+        await anyio.sleep(max(0.0, start + i / rate - perf_counter()))
+
+
+def _parse_stamped(item: Stamped) -> Stamped:
+    return (item[0], parse_line(item[1]))
+
+
+def _relevant_stamped(item: Stamped) -> bool:
+    return is_relevant(item[1])
+
+
+async def _enrich_stamped(item: Stamped) -> Stamped:
+    return (item[0], enrich(item[1]))
+
+
+@dataclass
+class PipelineRun:
+    """What one run of a reference-pipeline candidate measured."""
+
+    cpu: float
+    wall: float
+    latencies: list[float]
+    results: list[EnrichedEvent]
+
+
+def _pipeline(candidate: str, lines: list[str], rate: float | None) -> Callable[[], Any]:
+    async def go() -> PipelineRun:
+        latencies: list[float] = []
+        results: list[EnrichedEvent] = []
+        paced = rate is not None
+
+        def sink(item: Stamped) -> None:
+            if paced:
+                latencies.append(perf_counter() - item[0])
+            results.append(item[1])
+
+        cpu0, wall0 = process_time(), perf_counter()
+        source = _paced(lines, rate)
+        if candidate.startswith("anystream"):
+            s = (
+                from_iterable(source)
+                | parse(_parse_stamped)
+                | where(_relevant_stamped)
+                | buffered(50)
+                | map_async(
+                    _enrich_stamped, concurrency=WORKERS, ordered=candidate == "anystream ordered"
+                )
+            )
+            async with s.stream() as items:
+                async for item in items:
+                    sink(item)
+        elif candidate == "asyncio textbook":
+            from bench._asyncio_baselines import reference_pipeline
+
+            await reference_pipeline(
+                source, _parse_stamped, _relevant_stamped, _enrich_stamped, sink, WORKERS
+            )
+        else:
+            from bench._trio_baselines import reference_pipeline as trio_pipeline
+
+            await trio_pipeline(
+                source, _parse_stamped, _relevant_stamped, _enrich_stamped, sink, WORKERS
+            )
+        return PipelineRun(process_time() - cpu0, perf_counter() - wall0, latencies, results)
+
+    return go
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def section_pipeline(n: int, seconds: float, repeat: int, backends: Sequence[str]) -> list[Row]:
+    """The reference pipeline unpaced (CPU time) and paced at 5k and 20k lines/s (CPU%)."""
+    lines = make_lines(n)
+    expected = expected_output(lines)
+    candidates = [("anystream ordered", b) for b in backends]
+    candidates += [("anystream unordered", b) for b in backends]
+    candidates += [("asyncio textbook", "asyncio")]
+    if "trio" in backends:
+        candidates += [("trio textbook", "trio")]
+
+    def check(result: Any, ordered: bool, expected: list[EnrichedEvent]) -> None:
+        got = result.results
+        if ordered:
+            check_output(got, expected)
+        elif sorted(got) != sorted(expected):
+            raise AssertionError("the unordered pipeline lost or added results")
+
+    rows: list[Row] = []
+    for rate in (None, 5_000.0, 20_000.0):
+        best: dict[tuple[str, str], PipelineRun] = {}
+        use = lines if rate is None else lines[: int(rate * seconds)]
+        want = expected if rate is None else expected_output(use)
+        for round_ in range(1 + repeat):
+            shift = round_ % len(candidates)
+            for name, backend in [*candidates[shift:], *candidates[:shift]]:
+                run = anyio.run(_pipeline(name, use, rate), backend=backend)
+                check(run, name == "anystream ordered", want)
+                key = (name, backend)
+                if round_ and (key not in best or run.cpu < best[key].cpu):
+                    best[key] = run
+        base = best["asyncio textbook", "asyncio"]
+        for name, backend in candidates:
+            if name == "asyncio textbook":
+                continue
+            mine = best[name, backend]
+            if rate is None:
+                rows.append(
+                    Row(
+                        f"reference pipeline unpaced, {name} vs asyncio textbook",
+                        backend,
+                        f"{mine.cpu / len(use) * 1e6:.2f} us/line cpu",
+                        base.cpu / mine.cpu,
+                        base.wall / mine.wall,
+                        1.2 if name == "anystream ordered" and backend == "asyncio" else None,
+                    )
+                )
+                continue
+            lat = mine.latencies
+            base_pct = 100 * base.cpu / base.wall
+            figure = (
+                f"cpu {100 * mine.cpu / mine.wall:.0f}% (textbook {base_pct:.0f}%)"
+                f" p50/p99/max {_pct(lat, 0.5) * 1e3:.2f}/{_pct(lat, 0.99) * 1e3:.2f}/"
+                f"{max(lat) * 1e3:.1f} ms (textbook {_pct(base.latencies, 0.5) * 1e3:.2f}/"
+                f"{_pct(base.latencies, 0.99) * 1e3:.2f}/{max(base.latencies) * 1e3:.1f})"
+            )
+            target = None
+            if name == "anystream ordered":
+                target = 1.0 if backend == "asyncio" else 1 / 1.5
+            rows.append(
+                Row(
+                    f"reference pipeline paced {rate / 1000:g}k lines/s, {name}: cpu% vs textbook",
+                    backend,
+                    figure,
+                    (base.cpu / base.wall) / (mine.cpu / mine.wall),
+                    base.wall / mine.wall,
+                    target,
+                )
+            )
+    return rows
+
+
 # -- table ----------------------------------------------------------------------------------
 
 
@@ -397,6 +573,10 @@ def main(argv: list[str] | None = None) -> None:
         rows += section_windows(20_000 if quick else 200_000, repeat, backends)
     if "aiostream" in sections and "asyncio" in backends:
         rows += section_aiostream(50_000 if quick else 200_000, repeat)
+    if "pipeline" in sections:
+        rows += section_pipeline(
+            50_000 if quick else 100_000, 2.0 if quick else 5.0, repeat, backends
+        )
     print(
         f"anystream service benchmarks ({'quick' if quick else 'full'}), best of {repeat}:"
         " ratio = baseline time / anystream time on the same backend (> 1: anystream faster);"

@@ -20,6 +20,7 @@ from anystream import (
     where,
 )
 from anystream._core.explain import BoundaryPart, Explanation, SegmentPart, StagePart
+from anystream.ops._map_async import HANDOFF_MIN
 
 
 async def _fn(x: int) -> int:
@@ -63,13 +64,13 @@ def test_stages_show_their_concurrency_and_hand_offs() -> None:
     assert str(ex) == (
         "source    from_iterable\n"
         "segment   (pass-through)\n"
-        "boundary  hand-off 8, block\n"
+        "boundary  hand-off 32, block\n"
         "stage     map_async(_fn)  concurrency 8, holds 16\n"
-        "boundary  hand-off 8, block\n"
+        "boundary  hand-off 32, block\n"
         "stage     tumbling_window(1)  concurrency 1, holds 1\n"
         "boundary  hand-off 0, block\n"
         "segment   (pass-through)\n"
-        "memory bound: 35 items (16 buffered + 19 in hand)"
+        "memory bound: 83 items (64 buffered + 19 in hand)"
     )
     assert ex.stages == (StagePart("map_async(_fn)", 8, 16), StagePart("tumbling_window(1)", 1, 1))
 
@@ -108,8 +109,9 @@ def test_text_lines_fit_80_columns() -> None:
 BOUNDS: list[tuple[Callable[[Stream[int]], Stream[int]], int]] = [
     (lambda s: s | buffered(5), 5 + 2),
     (lambda s: s | buffered(10) | map(_double) | buffered(3), 10 + 3 + 3),
-    (lambda s: s | map_async(_fn, concurrency=4), 2 * 4 + 4 + 4 + 2),
-    (lambda s: s | map_async(_fn, concurrency=4, ordered=False), 4 + 4 + 4 + 2),
+    # map_async(concurrency=c): its hand-offs hold max(c, HANDOFF_MIN) each.
+    (lambda s: s | map_async(_fn, concurrency=4), 2 * 4 + HANDOFF_MIN + HANDOFF_MIN + 2),
+    (lambda s: s | map_async(_fn, concurrency=4, ordered=False), 4 + 2 * HANDOFF_MIN + 2),
     (lambda s: s | buffered(0), 0 + 2),
     # README: map_thread(workers=w) holds 2w ordered, w unordered.
     (lambda s: s | map_thread(_double, workers=3), 2 * 3 + 0 + 0 + 2),

@@ -21,6 +21,7 @@ from anystream import (
     where,
 )
 from anystream._core.errors import concurrent_failures
+from anystream.ops._map_async import HANDOFF_MIN
 
 pytestmark = pytest.mark.anyio
 
@@ -242,9 +243,10 @@ async def test_downstream_leaving_is_not_an_error() -> None:
     [
         (lambda s: s | buffered(5), 5 + 2),
         (lambda s: s | buffered(10) | map(lambda x: x) | buffered(3), 10 + 3 + 3),
-        # Ordered map_async holds 2c, plus its two implicit hand-offs of c each.
-        (lambda s: s | map_async(_slow, concurrency=4), 2 * 4 + 4 + 4 + 2),
-        (lambda s: s | map_async(_slow, concurrency=4, ordered=False), 4 + 4 + 4 + 2),
+        # Ordered map_async holds 2c, plus its two implicit hand-offs of max(c,
+        # HANDOFF_MIN) each.
+        (lambda s: s | map_async(_slow, concurrency=4), 2 * 4 + 2 * HANDOFF_MIN + 2),
+        (lambda s: s | map_async(_slow, concurrency=4, ordered=False), 4 + 2 * HANDOFF_MIN + 2),
         (lambda s: s | buffered(0), 0 + 2),
     ],
     ids=["buffered5", "two_buffers", "map_async_ordered", "map_async_unordered", "rendezvous"],
@@ -256,7 +258,7 @@ async def test_items_in_flight_never_exceed_the_documented_bound(
 
     The bound is: buffer sizes + one per stage (each stage holds one item in hand) +
     the concurrency of concurrent stages (2 * c for ordered map_async) + the implicit
-    hand-offs around a concurrent stage (c on each side).
+    hand-offs around a concurrent stage (max(c, HANDOFF_MIN) on each side).
     """
     src = Tracked(n=10_000)
     worst = 0

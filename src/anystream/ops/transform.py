@@ -47,7 +47,7 @@ from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
 from .._core.stream import Stream
 from ..resilience.retry import Retry
-from ._map_async import check_retry, run_map_async
+from ._map_async import check_retry, handoff_size, run_map_async
 from .errors import OnError, check_on_error
 
 __all__ = [
@@ -153,8 +153,8 @@ def map_async(
     for an earlier item. When that bound is reached no new call starts until the earliest
     result is emitted. ``ordered=False`` emits results as calls complete and holds at
     most ``concurrency`` items. The hand-offs into and out of the stage hold up to
-    ``concurrency`` items each, so that items move between tasks in batches: a call that
-    completes without suspending costs no task switch.
+    ``max(concurrency, 32)`` items each, so that items move between tasks in batches: a
+    call that completes without suspending costs no task switch.
 
     ``retry`` (a :class:`~anystream.resilience.Retry` policy, or a number of attempts)
     retries failed calls with exponential backoff; an item waiting to retry holds only
@@ -184,11 +184,16 @@ def map_async(
         name=name,
     )
     tracked = functools.partial(run, tracked=True)
-    # Room for one item per worker on each side: workers and neighbours trade items in
+    # Room for a batch on each side (handoff_size): workers and neighbours trade items in
     # batches rather than with a task switch per item (counted in the memory bound).
     holds = 2 * concurrency if ordered else concurrency
     step = StagedStep(
-        name, run, tracked=tracked, handoff=concurrency, concurrency=concurrency, holds=holds
+        name,
+        run,
+        tracked=tracked,
+        handoff=handoff_size(concurrency),
+        concurrency=concurrency,
+        holds=holds,
     )
     return Operator((step,))
 
@@ -252,7 +257,14 @@ def starmap(
         )
         tracked = functools.partial(run, tracked=True)
         holds = 2 * limit if ordered else limit
-        step = StagedStep(name, run, tracked=tracked, handoff=limit, concurrency=limit, holds=holds)
+        step = StagedStep(
+            name,
+            run,
+            tracked=tracked,
+            handoff=handoff_size(limit),
+            concurrency=limit,
+            holds=holds,
+        )
         return Operator((step,))
     if limit != 1 or not ordered:
         raise ValueError(

@@ -136,8 +136,10 @@ def grid_engine(
         end = start + size
         if row is None:  # an empty window, with emit_empty
             row = {None: [make_initial() if aggregating else [], 0]}
-        for key, state in row.items():
-            out.append(_window(start, end, key, state, aggregating))
+        if aggregating:  # one window per key: 100k keys close 100k windows at once
+            out.extend([Window(start, end, [], key, s[0], s[1]) for key, s in row.items()])
+        else:
+            out.extend([Window(start, end, s[0], key, None, s[1]) for key, s in row.items()])
 
     def emit_grid(until: float, edge: float) -> None:
         """With emit_empty: emit every grid window, empty or not, while its start plus
@@ -223,6 +225,32 @@ def grid_engine(
         cur[0] = fold(cur[0], item)
         cur[1] += 1
 
+    # Keyed tumbling windows get theirs too: the row of the previous item's window is
+    # cached, so an item costs its key, one dict lookup, one fold and one increment.
+    cur_row: dict[Any, list[Any]] = {}
+
+    def push_tumbling_keyed(item: Any, t: float) -> None:
+        nonlocal max_t, wm, cur_k, cur_row
+        behind = t < max_t
+        if t > max_t:
+            max_t = t
+            wm = t - lateness
+            if wm >= next_end:
+                close(wm)
+        k = (t - origin) // step
+        key = key_fn(item)  # only built with a key
+        if behind and end_of(k) <= wm:
+            late(item)
+            return
+        if k != cur_k:
+            open_state(k, key)
+            cur_k, cur_row = k, rows[k]
+        state = cur_row.get(key)
+        if state is None:
+            cur_row[key] = state = [make_initial(), 0]
+        state[0] = fold(state[0], item)
+        state[1] += 1
+
     def advance(w: float) -> None:
         nonlocal max_t, wm
         if w > max_t:
@@ -246,6 +274,8 @@ def grid_engine(
 
     if tumbling and key_fn is None:
         return Engine(push_tumbling, advance, flush, deadline, out)
+    if tumbling and not emit_empty:
+        return Engine(push_tumbling_keyed, advance, flush, deadline, out)
     return Engine(push, advance, flush, deadline, out)
 
 
