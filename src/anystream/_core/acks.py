@@ -49,6 +49,7 @@ from typing import Any, Generic, TypeVar
 from anyio import CancelScope, EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 
+from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
 from .fuse import MALFORMED
 from .operator import Kernel
@@ -237,12 +238,17 @@ def tracked_loop(
             try:
                 if kind == "map":
                     x = kernel.fn(x)
+                    refuse_unawaited(kernel.arg or "map", "fn", kernel.name, x)
                 elif kind == "amap":
                     x = await kernel.fn(x)
                 elif kind in ("filter", "afilter"):
                     keep = kernel.fn(x)
                     if inspect.isawaitable(keep):
                         keep = await keep
+                    else:
+                        refuse_async_gen_result(
+                            kernel.arg or "where", "predicate", kernel.name, keep
+                        )
                     if not keep:
                         counts[m + 1 + i] += 1
                         token.done()
@@ -254,6 +260,7 @@ def tracked_loop(
                         counts[m + 1 + i] += 1
                         token.done()
                         return False, None
+                    refuse_unawaited("parse", "fn", kernel.name, x)
             except Exception as exc:
                 add_operator_note(exc, kernel.name)
                 raise

@@ -21,6 +21,9 @@ __all__ = [
     "describe",
     "is_async_callable",
     "is_async_gen_callable",
+    "refuse_async_gen_result",
+    "refuse_unawaited",
+    "unawaited_kind",
 ]
 
 
@@ -159,3 +162,57 @@ def check_item_callable(
         )
     if arity is not None:
         check_arity(op, name, fn, arity)
+
+
+def unawaited_kind(value: object) -> str | None:
+    """What ``value`` is, when a plain function returned something that needs awaiting.
+
+    ``"a coroutine"``, ``"an async generator object"``, ``"an awaitable <type>"``, or
+    None for an ordinary value. Called on the first result of a run (``fuse.py``), so its
+    cost is paid once per run, not per item.
+    """
+    if inspect.iscoroutine(value):
+        return "a coroutine"
+    if inspect.isasyncgen(value):
+        return "an async generator object"
+    if inspect.isawaitable(value):
+        return f"an awaitable {type(value).__name__}"
+    return None
+
+
+#: What to use instead, by operator, when a plain function returned an awaitable.
+_ASYNC_INSTEAD = {
+    "map": "use map_async(fn) for functions that return awaitables",
+    "parse": "parse takes a plain function; use map_async(fn) and handle malformed input there",
+    "starmap": "pass an async def function to starmap, or use map_async(lambda args: fn(*args))",
+    "map_thread": "use map_async(fn, concurrency=k) for async functions",
+    "distinct_until_changed": "compute the key with map_async() before it",
+    "tap": "iterate it inside an async def function and pass that to tap",
+}
+
+
+def refuse_unawaited(op: str, arg: str, fn_name: str, value: object) -> None:
+    """Raise TypeError when a plain function's result ``value`` needs awaiting.
+
+    A coroutine is closed first, so no "never awaited" warning follows the error.
+    ``op`` is the operator (``"map"``), ``arg`` its argument (``"fn"``), ``fn_name``
+    the step name, shown so that the user can find the call.
+    """
+    kind = unawaited_kind(value)
+    if kind is None:
+        return
+    if inspect.iscoroutine(value):
+        value.close()
+    instead = _ASYNC_INSTEAD.get(op, "use an async def function or map_async() before it")
+    raise TypeError(
+        f"{op}(): {arg} returned {kind} ({fn_name}), which {op}() never awaits: {instead}"
+    )
+
+
+def refuse_async_gen_result(op: str, arg: str, fn_name: str, value: object) -> None:
+    """Raise TypeError when a predicate returned an async generator object (always truthy)."""
+    if inspect.isasyncgen(value):
+        raise TypeError(
+            f"{op}(): {arg} returned an async generator object ({fn_name}), whose truth value "
+            "is always true; expected a bool, or an awaitable of one (a coroutine function)"
+        )

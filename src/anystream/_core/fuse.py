@@ -99,11 +99,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from itertools import islice
+from types import AsyncGeneratorType
 from typing import Any, Literal
 
 from anyio import CancelScope, EndOfStream, WouldBlock
 
 from ._backends import native_checkpoint
+from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
 from .handoff import receive_fast_path, send_fast_path
 from .operator import Kernel
@@ -201,11 +203,33 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         if output == "send":
             code(depth, ROOM)
 
+    def first_result(depth: int, i: int) -> None:
+        # The first result of a plain function, once per run: a coroutine or an async
+        # generator object would be passed on unawaited (a lambda calling a coroutine
+        # function cannot be told from a plain one when the operator is built). After
+        # the first item this is one test of a local flag. A ``map`` kernel uses a
+        # stand-in function instead (see the prologue); ``parse`` cannot, because the
+        # TypeError raised by the check would be taken for a malformed input.
+        code(depth, f"if f{i}:")
+        code(depth + 1, f"f{i} = False")
+        code(depth + 1, f"first(n{i}, name{i}, x)")
+
     code = _Code()
     code(0, "def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,")
-    code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE):")
+    code(0, "            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE,")
+    code(0, "            first, pred, AGEN):")
     for i in range(m):
         code(1, f"k{i} = fns[{i}]; n{i} = args[{i}]; name{i} = names[{i}]")
+        if kinds[i] == "map":
+            # The first result of a run is checked (see first_result) by a stand-in that
+            # puts the function itself back once it has passed: no cost per item after.
+            code(1, f"def once{i}(x, f=k{i}):")
+            code(2, f"nonlocal k{i}")
+            code(2, "x = f(x)")
+            code(2, f"first(n{i}, name{i}, x)")
+            code(2, f"k{i} = f")
+            code(2, "return x")
+            code(1, f"k{i} = once{i}")
     code(1, "async def seg(src, out, cnt, st, close_upstream):")
     d = 2
     # -- prologue ---------------------------------------------------------------------
@@ -228,6 +252,9 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
         refresh(d)
     elif output == "list":
         code(d, "ap = out.append; ex = out.extend")
+    for i, kind in enumerate(kinds):
+        if kind == "parse":
+            code(d, f"f{i} = True  # first result not checked yet")
     if has_take:
         code(d, "done = False")
         for i, kind in enumerate(kinds):
@@ -340,14 +367,18 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
                 _call_user(code, d, i, f"x = await k{i}(x)")
                 refresh(d)
             elif kind == "filter":
-                extra = ["if r is not True and r is not False and isawaitable(r):"]
+                # A result other than True/False (rare on hot paths) is awaited when it is
+                # awaitable; an async generator object (always truthy) is refused.
+                extra = ["if r is not True and r is not False:", "    if isawaitable(r):"]
                 if local:
-                    extra.append("    " + flush)
+                    extra.append("        " + flush)
                 if batch:
-                    extra.append("    " + PUT_BACK)
-                extra.append("    r = await r")
+                    extra.append("        " + PUT_BACK)
+                extra.append("        r = await r")
                 if output == "send":
-                    extra.append("    " + ROOM)
+                    extra.append("        " + ROOM)
+                extra.append("    elif type(r) is AGEN:")
+                extra.append(f"        pred(n{i}, name{i}, r)")
                 _call_user(code, d, i, f"r = k{i}(x)", extra)
                 code(d, "if not r:")
                 code(d + 1, f"{slot(drop)} += 1")
@@ -367,6 +398,7 @@ def _generate(shape: tuple[tuple[str, ...], str, str, bool]) -> str:
                 code(d, "except Exception as e:")
                 code(d + 1, f"note(e, name{i})")
                 code(d + 1, "raise")
+                first_result(d, i)
             elif kind == "take":
                 code(d, f"t{i} += 1")
                 code(d, f"if t{i} >= n{i}: done = True")
@@ -518,7 +550,20 @@ def compile_kernels(
         send_fast_path,
         _shield,
         _ONCE,
+        _first,
+        _pred,
+        AsyncGeneratorType,
     )
+
+
+def _first(op: str | None, name: str, value: object) -> None:
+    """The first result of a ``map``/``parse`` kernel must not need awaiting."""
+    refuse_unawaited(op or "map", "fn", name, value)
+
+
+def _pred(op: str | None, name: str, value: object) -> None:
+    """A filter kernel's predicate returned an async generator object."""
+    refuse_async_gen_result(op or "where", "predicate", name, value)
 
 
 def source_of(shape: FusedShape) -> str:
