@@ -36,6 +36,7 @@ from anystream import (
     map_async,
     map_thread,
     parse,
+    retry,
     starmap,
     take_while,
     tap,
@@ -174,7 +175,7 @@ async def test_map_async_plain_result_can_be_dropped_and_counted() -> None:
         s = from_iterable([1, 2]) | map_async(lambda x: x, on_error="drop")
         assert await s.collect() == []
         dropped = {r: n for st in s.stats().values() for r, n in st.dropped.items()}
-        assert dropped == {"error:TypeError": 2}
+        assert dropped == {"error:NotAwaitableError": 2}  # a TypeError subclass
 
 
 async def test_map_async_refuses_async_generator_function_when_built() -> None:
@@ -231,3 +232,31 @@ async def test_acked_path_refuses_too() -> None:
             await (from_acked(acked) | where(lambda x: agen(x))).collect()
         with pytest.raises(TypeError, match=r"parse\(\): fn returned a coroutine"):
             await (from_acked(acked) | parse(lambda x: double(x))).collect()
+
+
+async def test_retry_of_a_plain_function_fails_at_once_without_retrying() -> None:
+    calls: list[int] = []
+
+    def plain(x: int) -> int:
+        calls.append(x)
+        return x
+
+    wrapped = retry(plain, attempts=5, base_delay=1)  # type: ignore[arg-type]
+    with anyio.fail_after(TIMEOUT):
+        with pytest.raises(TypeError, match=r"retry\(\): fn returned int, not an awaitable"):
+            await wrapped(1)
+        assert calls == [1]  # not repeated: its side effects happen once
+        calls.clear()
+        s = from_iterable([1, 2]) | map_async(plain, retry=5, on_error="drop")
+        assert await s.collect() == []
+        assert calls == [1, 2]
+
+
+async def test_retry_accepts_a_callable_returning_an_awaitable() -> None:
+    with anyio.fail_after(TIMEOUT):
+        assert await retry(lambda x: double(x))(4) == 8  # type: ignore[arg-type]
+
+
+def test_retry_refuses_an_async_generator_function() -> None:
+    with pytest.raises(TypeError, match=r"async generator function.*retry_stream"):
+        retry(agen)  # type: ignore[arg-type]

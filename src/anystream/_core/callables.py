@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 __all__ = [
+    "NotAwaitableError",
     "check_arity",
     "check_callable",
     "check_choice",
@@ -162,6 +163,14 @@ def check_item_callable(
         )
     if arity is not None:
         check_arity(op, name, fn, arity)
+
+
+class NotAwaitableError(TypeError):
+    """A callable expected to return an awaitable returned a plain value.
+
+    A programming error, not a transient failure: ``retry`` and ``map_async(retry=...)``
+    never retry it.
+    """
 
 
 def unawaited_kind(value: object) -> str | None:

@@ -33,6 +33,7 @@ from anyio import BrokenResourceError, CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import (
+    NotAwaitableError,
     check_choice,
     check_int,
     check_item_callable,
@@ -212,7 +213,7 @@ def _awaiting(fn: Callable[[T], Any], name: str) -> Callable[[T], Awaitable[Any]
     async def call(item: T) -> Any:
         result = fn(item)
         if not inspect.isawaitable(result):
-            raise TypeError(
+            raise NotAwaitableError(
                 f"map_async(): fn returned {type(result).__name__}, not an awaitable "
                 f"({name}); use map() for sync functions"
             )
