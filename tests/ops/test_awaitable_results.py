@@ -258,5 +258,5 @@ async def test_retry_accepts_a_callable_returning_an_awaitable() -> None:
 
 
 def test_retry_refuses_an_async_generator_function() -> None:
-    with pytest.raises(TypeError, match=r"async generator function.*retry_stream"):
+    with pytest.raises(TypeError, match=r"generator function.*retry_stream"):
         retry(agen)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ __all__ = [
     "describe",
     "is_async_callable",
     "is_async_gen_callable",
+    "is_gen_callable",
     "refuse_async_gen_result",
     "refuse_unawaited",
     "unawaited_kind",
@@ -126,6 +127,17 @@ def is_async_gen_callable(fn: object) -> bool:
         fn = func
 
 
+def is_gen_callable(fn: object) -> bool:
+    """True when calling ``fn`` certainly returns a (sync) generator (partials looked through)."""
+    while True:
+        if inspect.isgeneratorfunction(fn):
+            return True
+        func = getattr(fn, "func", None)  # functools.partial
+        if func is None or func is fn:
+            return False
+        fn = func
+
+
 def check_arity(op: str, name: str, fn: Any, n: int) -> None:
     """Raise TypeError when ``fn`` certainly cannot be called with ``n`` positional arguments.
 
@@ -160,6 +172,12 @@ def check_item_callable(
         raise TypeError(
             f"{op}(): {name} is an async generator function ({describe(fn)}); "
             f"expected {hint} returning one value per item"
+        )
+    if is_gen_callable(fn):
+        # Its generator object would be the value (or an always-true verdict).
+        raise TypeError(
+            f"{op}(): {name} is a generator function ({describe(fn)}); expected {hint} "
+            "returning one value per item (flat_map(fn) emits the items it yields)"
         )
     if arity is not None:
         check_arity(op, name, fn, arity)

@@ -191,6 +191,7 @@ def map_process(
     """
     op = "map_process"
     check_sync_callable(op, "fn", fn, async_alternative="map_async(fn, concurrency=k)")
+    check_item_callable(op, "fn", fn, hint="a plain function")
     check_int(op, "workers", workers, minimum=1)
     _check_flag(op, "ordered", ordered)
     _check_flag(op, "kill_on_cancel", kill_on_cancel)

@@ -54,7 +54,12 @@ from typing import Any, Literal, ParamSpec, TypedDict, TypeVar, Unpack
 
 import anyio
 
-from .._core.callables import NotAwaitableError, describe, is_async_gen_callable
+from .._core.callables import (
+    NotAwaitableError,
+    describe,
+    is_async_gen_callable,
+    is_gen_callable,
+)
 
 __all__ = ["Retry", "RetryOptions", "attempts_made", "retry"]
 
@@ -283,10 +288,10 @@ def retry(
     result per call (see ``retry_stream`` to retry a stream).
     """
     if not callable(fn):
-        raise TypeError(f"fn must be a callable returning an awaitable, got {fn!r}")
-    if is_async_gen_callable(fn):
+        raise TypeError(f"retry(): fn must be a callable returning an awaitable, got {fn!r}")
+    if is_async_gen_callable(fn) or is_gen_callable(fn):
         raise TypeError(
-            f"fn must be a callable returning an awaitable, got the async generator function "
+            f"retry(): fn must be a callable returning an awaitable, got the generator function "
             f"{describe(fn)}; retry() retries one result per call: use retry_stream() to "
             "retry a stream"
         )
