@@ -23,6 +23,7 @@ import pytest
 from _bad_input import VIRTUAL_TIMEOUT, watchdog
 
 import anystream
+import anystream.connectors.redis
 import anystream.testing
 from anystream import Stream, from_iterable, just
 
@@ -234,6 +235,58 @@ FACTORIES: dict[str, list[Slot]] = {
     ],
 }
 
+# The factories of anystream.testing and of the connectors, keyed "module.name".
+T = anystream.testing
+R = anystream.connectors.redis
+URL = "redis://127.0.0.1:1"  # never contacted: building must not connect
+FACTORIES.update(
+    {
+        "testing.at": [("time", "seconds", lambda v: T.at(v, 1))],
+        "testing.marbles": [("frame", "seconds", lambda v: T.marbles("-a-|", v))],
+        "testing.record": [("stream", "streams", lambda v: T.record(v))],
+        "testing.raise_": [("error", "flag", lambda v: T.raise_(v))],
+        "connectors.redis.from_redis_stream": [
+            ("streams", "flag", lambda v: R.from_redis_stream(URL, v, group="g", consumer="c")),
+            (
+                "batch",
+                "count",
+                lambda v: R.from_redis_stream(URL, "s", group="g", consumer="c", batch=v),
+            ),
+            (
+                "block",
+                "seconds",
+                lambda v: R.from_redis_stream(URL, "s", group="g", consumer="c", block=v),
+            ),
+            (
+                "claim_idle",
+                "seconds",
+                lambda v: R.from_redis_stream(URL, "s", group="g", consumer="c", claim_idle=v),
+            ),
+        ],
+        "connectors.redis.to_redis_stream": [
+            ("key", "sync_fn", lambda v: R.to_redis_stream(URL, "s", key=v)),
+            ("batch", "count", lambda v: R.to_redis_stream(URL, "s", batch=v)),
+            ("partitions", "count", lambda v: R.to_redis_stream(URL, "s", key=str, partitions=v)),
+            ("maxlen", "count", lambda v: R.to_redis_stream(URL, "s", maxlen=v)),
+        ],
+        "connectors.redis.partition_for": [
+            ("partitions", "count", lambda v: R.partition_for("k", v))
+        ],
+        "connectors.redis.partition_streams": [
+            ("partitions", "count", lambda v: R.partition_streams("s", v))
+        ],
+    }
+)
+# Public callables of those modules that are not factories of wrong-valued arguments.
+OTHER_CALLABLES = {
+    "testing.end",  # no arguments
+    "testing.hang",  # no arguments
+    "testing.scripted",  # any value is an item: there is no wrong one
+    "testing.raised_in",  # a predicate over an exception, for asserts
+    "testing.run",  # anyio.run with a virtual clock
+    "connectors.redis.stable_hash",  # any object is a key
+}
+
 # Exported factories that take no argument that could be wrong (``name=`` aside).
 NO_ARGUMENTS = {"empty", "never", "pairwise", "just"}
 # Exported types: constructed by the library, or checked by their own tests.
@@ -347,12 +400,19 @@ class FailsAtRun:
         return from_iterable([1, 2, 3]) | built
 
 
+class Documented:
+    """Accepted with a documented meaning that needs a server to run: only built here."""
+
+    def __init__(self, meaning: str) -> None:
+        self.meaning = meaning
+
+
 def _items(w: Any) -> Any:
     return w.items
 
 
 NOT_AWAITABLE = ("not an awaitable",)
-MEANS: dict[str, Means | FailsAtRun] = {
+MEANS: dict[str, Means | FailsAtRun | Documented] = {
     # Zero, negative and None where they mean something.
     "buffered-n-zero": Means([1, 2, 3]),  # a hand-off with no room: a rendezvous
     "delay-period-zero": Means([1, 2, 3]),
@@ -423,20 +483,46 @@ MEANS: dict[str, Means | FailsAtRun] = {
     "from_acked-items-agen-object": FailsAtRun(TypeError, ("from_acked", "Acked"), None),
 }
 
+MEANS.update(
+    {
+        "testing.at-time-zero": Means([1], lambda event: T.scripted(event)),
+        # Redis connectors: the meaning is documented, but a run needs a server; here
+        # only building is checked (tests/connectors runs these shapes against one).
+        "connectors.redis.from_redis_stream-streams-str": Documented("a stream named 'yes'"),
+        "connectors.redis.from_redis_stream-block-zero": Documented("reads without waiting"),
+        "connectors.redis.to_redis_stream-key-none": Documented("the default: one stream"),
+        "connectors.redis.to_redis_stream-maxlen-none": Documented("the default: no trim"),
+    }
+)
+
 # The exceptions are rows too: a case must be refused or documented, never silently pass.
 assert set(MEANS) <= set(CASES), sorted(set(MEANS) - set(CASES))
 
 
 def test_every_export_has_rows() -> None:
     """A new export without rows fails here: add rows, or list it as argument-free or a type."""
-    missing = set(A._EXPORTS) - set(FACTORIES) - NO_ARGUMENTS - TYPES
+    top = {name for name in FACTORIES if "." not in name}
+    missing = set(A._EXPORTS) - top - NO_ARGUMENTS - TYPES
     assert not missing, f"exports without bad-input rows: {sorted(missing)}"
-    stale = (set(FACTORIES) | NO_ARGUMENTS | TYPES) - set(A._EXPORTS)
+    stale = (top | NO_ARGUMENTS | TYPES) - set(A._EXPORTS)
     assert not stale, f"rows for names that are not exported: {sorted(stale)}"
     for name in TYPES:
         assert isinstance(getattr(A, name), type), name
-    for name in set(FACTORIES) | NO_ARGUMENTS:
+    for name in (set(FACTORIES) | NO_ARGUMENTS) & set(A._EXPORTS):
         assert not isinstance(getattr(A, name), type), name
+
+
+def test_every_testing_and_connector_factory_has_rows() -> None:
+    found = {
+        f"{prefix}.{name}"
+        for prefix, module in (("testing", T), ("connectors.redis", R))
+        for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")])
+        if callable(getattr(module, name))
+        and not isinstance(getattr(module, name), type)
+        and getattr(getattr(module, name), "__module__", "").startswith("anystream")
+    }
+    missing = found - set(FACTORIES) - OTHER_CALLABLES
+    assert not missing, f"factories without bad-input rows: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("case_id", list(CASES))
@@ -448,12 +534,16 @@ async def test_bad_input_matrix(case_id: str) -> None:
             with pytest.raises((TypeError, ValueError)) as info:
                 build(_value(value))
             message = str(info.value)
-            op = f"{SPELLED.get(factory, factory)}()"
+            op = f"{SPELLED.get(factory, factory.rsplit('.', 1)[-1])}()"
             word = WORD.get(f"{factory}-{arg}", arg)
             assert op in message, f"{op!r} missing from {message!r}"
             assert word in message, f"{word!r} missing from {message!r}"
             return
-        stream = meaning.stream(build(_value(value)))
+        built = build(_value(value))
+        if isinstance(meaning, Documented):
+            assert built is not None, meaning.meaning
+            return
+        stream = meaning.stream(built)
         if isinstance(meaning, FailsAtRun):
             with anyio.fail_after(VIRTUAL_TIMEOUT), pytest.raises(Exception) as failed:  # noqa: PT011
                 await stream.collect()
