@@ -30,7 +30,7 @@ class _AsyncCallable:
         (lambda: a.buffered(2, overflow="spill"), ValueError, "overflow"),
         (lambda: a.map_async(_coro, concurrency=0), ValueError, "concurrency"),
         (lambda: a.map_async(_coro, concurrency=True), TypeError, "concurrency"),
-        (lambda: a.map_async(lambda x: x), TypeError, "coroutine function"),
+        (lambda: a.map_async(42), TypeError, "fn must be callable"),
         (lambda: a.map_async(_coro, ordered="yes"), TypeError, "ordered"),
         (lambda: a.tumbling_window(0), ValueError, "size"),
         (lambda: a.tumbling_window(-1), ValueError, "size"),

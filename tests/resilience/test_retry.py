@@ -407,7 +407,7 @@ def test_bad_arguments_name_themselves(
 
 
 def test_bad_arguments_of_retry_and_delay_name_themselves() -> None:
-    with pytest.raises(TypeError, match=r"^fn "):
+    with pytest.raises(TypeError, match=r"^retry\(\): fn "):
         retry(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^policy "):
         retry(Flaky(), {"attempts": 3})  # type: ignore[arg-type]

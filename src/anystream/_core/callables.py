@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 __all__ = [
+    "NotAwaitableError",
     "check_arity",
     "check_callable",
     "check_choice",
@@ -21,6 +22,10 @@ __all__ = [
     "describe",
     "is_async_callable",
     "is_async_gen_callable",
+    "is_gen_callable",
+    "refuse_async_gen_result",
+    "refuse_unawaited",
+    "unawaited_kind",
 ]
 
 
@@ -122,6 +127,17 @@ def is_async_gen_callable(fn: object) -> bool:
         fn = func
 
 
+def is_gen_callable(fn: object) -> bool:
+    """True when calling ``fn`` certainly returns a (sync) generator (partials looked through)."""
+    while True:
+        if inspect.isgeneratorfunction(fn):
+            return True
+        func = getattr(fn, "func", None)  # functools.partial
+        if func is None or func is fn:
+            return False
+        fn = func
+
+
 def check_arity(op: str, name: str, fn: Any, n: int) -> None:
     """Raise TypeError when ``fn`` certainly cannot be called with ``n`` positional arguments.
 
@@ -157,5 +173,73 @@ def check_item_callable(
             f"{op}(): {name} is an async generator function ({describe(fn)}); "
             f"expected {hint} returning one value per item"
         )
+    if is_gen_callable(fn):
+        # Its generator object would be the value (or an always-true verdict).
+        raise TypeError(
+            f"{op}(): {name} is a generator function ({describe(fn)}); expected {hint} "
+            "returning one value per item (flat_map(fn) emits the items it yields)"
+        )
     if arity is not None:
         check_arity(op, name, fn, arity)
+
+
+class NotAwaitableError(TypeError):
+    """A callable expected to return an awaitable returned a plain value.
+
+    A programming error, not a transient failure: ``retry`` and ``map_async(retry=...)``
+    never retry it.
+    """
+
+
+def unawaited_kind(value: object) -> str | None:
+    """What ``value`` is, when a plain function returned something that needs awaiting.
+
+    ``"a coroutine"``, ``"an async generator object"``, ``"an awaitable <type>"``, or
+    None for an ordinary value. Called on the first result of a run (``fuse.py``), so its
+    cost is paid once per run, not per item.
+    """
+    if inspect.iscoroutine(value):
+        return "a coroutine"
+    if inspect.isasyncgen(value):
+        return "an async generator object"
+    if inspect.isawaitable(value):
+        return f"an awaitable {type(value).__name__}"
+    return None
+
+
+#: What to use instead, by operator, when a plain function returned an awaitable.
+_ASYNC_INSTEAD = {
+    "map": "use map_async(fn) for functions that return awaitables",
+    "parse": "parse takes a plain function; use map_async(fn) and handle malformed input there",
+    "starmap": "pass an async def function to starmap, or use map_async(lambda args: fn(*args))",
+    "map_thread": "use map_async(fn, concurrency=k) for async functions",
+    "distinct_until_changed": "compute the key with map_async() before it",
+    "tap": "iterate it inside an async def function and pass that to tap",
+}
+
+
+def refuse_unawaited(op: str, arg: str, fn_name: str, value: object) -> None:
+    """Raise TypeError when a plain function's result ``value`` needs awaiting.
+
+    A coroutine is closed first, so no "never awaited" warning follows the error.
+    ``op`` is the operator (``"map"``), ``arg`` its argument (``"fn"``), ``fn_name``
+    the step name, shown so that the user can find the call.
+    """
+    kind = unawaited_kind(value)
+    if kind is None:
+        return
+    if inspect.iscoroutine(value):
+        value.close()
+    instead = _ASYNC_INSTEAD.get(op, "use an async def function or map_async() before it")
+    raise TypeError(
+        f"{op}(): {arg} returned {kind} ({fn_name}), which {op}() never awaits: {instead}"
+    )
+
+
+def refuse_async_gen_result(op: str, arg: str, fn_name: str, value: object) -> None:
+    """Raise TypeError when a predicate returned an async generator object (always truthy)."""
+    if inspect.isasyncgen(value):
+        raise TypeError(
+            f"{op}(): {arg} returned an async generator object ({fn_name}), whose truth value "
+            "is always true; expected a bool, or an awaitable of one (a coroutine function)"
+        )

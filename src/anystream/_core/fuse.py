@@ -114,11 +114,13 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from itertools import islice
+from types import AsyncGeneratorType
 from typing import Any
 
 from anyio import CancelScope, EndOfStream, WouldBlock
 
 from ._backends import native_checkpoint
+from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
 from .handoff import receive_fast_path, send_fast_path
 from .kernels import CHECKPOINT_EVERY, INPUTS, KINDS, MALFORMED, OUTPUTS, Input, Output, interpret
@@ -144,7 +146,8 @@ _MISSING = object()
 
 FACTORY = """\
 def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,
-            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE):
+            isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE,
+            first, pred, AGEN):
     $bind_kernels
     async def seg(src, out, cnt, st, close_upstream):
         $open_input
@@ -155,6 +158,20 @@ def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,
 """
 
 BIND_KERNEL = "fn$i = fns[$i]; arg$i = args[$i]; name$i = names[$i]"
+
+# A ``map`` kernel's first result in a run must not need awaiting (a lambda calling an
+# async def cannot be told from a plain function when the operator is built): a stand-in
+# checks it, then puts the function itself back, so later items pay nothing.
+BIND_MAP_KERNEL = """\
+fn$i = fns[$i]; arg$i = args[$i]; name$i = names[$i]
+def once$i(x, f=fn$i):
+    nonlocal fn$i
+    x = f(x)
+    first(arg$i, name$i, x)
+    fn$i = f
+    return x
+fn$i = once$i
+"""
 
 # The loop, with its counters in locals: loaded once, published in the end.
 RUN_WITH_LOCAL_COUNTERS = """\
@@ -328,11 +345,14 @@ $refresh
 $entered += 1
 try:
     keep = fn$i(x)
-    if keep is not True and keep is not False and isawaitable(keep):
-        $publish
-        $put_back
-        keep = await keep
-        $refresh
+    if keep is not True and keep is not False:
+        if isawaitable(keep):
+            $publish
+            $put_back
+            keep = await keep
+            $refresh
+        elif type(keep) is AGEN:  # always truthy: refused, not taken for "keep"
+            pred(arg$i, name$i, keep)
 except Exception as e:
     note(e, name$i)
     raise
@@ -352,6 +372,8 @@ if not keep:
     $dropped += 1
     continue
 """,
+    # The first result of a run is checked as for map, outside the ``try``: the check's
+    # TypeError must not be taken for a malformed input. After that, one flag test.
     "parse": """\
 $entered += 1
 try:
@@ -362,6 +384,9 @@ except MALFORMED:
 except Exception as e:
     note(e, name$i)
     raise
+if unchecked$i:
+    unchecked$i = False
+    first(arg$i, name$i, x)
 """,
     "take": """\
 $entered += 1
@@ -567,10 +592,13 @@ def _generate(shape: FusedShape) -> str:
         open_output = fill(OPEN_SEND, **common)
     else:
         open_output = OPEN_LIST if output == "list" else ""
-    open_takes = ""
+    # parse checks its first result of the run (see KERNELS["parse"]).
+    open_takes = "".join(
+        f"unchecked{i} = True\n" for i, kind in enumerate(kinds) if kind == "parse"
+    )
     when_taken = ""
     if has_take:
-        open_takes = "done = False\n" + "".join(
+        open_takes += "done = False\n" + "".join(
             fill(OPEN_TAKE, i=str(i)) for i, kind in enumerate(kinds) if KINDS[kind].limit
         )
         close = "src.close()" if source == "stream" else f"{publish}\nawait close_upstream()"
@@ -588,7 +616,10 @@ def _generate(shape: FusedShape) -> str:
         run = fill(RUN, loop=loop, when_taken=when_taken)
     return fill(
         FACTORY,
-        bind_kernels="".join(fill(BIND_KERNEL, i=str(i)) for i in range(m)),
+        bind_kernels="".join(
+            fill(BIND_MAP_KERNEL if kind == "map" else BIND_KERNEL, i=str(i))
+            for i, kind in enumerate(kinds)
+        ),
         open_input=open_input,
         open_output=open_output,
         open_takes=open_takes,
@@ -657,7 +688,20 @@ def compile_kernels(
         send_fast_path,
         _shield,
         _ONCE,
+        _first,
+        _pred,
+        AsyncGeneratorType,
     )
+
+
+def _first(op: str | None, name: str, value: object) -> None:
+    """The first result of a ``map``/``parse`` kernel must not need awaiting."""
+    refuse_unawaited(op or "map", "fn", name, value)
+
+
+def _pred(op: str | None, name: str, value: object) -> None:
+    """A filter kernel's predicate returned an async generator object."""
+    refuse_async_gen_result(op or "where", "predicate", name, value)
 
 
 def source_of(shape: FusedShape) -> str:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from anyio import EndOfStream
 
 from ._backends import native_checkpoint
+from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
 
 if TYPE_CHECKING:
@@ -173,6 +174,13 @@ class Chain:
                     return False, None
                 add_operator_note(exc, kernel.name)
                 raise
+            if spec.calls == "call":
+                # What the fused loops check too (fuse.py): a plain function's result
+                # that needs awaiting, a predicate's async generator object.
+                if spec.result == "item":
+                    refuse_unawaited(kernel.arg or kernel.kind, "fn", kernel.name, r)
+                elif r is not True and r is not False:
+                    refuse_async_gen_result(kernel.arg or "where", "predicate", kernel.name, r)
             if spec.result == "item":
                 x = r
             elif not r:

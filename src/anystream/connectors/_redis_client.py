@@ -76,6 +76,7 @@ def stable_hash(key: object) -> int:
 
 def partition_for(key: object, partitions: int) -> int:
     """The partition number (``0 <= n < partitions``) of ``key``."""
+    check_int("partition_for", "partitions", partitions, minimum=1)
     return stable_hash(key) % partitions
 
 

@@ -22,7 +22,7 @@ from ._redis_client import (
     describe,
     import_coredis,
     open_client,
-    partition_for,
+    stable_hash,
 )
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def to_redis_stream(
         except Exception as exc:
             add_operator_note(exc, name)
             raise
-        return f"{stream}:{partition_for(k, partitions)}"
+        return f"{stream}:{stable_hash(k) % partitions}"  # partition_for, checked once
 
     def convert(item: Any) -> Mapping[str, FieldValue]:
         try:

@@ -297,6 +297,10 @@ def from_redis_stream(
     (use ``decode_responses=False`` to get malformed entries reported per entry).
     """
     who = "from_redis_stream"
+    if not isinstance(streams, str) and not isinstance(streams, Sequence):
+        raise TypeError(
+            f"{who}(): streams must be a stream name or a list of names, got {streams!r}"
+        )
     names = [streams] if isinstance(streams, str) else list(streams)
     if not names or not all(isinstance(name, str) and name for name in names):
         raise TypeError(

@@ -19,9 +19,9 @@ from anyio import BrokenResourceError, ClosedResourceError, EndOfStream, create_
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import (
-    check_callable,
     check_int,
     check_item_callable,
+    check_sync_callable,
     describe,
     is_async_callable,
 )
@@ -194,7 +194,8 @@ def group_by(
     A staged operator: it needs a task of its own to route items while the groups are
     read elsewhere. Stats: ``received`` counts items, ``emitted`` counts groups.
     """
-    check_callable("group_by", "key", key)
+    check_sync_callable("group_by", "key", key, async_alternative="map_async() before it")
+    check_item_callable("group_by", "key", key, hint="a plain function")
     limit = check_int("group_by", "max_groups", max_groups, minimum=1)
     size = check_int("group_by", "buffer", buffer, minimum=0)
     name = step_name("group_by", name, f"group_by({describe(key)})")

@@ -45,7 +45,6 @@ taken in is computed and emitted.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 import pickle
 import signal
@@ -60,7 +59,13 @@ import anyio.to_thread
 from anyio import BrokenWorkerProcess
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._core.callables import check_int, check_item_callable, check_sync_callable, describe
+from .._core.callables import (
+    check_int,
+    check_item_callable,
+    check_sync_callable,
+    describe,
+    refuse_unawaited,
+)
 from .._core.operator import Operator, StageContext, StagedStep, step_name
 from ._map_async import run_map_async
 from ._process_pool import RemoteTraceback
@@ -125,14 +130,19 @@ def map_thread(
         limiter = anyio.CapacityLimiter(workers)
         run_sync = anyio.to_thread.run_sync
 
+        def boxed(item: Any) -> tuple[Any]:
+            # Boxed, so that trio's own check of the thread's result (a coroutine) never
+            # fires: the check below gives the same error on both backends.
+            return (fn(item),)
+
         async def call(item: Any) -> Any:
-            result = await run_sync(fn, item, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
-            if inspect.iscoroutine(result):
-                result.close()  # never awaited: close it so no RuntimeWarning follows
-                raise TypeError(
-                    f"{name}: fn returned a coroutine; use map_async(fn, concurrency=k) "
-                    "for async functions"
-                )
+            (result,) = await run_sync(
+                boxed, item, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+            )
+            # A coroutine (closed, so no RuntimeWarning follows), an async generator
+            # object or another awaitable would be emitted unawaited: refused. Checked
+            # per call: it is nothing beside the hop to a thread and back.
+            refuse_unawaited(op, "fn", name, result)
             return result
 
         return call
@@ -181,6 +191,7 @@ def map_process(
     """
     op = "map_process"
     check_sync_callable(op, "fn", fn, async_alternative="map_async(fn, concurrency=k)")
+    check_item_callable(op, "fn", fn, hint="a plain function")
     check_int(op, "workers", workers, minimum=1)
     _check_flag(op, "ordered", ordered)
     _check_flag(op, "kill_on_cancel", kill_on_cancel)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 import anyio
 from anyio.abc import TaskGroup
 
+from .._core.callables import describe, is_async_callable
 from .._core.stream import Stream
 from .combine import Input, _check_streams, _Combinator, _emit_all, _source
 from .create import from_iterable
@@ -65,6 +66,13 @@ def catch(stream: Stream[T], handler: Callable[[Exception], Replacement[U]]) -> 
     _check_streams("catch", [stream], first=0)
     if not callable(handler):
         raise TypeError(f"catch(): handler must be callable, got {type(handler).__name__}")
+    if is_async_callable(handler):
+        # Its coroutine is not a replacement: found out only when the stream fails.
+        raise TypeError(
+            f"catch(): handler is a coroutine function ({describe(handler)}); expected a "
+            "plain function returning a Stream or an (async) iterable (an async generator "
+            "function works)"
+        )
     return _catching("catch", stream, handler)
 
 

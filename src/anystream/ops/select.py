@@ -49,6 +49,8 @@ from .._core.callables import (
     check_sync_callable,
     describe,
     is_async_callable,
+    refuse_async_gen_result,
+    refuse_unawaited,
 )
 from .._core.compat import TypeVar
 from .._core.errors import add_operator_note
@@ -101,7 +103,11 @@ def where(predicate: Predicate[T], *, name: str | None = None) -> Operator[T, T]
     check_item_callable("where", "predicate", predicate)
     kind: Literal["afilter", "filter"] = "afilter" if is_async_callable(predicate) else "filter"
     return Operator(
-        (Kernel(kind, step_name("where", name, f"where({describe(predicate)})"), predicate),)
+        (
+            Kernel(
+                kind, step_name("where", name, f"where({describe(predicate)})"), predicate, "where"
+            ),
+        )
     )
 
 
@@ -126,12 +132,19 @@ def _gen(name: str, make: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) ->
     return SameOperator((GenStep(name, make),))
 
 
-async def _test(predicate: Callable[[Any], Any], item: Any, name: str) -> bool:
-    """``predicate(item)``, awaited if it returned an awaitable, with the operator's note."""
+async def _test(predicate: Callable[[Any], Any], item: Any, name: str, op: str) -> bool:
+    """``predicate(item)``, awaited if it returned an awaitable, with the operator's note.
+
+    An async generator object (a lambda calling an async generator function) is refused:
+    it is always true.
+    """
     try:
         result = predicate(item)
-        if result is not True and result is not False and inspect.isawaitable(result):
-            result = await result
+        if result is not True and result is not False:
+            if inspect.isawaitable(result):
+                result = await result
+            else:
+                refuse_async_gen_result(op, "predicate", name, result)
     except Exception as exc:
         add_operator_note(exc, name)
         raise
@@ -204,7 +217,7 @@ def take_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[
 
     async def taking(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for item in upstream:
-            if not await _test(predicate, item, name):
+            if not await _test(predicate, item, name, "take_while"):
                 return
             yield item
 
@@ -221,7 +234,7 @@ def drop_while(predicate: Predicate[T], *, name: str | None = None) -> Operator[
 
     async def dropping(upstream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for item in upstream:
-            if not await _test(predicate, item, name):
+            if not await _test(predicate, item, name, "drop_while"):
                 yield item
                 break
         async for item in upstream:
@@ -266,6 +279,8 @@ def distinct_until_changed(
                 except Exception as exc:
                     add_operator_note(exc, name)
                     raise
+                if previous is _MISSING:  # the first key of the run must be a value
+                    refuse_unawaited("distinct_until_changed", "key", name, current)
             if previous is not _MISSING and current == previous:
                 continue
             previous = current

@@ -33,13 +33,14 @@ from anyio import BrokenResourceError, CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import (
-    check_async_callable,
+    NotAwaitableError,
     check_choice,
     check_int,
     check_item_callable,
     check_sync_callable,
     describe,
     is_async_callable,
+    refuse_unawaited,
 )
 from .._core.compat import TypeVar as TypeVarWithDefault
 from .._core.errors import add_operator_note
@@ -96,7 +97,7 @@ def map(
     handler = check_on_error("map", on_error)
     name = step_name("map", name, f"map({describe(fn)})")
     if handler == "raise":
-        return Operator((Kernel("map", name, fn),))
+        return Operator((Kernel("map", name, fn, arg="map"),))
 
     async def call(item: T) -> U:
         return fn(item)
@@ -129,7 +130,9 @@ def parse(
     check_item_callable("parse", "fn", fn, hint="a plain function")
     mode = check_choice("parse", "on_error", on_error, ("drop", "raise"))
     kind: Literal["parse", "map"] = "parse" if mode == "drop" else "map"
-    return Operator((Kernel(kind, step_name("parse", name, f"parse({describe(fn)})"), fn),))
+    return Operator(
+        (Kernel(kind, step_name("parse", name, f"parse({describe(fn)})"), fn, "parse"),)
+    )
 
 
 def map_async(
@@ -164,14 +167,24 @@ def map_async(
     operator; calls still in flight are cancelled), ``"drop"`` (counted by exception
     type) or a dead-letter callable such as :class:`~anystream.DeadLetters` (see
     ``anystream.ops.errors``).
+
+    ``fn`` is usually a coroutine function (``async def``). Any other callable that
+    *returns* an awaitable is accepted too, such as ``lambda x: fetch(x, timeout=1)``: its
+    result is awaited. If such a callable returns something that is not awaitable (it
+    was a plain function), the call fails with a ``TypeError`` naming this operator
+    ("fn returned int, not an awaitable; use map() for sync functions"), handled like any
+    other failed call (``retry``, ``on_error``). An async generator function is refused
+    when the operator is built: it produces many values per item, see ``flat_map``.
     """
-    check_async_callable("map_async", "fn", fn, sync_alternative="map(fn)")
+    check_item_callable("map_async", "fn", fn, hint="a coroutine function")
     check_int("map_async", "concurrency", concurrency, minimum=1)
     if not isinstance(ordered, bool):
         raise TypeError(f"map_async(): ordered must be True or False, got {ordered!r}")
     policy = check_retry("map_async", retry)
     handler = check_on_error("map_async", on_error)
     name = step_name("map_async", name, f"map_async({describe(fn)})")
+    if not is_async_callable(fn):
+        fn = _awaiting(fn, name)
     if concurrency == 1 and policy is None and handler == "raise":
         return Operator((Kernel("amap", name, fn),))
     run = functools.partial(
@@ -196,6 +209,26 @@ def map_async(
         holds=holds,
     )
     return Operator((step,))
+
+
+def _awaiting(fn: Callable[[T], Any], name: str) -> Callable[[T], Awaitable[Any]]:
+    """``fn`` (a callable that is not a coroutine function) as one: its result is awaited.
+
+    A result that is not awaitable means ``fn`` was a plain function: a TypeError that
+    says to use ``map()``. Built here, in front of the map_async machinery, which only
+    ever sees coroutine functions.
+    """
+
+    async def call(item: T) -> Any:
+        result = fn(item)
+        if not inspect.isawaitable(result):
+            raise NotAwaitableError(
+                f"map_async(): fn returned {type(result).__name__}, not an awaitable "
+                f"({name}); use map() for sync functions"
+            )
+        return await result
+
+    return call
 
 
 # -- per-item operators written as generator steps ---------------------------------------
@@ -277,7 +310,7 @@ def starmap(
     def call(args: Iterable[Any]) -> U:
         return sfn(*args)
 
-    return Operator((Kernel("map", name, call),))
+    return Operator((Kernel("map", name, call, arg="starmap"),))
 
 
 def tap(fn: Callable[[T], object], *, name: str | None = None) -> Operator[T, T]:
@@ -304,8 +337,10 @@ def tap(fn: Callable[[T], object], *, name: str | None = None) -> Operator[T, T]
 
     def passthrough(item: T) -> Any:
         result = fn(item)
-        if result is not None and inspect.isawaitable(result):
-            return _then_true(result)
+        if result is not None:
+            if inspect.isawaitable(result):
+                return _then_true(result)
+            refuse_unawaited("tap", "fn", name, result)
         return True
 
     return Operator((Kernel("filter", name, passthrough),))

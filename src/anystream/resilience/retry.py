@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import math
 import random as _random
 from collections.abc import Awaitable, Callable, Coroutine
@@ -52,6 +53,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, ParamSpec, TypedDict, TypeVar, Unpack
 
 import anyio
+
+from .._core.callables import (
+    NotAwaitableError,
+    describe,
+    is_async_gen_callable,
+    is_gen_callable,
+)
 
 __all__ = ["Retry", "RetryOptions", "attempts_made", "retry"]
 
@@ -188,15 +196,30 @@ class Retry:
         attempt = 1
         while True:
             scope: anyio.CancelScope | None = None
+            called: Any = _NOT_CALLED
             try:
                 if self.attempt_timeout is None:
-                    return await fn(*args, **kwargs), attempt
+                    called = fn(*args, **kwargs)
+                    return await called, attempt
                 with anyio.fail_after(self.attempt_timeout) as scope:
-                    result = await fn(*args, **kwargs)
+                    called = fn(*args, **kwargs)
+                    result = await called
                 return result, attempt
             except BaseException as exc:
-                if _is_control_flow(exc, cancelled_class):
+                if _is_control_flow(exc, cancelled_class) or isinstance(exc, NotAwaitableError):
                     raise
+                if (
+                    isinstance(exc, TypeError)
+                    and called is not _NOT_CALLED
+                    and not inspect.isawaitable(called)
+                ):
+                    # fn is a plain function: retrying would only repeat its side effects.
+                    # Tested here, after the failure, so that a good call pays nothing.
+                    raise NotAwaitableError(
+                        f"retry(): fn returned {type(called).__name__}, not an awaitable "
+                        f"({describe(fn)}); retry() and Retry.call() retry async calls: "
+                        "pass an async def function or one that returns an awaitable"
+                    ) from None
                 timed_out = (
                     scope is not None and scope.cancelled_caught and isinstance(exc, TimeoutError)
                 )
@@ -259,9 +282,19 @@ def retry(
     ``@retry`` works as a bare decorator with the default policy.
 
     `fn` may be any callable returning an awaitable (a lambda returning a coroutine works).
+    Calling the wrapper checks that: a plain function (its first result is not awaitable)
+    raises a TypeError at once, without a retry, since retrying would only repeat its side
+    effects. An async generator function is refused here: it gives a stream, not one
+    result per call (see ``retry_stream`` to retry a stream).
     """
     if not callable(fn):
-        raise TypeError(f"fn must be a callable returning an awaitable, got {fn!r}")
+        raise TypeError(f"retry(): fn must be a callable returning an awaitable, got {fn!r}")
+    if is_async_gen_callable(fn) or is_gen_callable(fn):
+        raise TypeError(
+            f"retry(): fn must be a callable returning an awaitable, got the generator function "
+            f"{describe(fn)}; retry() retries one result per call: use retry_stream() to "
+            "retry a stream"
+        )
     if policy is None:
         policy = Retry(**options)
     elif not isinstance(policy, Retry):
@@ -276,6 +309,9 @@ def retry(
         return result
 
     return retrying
+
+
+_NOT_CALLED: Any = object()
 
 
 def attempts_made(exc: BaseException) -> int | None:

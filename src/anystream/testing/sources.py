@@ -129,6 +129,8 @@ def at(time: float, value: Any) -> At[Any]:
         raise TypeError(f"at(): time must be a number of seconds, got {time!r}")
     if not time >= 0:  # also refuses NaN
         raise ValueError(f"at(): time must be >= 0, got {time!r}")
+    if time == float("inf"):  # the script would wait for it for ever: use hang()
+        raise ValueError(f"at(): time must be finite, got {time!r}; hang() waits for ever")
     return At(float(time), value)
 
 

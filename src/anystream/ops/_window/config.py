@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..._core.callables import check_callable, check_number, check_sync_callable
+from ..._core.callables import (
+    check_callable,
+    check_item_callable,
+    check_number,
+    check_sync_callable,
+)
 from ..._core.errors import add_operator_note
 from ..._core.stats import OpStats
 
@@ -31,6 +36,7 @@ class Config:
     ) -> None:
         if key is not None:
             check_sync_callable(op, "key", key, async_alternative="map_async() before the window")
+            check_item_callable(op, "key", key, hint="a plain function")
         if time is not None:
             check_sync_callable(op, "time", time, async_alternative="map_async() before the window")
         lateness = check_number(op, "allowed_lateness", allowed_lateness, allow_zero=True)
