@@ -153,6 +153,17 @@ FACTORIES: dict[str, list[Slot]] = {
         ("stop", "count", lambda v: A.slice(0, v)),
         ("step", "count", lambda v: A.slice(0, 3, v)),
     ],
+    "share": [
+        ("stream", "streams", lambda v: A.share(v)),
+        ("buffer", "count", lambda v: A.share(just(1), buffer=v)),
+        ("on_slow", "flag", lambda v: A.share(just(1), on_slow=v)),
+    ],
+    "broadcast": [
+        ("stream", "streams", lambda v: A.broadcast(v, 2)),
+        ("n", "count", lambda v: A.broadcast(just(1), v)),
+        ("buffer", "count", lambda v: A.broadcast(just(1), 2, buffer=v)),
+        ("on_slow", "flag", lambda v: A.broadcast(just(1), 2, on_slow=v)),
+    ],
     "buffered": [
         ("n", "count", lambda v: A.buffered(v)),
         ("overflow", "flag", lambda v: A.buffered(2, overflow=v)),
@@ -293,6 +304,10 @@ NO_ARGUMENTS = {"empty", "never", "pairwise", "just"}
 TYPES = {
     "Aborted",
     "Acked",
+    "Chunked",
+    "Shared",
+    "Windowed",
+    "ZippedWith",
     "DeadLetter",
     "DeadLetters",
     "Enumerated",
