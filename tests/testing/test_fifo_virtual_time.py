@@ -45,6 +45,27 @@ async def test_simultaneous_deadlines_fire_in_the_order_they_were_set() -> None:
     assert order == [5, 4, 3, 2, 1, 0]
 
 
+async def test_the_waiters_of_one_event_wake_in_the_order_they_began_to_wait() -> None:
+    # trio keeps an Event's waiters in a set: without FifoScheduling's ordering they woke
+    # in hash order, a different one on every run. Task i begins waiting at t = (6 - i) /
+    # 10, so the order of waiting differs from the order of starting.
+    for _ in range(5):
+        order: list[int] = []
+        event = anyio.Event()
+
+        async def waiter(index: int, event: anyio.Event = event, order: list[int] = order) -> None:
+            await anyio.sleep((6 - index) / 10)
+            await event.wait()
+            order.append(index)
+
+        async with anyio.create_task_group() as tg:
+            for index in range(6):
+                tg.start_soon(waiter, index)
+            await anyio.sleep(1)
+            event.set()
+        assert order == [5, 4, 3, 2, 1, 0]
+
+
 async def test_merge_ties_are_stable() -> None:
     # Both inputs emit in every frame: the earlier-scheduled one comes first, every run.
     for _ in range(10):

@@ -147,6 +147,50 @@ def _fifo_deadlines(run_module: Any, old: Any) -> Any:
     return fresh
 
 
+def _fifo_run_active(run_module: Any) -> bool:
+    runner = getattr(run_module.GLOBAL_RUN_CONTEXT, "runner", None)
+    return isinstance(getattr(runner, "runq", None), _FifoRunQueue)
+
+
+def _install_fifo_events(run_module: Any) -> None:
+    """Make ``trio.Event.set()`` wake its waiters in the order they began to wait.
+
+    trio keeps an Event's waiters in a ``set``, so one ``set()`` reschedules them in hash
+    order: the tasks woken at one instant by one event would run in a different order on
+    every run. Inside a FIFO run (only there: the methods fall back to trio's own
+    otherwise) each wait records when it began, and ``set()`` wakes in that order.
+    """
+    from trio import _sync  # private: see the module docstring
+
+    event = _sync.Event
+    if getattr(event, "_anystream_fifo", False):
+        return
+    original_set, original_wait = event.set, event.wait
+    began: dict[Any, int] = {}
+
+    async def wait(self: Any) -> None:
+        if not _fifo_run_active(run_module):
+            return await original_wait(self)
+        task = trio.lowlevel.current_task()
+        began[task] = next(_sequence)
+        try:
+            await original_wait(self)
+        finally:
+            began.pop(task, None)
+
+    def set(self: Any) -> None:
+        if not _fifo_run_active(run_module) or self._flag:
+            return original_set(self)
+        self._flag = True
+        for task in sorted(self._tasks, key=lambda t: began.get(t, -1)):
+            trio.lowlevel.reschedule(task)
+        self._tasks.clear()
+
+    event.wait = wait  # type: ignore[method-assign]
+    event.set = set  # type: ignore[method-assign]
+    event._anystream_fifo = True  # type: ignore[attr-defined]
+
+
 class FifoScheduling(trio.abc.Instrument):
     """A trio instrument: in the run it is given to, simultaneous events run FIFO.
 
@@ -159,6 +203,7 @@ class FifoScheduling(trio.abc.Instrument):
         run_module = _trio_run_module()
         runner = run_module.GLOBAL_RUN_CONTEXT.runner
         _install_scheduler_random(run_module)
+        _install_fifo_events(run_module)
         runner.deadlines = _fifo_deadlines(run_module, runner.deadlines)
         runner.runq = _FifoRunQueue(runner.runq)
 
