@@ -18,7 +18,7 @@ streams: they never block and count what they discard.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, overload
 
 from anyio import (
     BrokenResourceError,
@@ -204,9 +204,7 @@ def demand_link() -> tuple[MemoryObjectSendStream[Any], DemandReceive[Any], Dema
     waits for a request first (:func:`on_demand` wraps its source), then pulls, then
     sends to a receiver that is already waiting.
     """
-    tx, plain = create_memory_object_stream[Any](0)
-    rx = DemandReceive(_state=plain._state)
-    plain.close()
+    tx, rx = boundary(0, DemandReceive)
     rx.gate = Demand()
     return tx, rx, rx.gate
 
@@ -220,26 +218,18 @@ def on_demand(
     (a ``where``) do not count, so the loop pulls again for the same request.
     """
     kind, it = source
+    sync = kind == "iter"
+    pull = it.__next__ if sync else None
+    anext = None if sync else it.__anext__
 
     async def pulls() -> AsyncIterator[Any]:
-        if kind == "iter":
-            pull = it.__next__
-            while True:
-                await gate.wait(served)
-                try:
-                    item = pull()
-                except StopIteration:
-                    return
-                yield item
-        else:
-            anext = it.__anext__
-            while True:
-                await gate.wait(served)
-                try:
-                    item = await anext()
-                except StopAsyncIteration:
-                    return
-                yield item
+        while True:
+            await gate.wait(served)
+            try:
+                item = pull() if pull is not None else await anext()  # type: ignore[misc]
+            except (StopIteration, StopAsyncIteration):
+                return
+            yield item
 
     return "aiter", pulls()
 
@@ -257,12 +247,24 @@ def raise_failure(error: BaseException) -> NoReturn:
         error.__context__ = context
 
 
-def boundary(capacity: float) -> tuple[MemoryObjectSendStream[Any], BoundaryReceive[Any]]:
-    """A bounded hand-off between two tasks of a run (see :class:`BoundaryReceive`)."""
+R = TypeVar("R", bound=BoundaryReceive[Any])
+
+
+@overload
+def boundary(capacity: float) -> tuple[MemoryObjectSendStream[Any], BoundaryReceive[Any]]: ...
+@overload
+def boundary(capacity: float, kind: type[R]) -> tuple[MemoryObjectSendStream[Any], R]: ...
+def boundary(
+    capacity: float, kind: type[BoundaryReceive[Any]] = BoundaryReceive
+) -> tuple[MemoryObjectSendStream[Any], BoundaryReceive[Any]]:
+    """A bounded hand-off between two tasks of a run (see :class:`BoundaryReceive`).
+
+    ``kind`` is the receive side's class (:class:`DemandReceive` for :func:`demand_link`).
+    """
     tx, plain = create_memory_object_stream[Any](capacity)
     # A second receive side over the same state, then the plain one closed: anyio's
     # streams are dataclasses over a shared state, and this keeps its bookkeeping exact.
-    rx = BoundaryReceive(_state=plain._state)
+    rx = kind(_state=plain._state)
     plain.close()
     return tx, rx
 

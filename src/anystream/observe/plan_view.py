@@ -23,9 +23,9 @@ from typing import Any
 from .._core.callables import check_number
 from .._core.explain import BoundaryPart, Explanation, SegmentPart, StagePart
 from .._core.runner import Run
+from ._where import in_jupyter
 from .metrics import MetricsSnapshot, OperatorMetrics, format_rate, take_snapshot
 from .monitor import Monitor, monitor
-from .progress import in_jupyter
 
 __all__ = ["PlanView", "annotate", "plan_notes", "show_plan"]
 

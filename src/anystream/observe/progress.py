@@ -26,15 +26,16 @@ when a terminal view is actually drawn.
 from __future__ import annotations
 
 import html
-import sys
 from types import TracebackType
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from .._core.callables import check_choice, check_number
 from .._core.runner import Run
 from .._core.stream import Stream
+from ._where import in_jupyter, is_interactive_terminal
 from .metrics import MetricsSnapshot, OperatorMetrics, format_blocked, format_rate
 from .monitor import Monitor, monitor
+from .plan_view import annotate
 
 __all__ = ["Progress", "ProgressTarget", "show_progress"]
 
@@ -51,24 +52,8 @@ class _View(Protocol):
 # -- where are we? ----------------------------------------------------------------------
 
 
-def in_jupyter() -> bool:
-    """True inside an IPython *kernel* (Jupyter, VS Code notebooks), not a terminal IPython."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    get = getattr(ipython, "get_ipython", None)
-    shell = get() if get is not None else None
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def is_interactive_terminal(stream: IO[str] | None = None) -> bool:
-    """True when ``stream`` (default ``sys.stderr``) is a terminal a person is looking at."""
-    stream = sys.stderr if stream is None else stream
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:  # closed stream
-        return False
+# ``in_jupyter`` and ``is_interactive_terminal`` live in _where.py (plan_view uses them too)
+# and stay importable from here.
 
 
 # -- shared formatting ------------------------------------------------------------------
@@ -221,8 +206,6 @@ class _JupyterView:
         title = _title(snap, self._started, self._label)
         page = render_html(snap, title)
         if self._plan is not None:
-            from .plan_view import annotate  # imports this module: loaded on first use
-
             page = f"<div class='anystream-plan'>{annotate(self._plan, snap)}</div>{page}"
         return {"text/plain": render_text(snap, title), "text/html": page}
 
