@@ -2,8 +2,9 @@
 
 An endless source paced at a fixed rate feeds ``buffered -> map_async(concurrency=16) ->
 tumbling_window``. Every ``--sample`` seconds the resident set size (``/proc/self/statm``)
-and the ``tracemalloc`` snapshot are taken. At the end it prints the least-squares slope of
-RSS and of traced memory after the warm-up (KiB per hour) and the allocation sites that
+(raw, and again after ``malloc_trim``: see ``trimmed_rss_bytes``) and the ``tracemalloc``
+snapshot are taken. At the end it prints the least-squares slope of RSS and of traced
+memory after the warm-up (KiB per hour) and the allocation sites that
 grew most between the first sample after warm-up and the last one.
 
     python -m bench.soak                                   # 60 min on asyncio
@@ -13,12 +14,13 @@ grew most between the first sample after warm-up and the last one.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import math
 import os
 import sys
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from time import perf_counter
 from typing import Any
@@ -41,6 +43,33 @@ def rss_bytes() -> int:
     """Resident set size of this process, from /proc (Linux)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: the trimmed figure is not available
+        return None
+    trim: Callable[[int], int] = libc.malloc_trim
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def trimmed_rss_bytes() -> int:
+    """RSS after glibc's ``malloc_trim(0)`` hands the heap's free pages back to the system.
+
+    Raw RSS is a high-water mark: a burst of allocations (a backlog made up after the
+    machine was busy, a ``tracemalloc`` snapshot of tens of thousands of traces) leaves
+    free pages in the heap that stay resident, and the slope then follows the machine's
+    load rather than what the program holds. After the trim, what stays resident is what
+    is in use, plus the partly used pages of Python's own allocator, so a leak still
+    shows and a one-off burst does not. Without glibc this is the raw RSS.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+    return rss_bytes()
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
@@ -171,6 +200,7 @@ async def soak(
     start = perf_counter()
     next_sample = start + sample
     rss_points: list[tuple[float, float]] = []
+    trimmed_points: list[tuple[float, float]] = []
     traced_points: list[tuple[float, float]] = []
     first: tracemalloc.Snapshot | None = None
     last: tracemalloc.Snapshot | None = None
@@ -193,14 +223,17 @@ async def soak(
             gc.collect()
             elapsed = now - start
             rss = rss_bytes()
+            trimmed = trimmed_rss_bytes()
             traced, _ = tracemalloc.get_traced_memory()
             print(
                 f"t={elapsed:7.0f}s items={items:>10} rate={items / elapsed:8.0f}/s "
-                f"rss={rss / 1024:9.0f} KiB traced={traced / 1024:8.0f} KiB",
+                f"rss={rss / 1024:9.0f} KiB trimmed={trimmed / 1024:9.0f} KiB "
+                f"traced={traced / 1024:8.0f} KiB",
                 flush=True,
             )
             if elapsed >= warmup:
                 rss_points.append((elapsed, rss))
+                trimmed_points.append((elapsed, trimmed))
                 traced_points.append((elapsed, traced))
                 # Only two snapshots are kept (the first after warm-up and the latest):
                 # the soak's own bookkeeping must not grow either.
@@ -217,10 +250,12 @@ async def soak(
     print(f"{what}: windows={windows} items={items} samples after warm-up={len(rss_points)}")
     print(f"source behind schedule and given up: {BEHIND[0]:.1f} s (machine too busy)")
     print(f"RSS slope after warm-up ({warmup:.0f} s): {verdict(rss_points)}")
+    print(f"trimmed RSS slope after warm-up ({warmup:.0f} s): {verdict(trimmed_points)}")
     print(f"traced slope after warm-up ({warmup:.0f} s): {verdict(traced_points)}")
     half = len(rss_points) // 2
     if half >= 3:
         print(f"RSS slope, second half only: {verdict(rss_points[half:])}")
+        print(f"trimmed RSS slope, second half only: {verdict(trimmed_points[half:])}")
         print(f"traced slope, second half only: {verdict(traced_points[half:])}")
     if first is not None and last is not None and last is not first:
         diff = last.compare_to(first, "lineno")
