@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 
@@ -35,6 +37,7 @@ __all__ = [
     "partition_for",
     "partition_streams",
     "stable_hash",
+    "tls_context",
 ]
 logger = logging.getLogger("anystream.connectors.redis")
 
@@ -148,19 +151,29 @@ async def open_client(
     a hang. A percent-encoded user name or password in the URL is decoded (so that a
     password may hold ``@ : / #``), and every message shows the URL with its password
     masked.
+
+    A ``rediss://`` URL connects over TLS, configured by its query (see
+    :func:`tls_context`); the probe does the TLS handshake itself, so a certificate that
+    does not verify, or a port that does not speak TLS, fails within ``connect_timeout``
+    with the TLS reason in the first line of the message.
     """
     if not isinstance(client_or_url, str):
         yield client_or_url
         return
     coredis = import_coredis(who)
     url = client_or_url
-    await _probe(url, who, connect_timeout)
+    context = tls_context(url, who)
+    await _probe(url, who, connect_timeout, context)
+    # coredis builds a TLS context of its own from the URL unless it is given one: give
+    # it ours, so that the probe and the client verify the server the same way.
+    tls: dict[str, Any] = {} if context is None else {"ssl_context": context}
     try:
         client = coredis.Redis.from_url(
             url,
             decode_responses=False,
             connect_timeout=connect_timeout,
             decode_components=True,
+            **tls,
         )
     except ValueError:
         # coredis's own message may quote the URL: keep it out, the masked URL says which.
@@ -182,6 +195,9 @@ async def open_client(
         found = _connection_error(exc) if entered else None
         if found is None:
             raise
+        tls_failure = _tls_failure(found)
+        if tls_failure is not None:
+            raise ConnectionError(_tls_message(who, url, tls_failure)) from tls_failure
         raise ConnectionError(
             f"{who}: cannot connect to Redis at {masked_url(url)!r} "
             f"within {connect_timeout:g} s: {found}"
@@ -199,8 +215,16 @@ def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
     return exc if isinstance(exc, coredis.exceptions.AuthenticationError) else None
 
 
-async def _probe(url: str, who: str, connect_timeout: float) -> None:
-    """Fail fast, before coredis is involved, when nothing accepts TCP connections.
+async def _probe(
+    url: str, who: str, connect_timeout: float, context: ssl.SSLContext | None = None
+) -> None:
+    """Fail fast, before coredis is involved, when the server cannot be talked to.
+
+    Within ``connect_timeout`` in all: connect over TCP, then either do the TLS handshake
+    (``rediss://``, with ``context``) or send an inline ``PING`` (``redis://``) and read
+    the first bytes of the answer. Each way of failing gets its own reason: nothing
+    listens, the certificate does not verify, the port speaks plain text to a TLS client
+    or TLS to a plain one, or the server does not answer at all.
 
     Besides giving a clear error at once, this avoids coredis 6.9 leaking the memory
     streams of a connection that never connected (a ResourceWarning per attempt).
@@ -209,16 +233,323 @@ async def _probe(url: str, who: str, connect_timeout: float) -> None:
     if parts.scheme not in ("redis", "rediss"):
         return
     host, port = parts.hostname or "localhost", parts.port or 6379
+    where = masked_url(url)
+    step = "connect"
     try:
         with anyio.fail_after(connect_timeout):
             stream = await anyio.connect_tcp(host, port)
-    except (OSError, TimeoutError) as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            try:
+                if context is None:
+                    step = "ping"
+                    await _plain_answers(stream)
+                else:
+                    step = "tls"
+                    await _tls_handshake(stream, host, port, context, connect_timeout)
+            finally:
+                await stream.aclose()
+    except _NotTLS:
         raise ConnectionError(
-            f"{who}: cannot connect to Redis at {masked_url(url)!r} "
-            f"within {connect_timeout:g} s: {reason}"
+            f"{who}: cannot connect to Redis at {where!r} within {connect_timeout:g} s: "
+            f"the server answers in plain text, not TLS (use redis://, or the port of "
+            f"the server's --tls-port)"
+        ) from None
+    except ssl.SSLError as exc:
+        raise ConnectionError(_tls_message(who, url, exc)) from exc
+    except TimeoutError as exc:
+        reason = {
+            "connect": "the TCP connection timed out",
+            "ping": "connected, but the server did not answer PING",
+            "tls": "the TLS handshake got no answer (a plain-text port does not answer "
+            "a TLS client: is this the server's --tls-port?)",
+        }[step]
+        raise ConnectionError(
+            f"{who}: cannot connect to Redis at {where!r} within {connect_timeout:g} s: {reason}"
         ) from exc
-    await stream.aclose()
+    except _HungUp as exc:
+        raise ConnectionError(
+            f"{who}: cannot connect to Redis at {where!r} within {connect_timeout:g} s: "
+            f"the server closed the connection without answering PING (a TLS port? use "
+            f"rediss://, with ?ssl_ca_certs=PATH for a private CA)"
+        ) from exc.__cause__
+    except (OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+        if step == "connect":
+            reason = _connect_failure(exc)
+        else:
+            # The TLS handshake was cut off: the server hung up instead of answering.
+            reason = "the server closed the connection during the TLS handshake"
+        raise ConnectionError(
+            f"{who}: cannot connect to Redis at {where!r} within {connect_timeout:g} s: {reason}"
+        ) from exc
+
+
+def _connect_failure(exc: BaseException) -> str:
+    """Why a TCP connection failed, in the same words on every backend.
+
+    anyio says "All connection attempts failed" and keeps the reason (worded by the
+    backend) as the cause: name the reason by its errno instead.
+    """
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    errno = getattr(cause, "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        return f"{os.strerror(errno)} (errno {errno})"
+    return str(exc) or type(exc).__name__
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+#: The query options of a ``rediss://`` URL (coredis's names, so that a URL that works
+#: with coredis works here too), with what each one holds.
+_TLS_OPTIONS = {
+    "ssl_ca_certs": "a CA certificate file (PEM) or a directory of them",
+    "ssl_certfile": "the client's certificate (PEM), for servers that check clients",
+    "ssl_keyfile": "the client's private key (PEM), if not in ssl_certfile",
+    "ssl_cert_reqs": "required (default), optional or none",
+    "ssl_check_hostname": "true (default unless ssl_cert_reqs=none) or false",
+}
+_CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+class _NotTLS(Exception):
+    """The server answered a TLS client in plain-text RESP."""
+
+
+class _HungUp(Exception):
+    """The server closed a plain-text connection without answering (a TLS port)."""
+
+
+def tls_context(url: str, who: str) -> ssl.SSLContext | None:
+    """The TLS context of a ``rediss://`` URL, or ``None`` for any other URL.
+
+    The URL's query configures it (percent-encode a path that holds ``&`` or ``#``):
+
+    - ``ssl_ca_certs=PATH``: trust the CA(s) in that PEM file or directory *instead of*
+      the system's (the way to trust a self-signed CA); default: the system's CAs.
+    - ``ssl_certfile=PATH`` and ``ssl_keyfile=PATH``: a client certificate, for a server
+      started with ``--tls-auth-clients yes``.
+    - ``ssl_cert_reqs=required|optional|none``: ``required`` by default; ``none`` turns
+      verification off (and hostname checking with it): for tests only.
+    - ``ssl_check_hostname=true|false``: the certificate must name the URL's host (its
+      DNS name or IP address in subjectAltName); ``true`` unless ``ssl_cert_reqs=none``.
+
+    Every ``ssl_*`` option is checked: an unknown or repeated one, a bad value, an option
+    in a ``redis://`` URL (where it would be ignored), a file that is missing or holds no
+    certificate: each is an error naming the option, before anything connects.
+    """
+    parts = urlsplit(url)
+    options: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if not name.startswith(("ssl_", "tls_")):
+            continue
+        if name not in _TLS_OPTIONS:
+            known = "; ".join(f"{k}: {v}" for k, v in _TLS_OPTIONS.items())
+            raise ValueError(
+                f"{who}: unknown TLS option {name!r} in the Redis URL {masked_url(url)!r}"
+                f" (known: {known})"
+            )
+        if name in options:
+            raise ValueError(f"{who}: {name} given twice in the Redis URL {masked_url(url)!r}")
+        if not value:
+            raise ValueError(f"{who}: {name} is empty in the Redis URL {masked_url(url)!r}")
+        options[name] = value
+    if parts.scheme != "rediss":
+        if options:
+            raise ValueError(
+                f"{who}: {', '.join(options)} in a {parts.scheme}:// URL would be ignored:"
+                f" TLS needs a rediss:// URL ({masked_url(url)!r})"
+            )
+        return None
+    return _build_tls_context(url, who, options)
+
+
+def _build_tls_context(url: str, who: str, options: Mapping[str, str]) -> ssl.SSLContext:
+    where = masked_url(url)
+    reqs_text = options.get("ssl_cert_reqs", "required").lower()
+    if reqs_text not in _CERT_REQS:
+        raise ValueError(
+            f"{who}: ssl_cert_reqs must be required, optional or none, got "
+            f"{options['ssl_cert_reqs']!r} in the Redis URL {where!r}"
+        )
+    cert_reqs = _CERT_REQS[reqs_text]
+    check_text = options.get("ssl_check_hostname")
+    if check_text is None:
+        check_hostname = cert_reqs != ssl.CERT_NONE
+    elif check_text.lower() in _BOOLEANS:
+        check_hostname = _BOOLEANS[check_text.lower()]
+    else:
+        raise ValueError(
+            f"{who}: ssl_check_hostname must be true or false, got {check_text!r} in the "
+            f"Redis URL {where!r}"
+        )
+    if check_hostname and cert_reqs == ssl.CERT_NONE:
+        raise ValueError(
+            f"{who}: ssl_check_hostname=true needs a verified certificate, but "
+            f"ssl_cert_reqs=none turns verification off ({where!r})"
+        )
+    if "ssl_keyfile" in options and "ssl_certfile" not in options:
+        raise ValueError(f"{who}: ssl_keyfile without ssl_certfile in the Redis URL {where!r}")
+    for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        path = options.get(name)
+        if path is not None and not os.path.exists(path):
+            raise FileNotFoundError(
+                f"{who}: {name} {path!r} of the Redis URL {where!r} does not exist"
+            )
+    ca = options.get("ssl_ca_certs")
+    try:
+        # Given CAs replace the system's: create_default_context() loads the system's
+        # only when it is given none.
+        if ca is None:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        elif os.path.isdir(ca):
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, capath=ca)
+        else:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    except ssl.SSLError as exc:
+        raise ValueError(
+            f"{who}: ssl_ca_certs {ca!r} of the Redis URL {where!r} holds no usable CA "
+            f"certificate: {exc.reason or exc}"
+        ) from exc
+    certfile = options.get("ssl_certfile")
+    if certfile is not None:
+        try:
+            context.load_cert_chain(certfile, options.get("ssl_keyfile"))
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"{who}: cannot load the client certificate {certfile!r} of the Redis URL "
+                f"{where!r}: {exc.reason or exc}"
+            ) from exc
+    context.check_hostname = check_hostname
+    context.verify_mode = cert_reqs
+    return context
+
+
+async def _tls_handshake(
+    stream: Any, host: str, port: int, context: ssl.SSLContext, connect_timeout: float
+) -> None:
+    """Do the TLS handshake over ``stream``; raise ``_NotTLS`` for a plain-text server.
+
+    A plain-text Redis port reads a TLS ClientHello as the start of an inline command
+    and waits for the rest of its line: the handshake would only end at the deadline.
+    So once it has taken longer than a handshake should (a quarter of the timeout, at
+    most 0.5 s), a second connection asks the port a plain ``PING``; an answer in RESP
+    ends the wait at once. (Asking only then keeps a TLS server's log free of failed
+    plain-text connections.)
+    """
+    from anyio.streams.tls import TLSStream
+
+    plain = False
+
+    async def sniff() -> None:
+        nonlocal plain
+        await anyio.sleep(min(0.5, connect_timeout / 4))
+        if await _speaks_plain_resp(host, port):
+            plain = True
+            group.cancel_scope.cancel()
+
+    failure: BaseException | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(sniff)
+        try:
+            tls = await TLSStream.wrap(
+                stream, hostname=host, ssl_context=context, standard_compatible=False
+            )
+            await tls.aclose()
+        except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+            # Raised outside the task group, so that it is not wrapped in a group.
+            failure = exc
+        group.cancel_scope.cancel()
+    if plain:
+        raise _NotTLS
+    if failure is not None:
+        raise failure
+
+
+async def _speaks_plain_resp(host: str, port: int) -> bool:
+    """Whether the server at ``host:port`` answers an inline ``PING`` in RESP."""
+    try:
+        stream = await anyio.connect_tcp(host, port)
+    except OSError:
+        return False
+    try:
+        await stream.send(b"PING\r\n")
+        data = await stream.receive(64)
+    except (OSError, anyio.BrokenResourceError, anyio.EndOfStream):
+        return False
+    finally:
+        await stream.aclose()
+    # "+PONG", or an error such as "-NOAUTH": a TLS server never sends either.
+    return data[:1] in (b"+", b"-")
+
+
+async def _plain_answers(stream: Any) -> None:
+    """Send an inline ``PING`` and read the first bytes of whatever comes back.
+
+    Any answer will do (``+PONG``, ``-NOAUTH ...``, ``-LOADING ...``): coredis deals
+    with it. What is caught here is a server that answers in TLS or hangs up at once:
+    a TLS port, which a ``redis://`` URL cannot talk to.
+    """
+    try:
+        await stream.send(b"PING\r\n")
+        data = await stream.receive(64)
+    except (OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+        raise _HungUp from exc
+    if data[:1] == b"\x15":  # a TLS alert record
+        raise _HungUp
+
+
+def _tls_failure(exc: BaseException | None) -> ssl.SSLError | None:
+    """The TLS error behind ``exc``: itself, a leaf of its group, or one it was raised from."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                found = _tls_failure(inner)
+                if found is not None:
+                    return found
+            return None
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _tls_text(exc: ssl.SSLError) -> str:
+    """The TLS reason in one line: ``CERTIFICATE_VERIFY_FAILED: <what OpenSSL says>``."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"{exc.reason}: {exc.verify_message}"
+    if exc.reason:
+        return str(exc.reason)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+#: What to do about the commonest TLS failures (OpenSSL's X509_V_ERR_* codes and reasons).
+_TLS_HINTS = {
+    18: "give the CA that signed the server's certificate with ?ssl_ca_certs=PATH",
+    19: "give the CA that signed the server's certificate with ?ssl_ca_certs=PATH",
+    20: "give the CA that signed the server's certificate with ?ssl_ca_certs=PATH",
+    21: "give the CA that signed the server's certificate with ?ssl_ca_certs=PATH",
+    62: "connect by a name the certificate holds, or turn the check off with "
+    "?ssl_check_hostname=false",
+    64: "connect by an address the certificate holds, or turn the check off with "
+    "?ssl_check_hostname=false",
+    "WRONG_VERSION_NUMBER": "the server does not speak TLS on this port (a plain-text "
+    "port? use redis://)",
+    "RECORD_LAYER_FAILURE": "the server does not speak TLS on this port (a plain-text "
+    "port? use redis://)",
+}
+
+
+def _tls_message(who: str, url: str, exc: ssl.SSLError) -> str:
+    """One line: the TLS reason first, then the server (password masked), then a hint."""
+    hint: str | None = None
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        hint = _TLS_HINTS.get(exc.verify_code)
+    if hint is None and exc.reason:
+        hint = _TLS_HINTS.get(str(exc.reason))
+    return f"{who}: TLS failed: {_tls_text(exc)} (Redis at {masked_url(url)!r})" + (
+        f"; {hint}" if hint else ""
+    )
 
 
 # -- reconnecting ------------------------------------------------------------------------------
@@ -359,6 +690,10 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         inner = _connection_error(exc)
         return _reason(inner if inner is not None else exc.exceptions[0])
+    tls = _tls_failure(exc)
+    if tls is not None:
+        # coredis reports "Unable to establish a connection"; the reason is its cause.
+        return f"TLS failed: {_tls_text(tls)}"
     lines = str(exc).splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
