@@ -275,8 +275,13 @@ async def _probe(
         if step == "connect":
             reason = _connect_failure(exc)
         else:
-            # The TLS handshake was cut off: the server hung up instead of answering.
-            reason = "the server closed the connection during the TLS handshake"
+            # The server hung up instead of answering: a server that wants a client
+            # certificate may do that rather than send an alert.
+            reason = (
+                "the server closed the TLS connection without answering PING (if it "
+                "asks for a client certificate, give one with "
+                "?ssl_certfile=PATH&ssl_keyfile=PATH)"
+            )
         raise ConnectionError(
             f"{who}: cannot connect to Redis at {where!r} within {connect_timeout:g} s: {reason}"
         ) from exc
@@ -426,7 +431,9 @@ def _build_tls_context(url: str, who: str, options: Mapping[str, str]) -> ssl.SS
 async def _tls_handshake(
     stream: Any, host: str, port: int, context: ssl.SSLContext, connect_timeout: float
 ) -> None:
-    """Do the TLS handshake over ``stream``; raise ``_NotTLS`` for a plain-text server.
+    """Do the TLS handshake over ``stream`` and send a ``PING``; ``_NotTLS`` for plain text.
+
+    Any answer to the PING will do (``+PONG``, ``-NOAUTH ...``): coredis deals with it.
 
     A plain-text Redis port reads a TLS ClientHello as the start of an inline command
     and waits for the rest of its line: the handshake would only end at the deadline.
@@ -453,7 +460,14 @@ async def _tls_handshake(
             tls = await TLSStream.wrap(
                 stream, hostname=host, ssl_context=context, standard_compatible=False
             )
-            await tls.aclose()
+            try:
+                # In TLS 1.3 the server checks the client's certificate after the
+                # client's side of the handshake is over: its verdict comes with the
+                # first answer.
+                await tls.send(b"PING\r\n")
+                await tls.receive(64)
+            finally:
+                await tls.aclose()
         except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
             # Raised outside the task group, so that it is not wrapped in a group.
             failure = exc
@@ -533,6 +547,10 @@ _TLS_HINTS = {
     "?ssl_check_hostname=false",
     64: "connect by an address the certificate holds, or turn the check off with "
     "?ssl_check_hostname=false",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server asks for a client certificate: give "
+    "one with ?ssl_certfile=PATH&ssl_keyfile=PATH",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "if the server asks for a client certificate, give "
+    "one with ?ssl_certfile=PATH&ssl_keyfile=PATH",
     "WRONG_VERSION_NUMBER": "the server does not speak TLS on this port (a plain-text "
     "port? use redis://)",
     "RECORD_LAYER_FAILURE": "the server does not speak TLS on this port (a plain-text "
@@ -541,15 +559,14 @@ _TLS_HINTS = {
 
 
 def _tls_message(who: str, url: str, exc: ssl.SSLError) -> str:
-    """One line: the TLS reason first, then the server (password masked), then a hint."""
+    """One line: the server (password masked), the TLS reason, and what to do about it."""
     hint: str | None = None
     if isinstance(exc, ssl.SSLCertVerificationError):
         hint = _TLS_HINTS.get(exc.verify_code)
     if hint is None and exc.reason:
         hint = _TLS_HINTS.get(str(exc.reason))
-    return f"{who}: TLS failed: {_tls_text(exc)} (Redis at {masked_url(url)!r})" + (
-        f"; {hint}" if hint else ""
-    )
+    reason = _tls_text(exc) if hint is None else f"{_tls_text(exc)}; {hint}"
+    return f"{who}: cannot connect to Redis at {masked_url(url)!r}: TLS failed: {reason}"
 
 
 # -- reconnecting ------------------------------------------------------------------------------
