@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
 
@@ -38,6 +38,7 @@ __all__ = [
     "partition_streams",
     "stable_hash",
     "tls_context",
+    "with_tls_ca",
 ]
 logger = logging.getLogger("anystream.connectors.redis")
 
@@ -365,6 +366,23 @@ def tls_context(url: str, who: str) -> ssl.SSLContext | None:
             )
         return None
     return _build_tls_context(url, who, options)
+
+
+def with_tls_ca(url: str, ca: str | None, who: str) -> str:
+    """``url`` with ``ssl_ca_certs=ca`` added to its query (``url`` itself for ``None``).
+
+    For command lines that take the CA as an option of its own: the URL must be a
+    ``rediss://`` one, and the CA is checked with the URL's other options when a
+    client is opened.
+    """
+    if ca is None:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        raise ValueError(f"{who}: a TLS CA needs a rediss:// URL, got {masked_url(url)!r}")
+    option = f"ssl_ca_certs={quote(ca, safe='/')}"
+    query = f"{parts.query}&{option}" if parts.query else option
+    return parts._replace(query=query).geturl()
 
 
 def _build_tls_context(url: str, who: str, options: Mapping[str, str]) -> ssl.SSLContext:

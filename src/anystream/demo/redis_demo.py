@@ -53,6 +53,7 @@ from ..connectors._redis_client import (
     connection_lost,
     masked_url,
     open_client,
+    with_tls_ca,
 )
 from ..connectors.redis import (
     RedisEntry,
@@ -346,6 +347,12 @@ async def worker(
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="redis://localhost:6379", help="Redis URL")
+    parser.add_argument(
+        "--tls-ca",
+        default=None,
+        metavar="PATH",
+        help="trust this CA (PEM) for a rediss:// URL (same as ?ssl_ca_certs=PATH)",
+    )
     parser.add_argument("--prefix", default="demo", help="key prefix (demo)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions (4)")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
@@ -427,6 +434,8 @@ def _deliveries(text: str) -> int | None:
 
 
 def run_produce(args: argparse.Namespace) -> int:
+    args.url = with_tls_ca(args.url, args.tls_ca, "produce")
+
     async def go() -> int:
         return await produce(
             args.url, events=args.events, partitions=args.partitions, prefix=args.prefix,
@@ -465,6 +474,7 @@ def _worker_output(
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    args.url = with_tls_ca(args.url, args.tls_ca, "worker")
     tally = WorkerSummary(args.consumer)
     out = _worker_output(output_mode(args), tally, args.every)
 
