@@ -549,7 +549,7 @@ def _tls_failure(exc: BaseException | None) -> ssl.SSLError | None:
 def _tls_text(exc: ssl.SSLError) -> str:
     """The TLS reason in one line: ``CERTIFICATE_VERIFY_FAILED: <what OpenSSL says>``."""
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return f"{exc.reason}: {exc.verify_message}"
+        return f"{exc.reason}: {exc.verify_message.rstrip('.')}"
     if exc.reason:
         return str(exc.reason)
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
