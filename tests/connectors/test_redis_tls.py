@@ -318,3 +318,42 @@ async def test_a_bad_tls_option_fails_the_run_before_connecting() -> None:
             f"rediss://127.0.0.1:{port}?tls_ca=/x", "s", group="g", consumer="c"
         ).collect()
     assert type(info.value) is ValueError
+
+
+def test_with_tls_ca_adds_the_option_to_a_rediss_url() -> None:
+    from anystream.connectors._redis_client import with_tls_ca
+
+    assert with_tls_ca("rediss://u:pw@h:1", None, "worker") == "rediss://u:pw@h:1"
+    assert with_tls_ca("rediss://u:pw@h:1", "/etc/ca dir/ca.pem", "worker") == (
+        "rediss://u:pw@h:1?ssl_ca_certs=/etc/ca%20dir/ca.pem"
+    )
+    assert with_tls_ca("rediss://h:1/2?ssl_check_hostname=false", "/ca.pem", "worker") == (
+        "rediss://h:1/2?ssl_check_hostname=false&ssl_ca_certs=/ca.pem"
+    )
+    with pytest.raises(
+        ValueError, match=r"worker: a TLS CA needs a rediss:// URL, got 'redis://u:\*\*\*@h:1'"
+    ):
+        with_tls_ca("redis://u:pw@h:1", "/ca.pem", "worker")
+
+
+def test_a_lost_connection_that_fails_on_tls_names_the_tls_reason(tls_redis: Any) -> None:
+    """What a reconnect reports as its last error when coredis could not do the handshake."""
+    import coredis
+
+    from anystream.connectors._redis_client import _reason
+
+    context = ssl.create_default_context(cafile=str(tls_redis.other_ca))
+    with socket.create_connection(("127.0.0.1", tls_redis.port), timeout=5) as raw:
+        try:
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+        except ssl.SSLCertVerificationError as exc:
+            verify_failure = exc
+    # coredis raises its own ConnectionError from the ssl error, inside a task group
+    try:
+        try:
+            raise verify_failure
+        except ssl.SSLError as exc:
+            raise coredis.exceptions.ConnectionError("Unable to establish a connection") from exc
+    except coredis.exceptions.ConnectionError as exc:
+        lost = ExceptionGroup("unhandled errors in a TaskGroup", [exc])
+    assert _reason(lost).startswith("TLS failed: CERTIFICATE_VERIFY_FAILED: ")

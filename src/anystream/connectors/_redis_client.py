@@ -14,7 +14,7 @@ import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
@@ -537,7 +537,8 @@ def _tls_failure(exc: BaseException | None) -> ssl.SSLError | None:
         if isinstance(exc, ssl.SSLError):
             return exc
         if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
+            group = cast("BaseExceptionGroup[BaseException]", exc)
+            for inner in group.exceptions:
                 found = _tls_failure(inner)
                 if found is not None:
                     return found
