@@ -142,6 +142,13 @@ async def test_hostname_check_can_be_turned_off(tls_redis: Any) -> None:
     assert _int(tls_redis, "XLEN", "h") == 1
 
 
+async def test_verification_can_be_turned_off(tls_redis: Any) -> None:
+    url = f"rediss://127.0.0.1:{tls_redis.port}?ssl_cert_reqs=none"  # no CA given
+    written = await (a.just({"n": "1"}) | to_redis_stream(url, "v")).collect()
+    assert len(written) == 1
+    assert _int(tls_redis, "XLEN", "v") == 1
+
+
 # -- certificate failures ----------------------------------------------------------------------
 
 
