@@ -15,6 +15,7 @@ from anystream import Stream, buffered, from_iterable, map, parse, take, where
 from anystream._core import fuse
 from anystream._core.kernels import KINDS, drop_reason, interpret
 from anystream._core.operator import Kernel, KernelKind
+from anystream._core.stats import StageCounts
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -82,7 +83,7 @@ async def test_an_error_in_the_interpreter_names_the_operator() -> None:
                 pass
 
             with pytest.raises(RuntimeError, match="bad 1") as info:
-                await seg([1, 2], out, [0, 0, 0], None, close)
+                await seg([1, 2], out, (StageCounts(), StageCounts()), None, close)
             assert any(kernel.name in note for note in info.value.__notes__)
             assert out == []
 
