@@ -65,16 +65,13 @@ class Segment:
         # drops; ``exit`` counts, as received, what the segment hands on (to a hand-off, a
         # list or the consumer). A generator operator's received is counted by the loop
         # before it, so that loop counts into the generator's StageCounts.
-        self.kernel_counts = [[StageCounts() for _ in group] for group in self.groups]
         self.gen_counts = [StageCounts() for _ in self.gens]
         self.exit = StageCounts()
         #: Per fused group, what its loop counts into: its kernels' StageCounts, then the
         #: one that counts the loop's output (the next generator's, or ``exit``).
-        self.counts = [
-            (*kernels, after)
-            for kernels, after in zip(
-                self.kernel_counts, [*self.gen_counts, self.exit], strict=True
-            )
+        self.counts: list[tuple[StageCounts, ...]] = [
+            (*(StageCounts() for _ in group), after)
+            for group, after in zip(self.groups, [*self.gen_counts, self.exit], strict=True)
         ]
 
     @property
