@@ -112,3 +112,20 @@ def test_the_environment_variable_turns_fusion_off() -> None:
         first, second = result.stdout.splitlines()
         assert first.startswith(expected)
         assert second == "['0', '1', '2']"
+
+
+@pytest.mark.anyio
+async def test_a_loop_given_the_wrong_number_of_counters_says_so() -> None:
+    # One StageCounts per kernel plus one for the loop's output: two for one kernel.
+    seg = interpret([Kernel("map", "map(str)", str)], "iter", "list")
+
+    async def close() -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"1 kernel\(s\) counts into 2 StageCounts .*got 1"):
+        await seg([1], [], (StageCounts(),), None, close)
+    counts = (StageCounts(), StageCounts())
+    out: list[str] = []
+    await seg([1, 2], out, counts, None, close)
+    assert out == ["1", "2"]
+    assert counts == (StageCounts(received=2), StageCounts(received=2))

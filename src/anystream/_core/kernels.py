@@ -156,7 +156,8 @@ class Chain:
     def __init__(self, kernels: Sequence[Kernel], cnt: Sequence[StageCounts]) -> None:
         if len(cnt) != len(kernels) + 1:
             raise ValueError(
-                f"{len(kernels)} kernels count into {len(kernels) + 1} StageCounts, got {len(cnt)}"
+                f"a loop of {len(kernels)} kernel(s) counts into {len(kernels) + 1} StageCounts "
+                f"(one per kernel and one for its output), got {len(cnt)}"
             )
         self.kernels = kernels
         self.cnt = cnt
