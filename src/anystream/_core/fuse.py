@@ -70,9 +70,9 @@ field named by its reason (``counts0.malformed``); what kernel ``I`` emitted is 
 next one received (``stats.py``). A loop with no per-item ``await`` (sync or stream
 input, send or list output, no async kernel) counts in local variables and writes them
 to the StageCounts before every ``await`` and when it ends: other tasks can only read
-the counters while the loop is suspended, so they always see exact figures, at a third
-of the cost of an attribute increment per item. (Code called *by* the loop, e.g. a kernel reading
-``run.stats()``, sees the figures as of the loop's last wait.)
+the counters while the loop is suspended, so they always see exact figures, for less
+than an attribute increment per item (docs/performance.md). (Code called *by* the loop,
+e.g. a kernel reading ``run.stats()``, sees the figures as of the loop's last wait.)
 
 Parking: while items flow in batches, a stream-fed loop that finds its input empty, or
 a loop whose output is full, first yields once with ``checkpoint()`` and tries again,
