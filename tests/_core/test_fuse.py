@@ -242,9 +242,9 @@ def test_local_counters_only_without_per_item_awaits() -> None:
     # at every await); one without keeps them in locals and publishes before each wait.
     assert "entered0 += 1" in source_of((("parse", "map"), "stream", "send", False))
     assert "entered0 += 1" in source_of((("parse", "map"), "iter", "list", True))
-    assert "cnt[0] += 1" in source_of((("map",), "aiter", "send", False))
-    assert "cnt[0] += 1" in source_of((("amap",), "stream", "send", False))
-    assert "cnt[0] += 1" in source_of((("map",), "stream", "yield", False))
+    assert "counts0.received += 1" in source_of((("map",), "aiter", "send", False))
+    assert "counts0.received += 1" in source_of((("amap",), "stream", "send", False))
+    assert "counts0.received += 1" in source_of((("map",), "stream", "yield", False))
 
 
 # -- batches: a stream-fed loop takes its whole input at once (see fuse.py "Batches") ------

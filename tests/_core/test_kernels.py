@@ -15,6 +15,7 @@ from anystream import Stream, buffered, from_iterable, map, parse, take, where
 from anystream._core import fuse
 from anystream._core.kernels import KINDS, drop_reason, interpret
 from anystream._core.operator import Kernel, KernelKind
+from anystream._core.stats import StageCounts
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -82,7 +83,7 @@ async def test_an_error_in_the_interpreter_names_the_operator() -> None:
                 pass
 
             with pytest.raises(RuntimeError, match="bad 1") as info:
-                await seg([1, 2], out, [0, 0, 0], None, close)
+                await seg([1, 2], out, (StageCounts(), StageCounts()), None, close)
             assert any(kernel.name in note for note in info.value.__notes__)
             assert out == []
 
@@ -111,3 +112,20 @@ def test_the_environment_variable_turns_fusion_off() -> None:
         first, second = result.stdout.splitlines()
         assert first.startswith(expected)
         assert second == "['0', '1', '2']"
+
+
+@pytest.mark.anyio
+async def test_a_loop_given_the_wrong_number_of_counters_says_so() -> None:
+    # One StageCounts per kernel plus one for the loop's output: two for one kernel.
+    seg = interpret([Kernel("map", "map(str)", str)], "iter", "list")
+
+    async def close() -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"1 kernel\(s\) counts into 2 StageCounts .*got 1"):
+        await seg([1], [], (StageCounts(),), None, close)
+    counts = (StageCounts(), StageCounts())
+    out: list[str] = []
+    await seg([1, 2], out, counts, None, close)
+    assert out == ["1", "2"]
+    assert counts == (StageCounts(received=2), StageCounts(received=2))

@@ -36,7 +36,7 @@ from anystream import (
 )
 from anystream import map as map_
 from anystream._core.operator import StageContext, StagedStep
-from anystream._core.stats import OpStats
+from anystream._core.stats import OpStats, StageCounts
 from anystream.ops.combine import INPUT_BUFFER
 from anystream.testing import ScriptedSource, at, hang, raise_
 
@@ -613,7 +613,7 @@ async def test_pipeable_forms_run_without_a_stop_state(op: Any, expected: list[A
     with up_rx, out_tx, out_rx:
         with up_tx:
             up_tx.send_nowait("u")
-        await step.run(up_rx, out_tx, StageContext(stats=OpStats(step.name), counts=[0, 0]))
+        await step.run(up_rx, out_tx, StageContext(stats=OpStats(step.name), counts=StageCounts()))
         out_tx.close()
         got = [item async for item in out_rx]
     assert sorted(got, key=str) == sorted(expected, key=str)

@@ -26,6 +26,7 @@ from anystream._core.fuse import compile_kernels
 from anystream._core.kernels import INPUTS, OUTPUTS, interpret
 from anystream._core.operator import Kernel
 from anystream._core.shutdown import StopState
+from anystream._core.stats import StageCounts
 
 pytestmark = pytest.mark.anyio
 
@@ -159,7 +160,7 @@ cases = st.builds(
 @dataclass
 class Outcome:
     items: list[Any]
-    counts: list[int]
+    counts: list[StageCounts]
     pulled: int
     closed: int
     error: tuple[str, str, list[str]] | None
@@ -170,7 +171,7 @@ async def run_case(case: Case, make: Callable[..., Callable[..., Any]]) -> Outco
     world = World(stop_at=case.stop_at)
     kernels = [_kernel(spec, i, world) for i, spec in enumerate(case.chain)]
     seg = make(kernels, case.source, case.output, stoppable=case.stoppable)
-    cnt = [0] * (2 * len(kernels) + 1)
+    cnt = [StageCounts() for _ in range(len(kernels) + 1)]
     pulled = 0
     got: list[Any] = []
     error: BaseException | None = None

@@ -52,6 +52,7 @@ from anyio.lowlevel import checkpoint
 
 from .kernels import Chain
 from .operator import Kernel
+from .stats import StageCounts
 
 __all__ = ["Acked", "Token", "Tokens", "tracked_loop"]
 
@@ -218,7 +219,7 @@ def tracked_loop(
     kernels: Sequence[Kernel],
     source: tuple[str, Any],
     output: tuple[str, Any],
-    counts: list[int],
+    counts: Sequence[StageCounts],
     stop: Any,
     live: set[Token],
     source_name: str,
@@ -228,8 +229,9 @@ def tracked_loop(
 ) -> Any:
     """The interpreted equivalent of a fused loop, carrying a token beside each item.
 
-    Returns a coroutine (output ``"send"`` or ``"list"``) or an async generator (output
-    ``"yield"``). ``counts`` has the same layout as a fused loop's (see fuse.py).
+        Returns a coroutine (output ``"send"`` or ``"list"``) or an async generator (output
+        ``"yield"``). ``counts`` is what a fused loop counts into: one StageCounts per kernel and
+    one for the loop's output (see kernels.py).
     """
     kind, it = source
     if is_source:

@@ -15,14 +15,14 @@ a cheap per-item pipeline (docs/concepts.md). The runner instead generates, once
             except StopAsyncIteration:
                 break
             st.pulling = False
-            cnt[0] += 1
+            counts0.received += 1
             try:
                 x = fn0(x)                     # parse
             except MALFORMED:
-                cnt[4] += 1
+                counts0.malformed += 1
                 continue
             ...
-            cnt[2] += 1
+            counts_out.received += 1
             yield x
 
 The functions (``fn0``...) and arguments are closure variables, so one compiled shape
@@ -62,14 +62,17 @@ Inputs and outputs of a fused loop:
 - output ``"list"``: ``list.append``, for ``collect()`` of a pipeline with no staged
   operator: the whole run is one loop with no hand-off at all.
 
-Counters: ``cnt`` is one list per fused loop; slot ``i`` counts items entering kernel
-``i``, slot ``m`` (the number of kernels) items leaving the loop, and slot ``m + 1 + i``
-items kernel ``i`` dropped. See ``stats.py``. A loop with no per-item ``await`` (sync or
-stream input, send or list output, no async kernel) counts in local variables and writes
-them to ``cnt`` before every ``await`` and when it ends: other tasks can only read the
-counters while the loop is suspended, so they always see exact figures, at a third of
-the cost of a list increment per item. (Code called *by* the loop, e.g. a kernel reading
-``run.stats()``, sees the figures as of the loop's last wait.)
+Counters: ``cnt`` holds one :class:`~.stats.StageCounts` per kernel (``counts0``...)
+and one for whatever takes the loop's output (``counts_out``: the next generator
+operator's, or the segment's exit). ``countsI.received`` counts items entering kernel
+``I``, ``counts_out.received`` items leaving the loop, and a kernel's drops go to the
+field named by its reason (``counts0.malformed``); what kernel ``I`` emitted is what the
+next one received (``stats.py``). A loop with no per-item ``await`` (sync or stream
+input, send or list output, no async kernel) counts in local variables and writes them
+to the StageCounts before every ``await`` and when it ends: other tasks can only read
+the counters while the loop is suspended, so they always see exact figures, for less
+than an attribute increment per item (docs/performance.md). (Code called *by* the loop,
+e.g. a kernel reading ``run.stats()``, sees the figures as of the loop's last wait.)
 
 Parking: while items flow in batches, a stream-fed loop that finds its input empty, or
 a loop whose output is full, first yields once with ``checkpoint()`` and tries again,
@@ -150,6 +153,7 @@ def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,
             first, pred, AGEN):
     $bind_kernels
     async def seg(src, out, cnt, st, close_upstream):
+        $open_counters
         $open_input
         $open_output
         $open_takes
@@ -523,14 +527,21 @@ def _generate(shape: FusedShape) -> str:
     # at the next wait: finish the item in hand shielded so it is not lost (shutdown.py).
     shielded = stoppable and output != "yield" and source in ("iter", "aiter")
 
-    names = [f"entered{i}" for i in range(m)] + ["emitted"] + [f"dropped{i}" for i in range(m)]
-    slots = names if local else [f"cnt[{j}]" for j in range(2 * m + 1)]
-    publish = "; ".join(f"cnt[{j}] = {name}" for j, name in enumerate(names)) if local else ""
+    # Each counter's field (see "Counters") and, with local counters, the local it is
+    # kept in. Kernels that never drop (map, take) have no drop counter at all.
+    fields = {f"entered{i}": f"counts{i}.received" for i in range(m)}
+    fields["emitted"] = "counts_out.received"
+    for i, kind in enumerate(kinds):
+        reason = KINDS[kind].drop
+        if reason is not None:
+            fields[f"dropped{i}"] = f"counts{i}.{reason}"
+    slots = {name: name if local else field for name, field in fields.items()}
+    publish = "; ".join(f"{field} = {name}" for name, field in fields.items()) if local else ""
     common = {
         "publish": publish,
         "refresh": ROOM if output == "send" else "",
         "put_back": PUT_BACK if batch else "",
-        "emitted": slots[m],
+        "emitted": slots["emitted"],
         "running": "not done" if has_take else "True",
         "stop_check": "if st.stopping: break" if stoppable else "",
         "pulling": "st.pulling = True" if stoppable else "",
@@ -540,7 +551,13 @@ def _generate(shape: FusedShape) -> str:
     def body(more: bool) -> str:
         """The kernels and the output for one item ``x``."""
         parts = [
-            fill(KERNELS[kind], **common, i=str(i), entered=slots[i], dropped=slots[m + 1 + i])
+            fill(
+                KERNELS[kind],
+                **common,
+                i=str(i),
+                entered=slots[f"entered{i}"],
+                dropped=slots.get(f"dropped{i}", ""),
+            )
             for i, kind in enumerate(kinds)
         ]
         parts.append(
@@ -604,7 +621,7 @@ def _generate(shape: FusedShape) -> str:
         close = "src.close()" if source == "stream" else f"{publish}\nawait close_upstream()"
         when_taken = fill(WHEN_TAKEN, close=close)
     if local:
-        load = "; ".join(f"{name} = cnt[{j}]" for j, name in enumerate(names))
+        load = "; ".join(f"{name} = {field}" for name, field in fields.items())
         run = fill(
             RUN_WITH_LOCAL_COUNTERS,
             load_counters=load,
@@ -616,6 +633,11 @@ def _generate(shape: FusedShape) -> str:
         run = fill(RUN, loop=loop, when_taken=when_taken)
     return fill(
         FACTORY,
+        # Unpacking checks that the loop was given one StageCounts per kernel, plus one.
+        open_counters="".join(f"counts{i}, " for i in range(m))
+        + "counts_out"
+        + ("" if m else ",")
+        + " = cnt",
         bind_kernels="".join(
             fill(BIND_MAP_KERNEL if kind == "map" else BIND_KERNEL, i=str(i))
             for i, kind in enumerate(kinds)
@@ -661,7 +683,8 @@ def compile_kernels(
     """Return ``seg(src, out, cnt, st, close_upstream)`` running ``kernels``.
 
     ``seg`` is an async generator function for output ``"yield"`` and a coroutine
-    function otherwise. ``cnt`` must be a list of ``2 * len(kernels) + 1`` ints;
+    function otherwise. ``cnt`` must be a sequence of ``len(kernels) + 1``
+    :class:`~.stats.StageCounts` (see "Counters");
     ``st`` the run's :class:`StopState`; ``close_upstream`` an ``async`` callable that
     closes everything upstream of an iterator input, called when a ``take`` is done.
     A *stoppable* loop (the one that owns the source) checks the stop flag before each

@@ -8,8 +8,8 @@ the same loop inlined, for speed; this one is the reference it is tested against
 when the environment variable ``ANYSTREAM_NO_FUSE=1`` is set (read once, when
 ``anystream`` is imported): a debugging aid, several times slower per item.
 
-What each kind does with an item ``x`` (kernel ``i`` of ``m``; ``cnt`` is the loop's
-counter list, see "Counters" below):
+What each kind does with an item ``x`` (kernel ``i`` of ``m``; ``cnt`` holds the loop's
+counters, see "Counters" below):
 
 ===========  ==========================================================================
 kind         effect
@@ -27,8 +27,12 @@ kind         effect
 Any other exception raised by ``fn`` propagates with a note naming the operator
 (``errors.add_operator_note``).
 
-Counters: slot ``i`` counts items entering kernel ``i``, slot ``m`` items leaving the
-loop, slot ``m + 1 + i`` items kernel ``i`` dropped.
+Counters: ``cnt`` is a sequence of ``m + 1`` :class:`~.stats.StageCounts`, one per
+kernel and one for whatever takes the loop's output. ``cnt[i].received`` counts items
+entering kernel ``i``, ``cnt[m].received`` items leaving the loop, and kernel ``i``'s
+drops are counted in the field of ``cnt[i]`` named by its reason (``filtered``,
+``malformed``). Nothing runs between two kernels, so what kernel ``i`` emitted is what
+``cnt[i + 1]`` received (``stats.py``).
 
 Stop (``StopState``, see ``shutdown.py``), for a *stoppable* loop (the one that owns the
 source; a loop fed by a memory stream never looks at the flag: a stop reaches it as the
@@ -55,6 +59,7 @@ from .errors import add_operator_note
 
 if TYPE_CHECKING:
     from .operator import Kernel
+    from .stats import StageCounts
 
 __all__ = [
     "CHECKPOINT_EVERY",
@@ -139,6 +144,8 @@ def _check_shape(kinds: Sequence[str], source: str, output: str) -> None:
 class Chain:
     """The kernels of one loop, applied to one item at a time, counting into ``cnt``.
 
+    ``cnt`` holds ``len(kernels) + 1`` StageCounts (see "Counters" above).
+
     ``await chain.apply(x)`` runs every kernel on ``x``; ``chain.done`` turns true once a
     ``take`` is satisfied (the loop then ends after the item in hand). Used by
     :func:`interpret` and by the acknowledging loop of ``acks.py``.
@@ -146,7 +153,12 @@ class Chain:
 
     __slots__ = ("cnt", "done", "kernels", "m", "passed")
 
-    def __init__(self, kernels: Sequence[Kernel], cnt: list[int]) -> None:
+    def __init__(self, kernels: Sequence[Kernel], cnt: Sequence[StageCounts]) -> None:
+        if len(cnt) != len(kernels) + 1:
+            raise ValueError(
+                f"a loop of {len(kernels)} kernel(s) counts into {len(kernels) + 1} StageCounts "
+                f"(one per kernel and one for its output), got {len(cnt)}"
+            )
         self.kernels = kernels
         self.cnt = cnt
         self.m = len(kernels)
@@ -155,9 +167,10 @@ class Chain:
 
     async def apply(self, x: Any) -> tuple[bool, Any]:
         """``(True, result)``, or ``(False, None)`` when a kernel dropped ``x``."""
-        cnt, m = self.cnt, self.m
+        cnt = self.cnt
         for i, kernel in enumerate(self.kernels):
-            cnt[i] += 1
+            counts = cnt[i]
+            counts.received += 1
             spec = KINDS[kernel.kind]
             if spec.limit:
                 self.passed[i] += 1
@@ -170,7 +183,7 @@ class Chain:
                     r = await r
             except Exception as exc:
                 if spec.drop == "malformed" and isinstance(exc, MALFORMED):
-                    cnt[m + 1 + i] += 1
+                    counts.malformed += 1
                     return False, None
                 add_operator_note(exc, kernel.name)
                 raise
@@ -184,9 +197,9 @@ class Chain:
             if spec.result == "item":
                 x = r
             elif not r:
-                cnt[m + 1 + i] += 1
+                counts.filtered += 1  # the only kinds that keep by truth: filter, afilter
                 return False, None
-        cnt[m] += 1
+        cnt[self.m].received += 1
         return True, x
 
 
@@ -272,7 +285,11 @@ def interpret(
     if output == "yield":
 
         async def seg_yield(
-            src: Any, out: Any, cnt: list[int], st: Any, close_upstream: Callable[[], Any]
+            src: Any,
+            out: Any,
+            cnt: Sequence[StageCounts],
+            st: Any,
+            close_upstream: Callable[[], Any],
         ) -> AsyncIterator[Any]:
             chain = Chain(kernels, cnt)
             pull = puller(src, st)
@@ -290,7 +307,7 @@ def interpret(
         return seg_yield
 
     async def seg(
-        src: Any, out: Any, cnt: list[int], st: Any, close_upstream: Callable[[], Any]
+        src: Any, out: Any, cnt: Sequence[StageCounts], st: Any, close_upstream: Callable[[], Any]
     ) -> None:
         chain = Chain(kernels, cnt)
         pull = puller(src, st)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from .shutdown import StopState
-    from .stats import OpStats
+    from .stats import OpStats, StageCounts
     from .stream import Stream
 
 __all__ = [
@@ -107,13 +107,14 @@ class GenStep(Step):
 class StageContext:
     """What the runner hands a staged operator's task besides its two streams.
 
-    ``counts`` is ``[received, emitted]``: increment ``counts[0]`` per item taken from
-    the input and ``counts[1]`` per item sent, directly (a list increment is cheaper
-    than a property). Use ``stats.drop(reason)`` for anything discarded.
+    ``counts`` is the operator's :class:`StageCounts`, which ``stats`` reads live:
+    increment ``counts.received`` per item taken from the input and ``counts.emitted``
+    per item sent, directly (an attribute increment is cheaper than a property). Use
+    ``stats.drop(reason)`` for anything discarded.
     """
 
     stats: OpStats
-    counts: list[int]
+    counts: StageCounts
     #: The run's graceful-stop state: ``stop.stopping`` / ``await stop.wait()``. A staged
     #: operator with inputs of its own (``merge_with``) stops them when it is set; others
     #: need not look: a stop reaches them as the end of their input.

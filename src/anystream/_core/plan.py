@@ -24,7 +24,7 @@ from .fuse import compile_kernels
 from .operator import GenStep, Kernel, StagedStep, Step
 from .shutdown import StopState
 from .source import Source, TaskSource
-from .stats import OpStats
+from .stats import Edge, OpStats, StageCounts
 
 __all__ = [
     "Boundary",
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 Piece = Kernel | GenStep
-Ref = tuple[list[int], int]
 
 
 class Segment:
@@ -62,27 +61,36 @@ class Segment:
             else:
                 self.groups[-1].append(piece)
                 self.positions[-1].append(position)
-        # One counter list per fused group and run: see fuse.py for the slot layout.
-        self.counts = [[0] * (2 * len(g) + 1) for g in self.groups]
+        # Counters (see StageCounts): every piece counts what enters it, the kernels their
+        # drops; ``exit`` counts, as received, what the segment hands on (to a hand-off, a
+        # list or the consumer). A generator operator's received is counted by the loop
+        # before it, so that loop counts into the generator's StageCounts.
+        self.gen_counts = [StageCounts() for _ in self.gens]
+        self.exit = StageCounts()
+        #: Per fused group, what its loop counts into: its kernels' StageCounts, then the
+        #: one that counts the loop's output (the next generator's, or ``exit``).
+        self.counts: list[tuple[StageCounts, ...]] = [
+            (*(StageCounts() for _ in group), after)
+            for group, after in zip(self.groups, [*self.gen_counts, self.exit], strict=True)
+        ]
 
     @property
-    def in_ref(self) -> Ref:
-        return (self.counts[0], 0)
+    def in_ref(self) -> Edge:
+        """The items this segment took: what its first piece received."""
+        return (self.counts[0][0], "received")
 
     @property
-    def out_ref(self) -> Ref:
-        return (self.counts[-1], len(self.groups[-1]))
+    def out_ref(self) -> Edge:
+        """The items this segment handed on."""
+        return (self.exit, "received")
 
     def bind_stats(self, ops: list[OpStats]) -> None:
-        for gi, group in enumerate(self.groups):
-            m = len(group)
-            counts = self.counts[gi]
-            for i, kernel in enumerate(group):
-                op = ops[self.positions[gi][i]]
-                op._bind(counts, i, i + 1, m + 1 + i, drop_reason(kernel))
+        for gi, group_counts in enumerate(self.counts):
+            for i, position in enumerate(self.positions[gi]):
+                # What kernel i emitted is what entered the next piece.
+                ops[position]._bind(group_counts[i], (group_counts[i + 1], "received"))
         for gi, position in enumerate(self.gen_positions):
-            before = (self.counts[gi], len(self.groups[gi]))
-            ops[position]._bind_split(before, (self.counts[gi + 1], 0))
+            ops[position]._bind(self.gen_counts[gi], (self.counts[gi + 1][0], "received"))
 
     @property
     def empty(self) -> bool:
@@ -155,14 +163,6 @@ def stage_names(nodes: list[Node], source: Source[Any]) -> list[str]:
     return names
 
 
-def drop_reason(kernel: Kernel) -> str:
-    if kernel.kind == "parse":
-        return "malformed"
-    if kernel.kind in ("filter", "afilter"):
-        return "filtered"
-    return "dropped"
-
-
 class Boundary:
     def __init__(self, capacity: int, overflow: str, position: int | None) -> None:
         self.capacity = capacity
@@ -175,15 +175,16 @@ class Stage:
     def __init__(self, step: StagedStep, position: int) -> None:
         self.step = step
         self.position = position
-        self.counts = [0, 0]  # received, emitted: bound to the operator's OpStats
+        # The staged operator counts both fields itself (StageContext.counts).
+        self.counts = StageCounts()
 
     @property
-    def in_ref(self) -> Ref:
-        return (self.counts, 0)
+    def in_ref(self) -> Edge:
+        return (self.counts, "received")
 
     @property
-    def out_ref(self) -> Ref:
-        return (self.counts, 1)
+    def out_ref(self) -> Edge:
+        return (self.counts, "emitted")
 
 
 Node = Segment | Boundary | Stage

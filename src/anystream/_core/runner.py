@@ -50,7 +50,7 @@ from .operator import StageContext, StageRun
 from .plan import Boundary, Node, Segment, Stage, close_all, plan, stage_names, untracked_steps
 from .shutdown import Aborted, StopState, check_grace, relay_signals
 from .source import Source, TaskSource
-from .stats import OpStats, RunStats
+from .stats import OpStats, RunStats, StageCounts
 
 if TYPE_CHECKING:
     from .latency import LatencyReport
@@ -314,7 +314,7 @@ class Run(Generic[T_co]):
             if isinstance(node, Segment):
                 node.bind_stats(ops)
             elif isinstance(node, Stage):
-                ops[node.position]._bind_split(node.in_ref, node.out_ref)
+                ops[node.position]._bind(node.counts)
             elif node.position is not None:
                 before, after = nodes[index - 1], nodes[index + 1]
                 assert not isinstance(before, Boundary)
@@ -704,8 +704,7 @@ class Run(Generic[T_co]):
             before, after = nodes[index - 1], nodes[index + 1]
             assert not isinstance(before, Boundary)
             assert not isinstance(after, Boundary)
-            (sent, i), (taken, j) = before.out_ref, after.in_ref
-            lost = sent[i] - taken[j]
+            lost = _count(*before.out_ref) - _count(*after.in_ref)
             if node.position is not None:
                 lost -= ops[node.position].dropped_total
                 where = ops[node.position].name
@@ -742,5 +741,7 @@ def _last_position(node: Segment | Stage) -> int:
     return max(positions, default=0)
 
 
-def _count(counts: list[int], slot: int) -> int:
-    return counts[slot]
+def _count(counts: StageCounts, field: str) -> int:
+    """The count kept in ``field`` of ``counts`` (a plan's ``in_ref`` / ``out_ref``)."""
+    n: int = getattr(counts, field)
+    return n

@@ -14,14 +14,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .reprs import html_table, rich_table
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["OpStats", "RunStats", "StatsSnapshot"]
+__all__ = ["DROP_FIELDS", "Edge", "OpStats", "RunStats", "StageCounts", "StatsSnapshot"]
+
+#: The drop reasons with a field of their own in :class:`StageCounts`: the ones the
+#: per-item loops count (``where``: filtered, ``parse``: malformed) and the generic one.
+DROP_FIELDS = ("filtered", "malformed", "dropped")
+
+
+@dataclass(slots=True)
+class StageCounts:
+    """The hot counters of one operator (or one hand-off) in one run.
+
+    ``received`` counts items that entered, ``emitted`` items passed on, the other fields
+    items discarded for that reason. Whoever handles the items increments the fields
+    directly (``counts.received += 1``): a slotted attribute costs no more than a list
+    slot, and reads as what it counts. :class:`OpStats` reads them live.
+
+    In a fused loop nothing runs between one kernel passing an item on and the next one
+    taking it, so one increment counts both: each piece counts what *enters* it, and
+    an operator's ``emitted`` is read from the ``received`` of whatever follows it (see
+    :data:`Edge`). A staged operator counts both fields of its own ``StageCounts``.
+    """
+
+    received: int = 0
+    emitted: int = 0
+    filtered: int = 0
+    malformed: int = 0
+    dropped: int = 0
+
+
+#: Where one count of items passing from one piece of a run to the next is kept: a
+#: :class:`StageCounts` and the name of its field (``"received"``: counted by the piece
+#: that took the items, ``"emitted"``: by the one that handed them on).
+Edge = tuple[StageCounts, Literal["received", "emitted"]]
 
 
 class OpStats:
@@ -31,20 +63,19 @@ class OpStats:
     ``dropped`` items it discarded, by reason. For one-to-one operators
     ``received == emitted + dropped_total + dead_lettered + in_flight``.
 
-    Fused operators do not own their counters: the fused loop counts into one list per
-    loop (one list increment per item is the cheapest shared counter Python has), and
-    the runner binds each operator's view to its slots with ``_bind``.
+    The frequent counts live in a :class:`StageCounts` (``counts``) that the code
+    handling the items increments directly; the runner binds each operator to the
+    ``StageCounts`` of its run with ``_bind`` (a fused operator's ``emitted`` is the next
+    piece's ``received``, see :class:`StageCounts`) or, for an operator that counts
+    nothing itself (the source, ``buffered``), to the edges around it with ``_bind_split``.
+    Rarer drops, by any reason, are counted with :meth:`drop`.
     """
 
     __slots__ = (
-        "_drop_index",
-        "_drop_reason",
         "_dropped",
-        "_drops",
-        "_in",
-        "_in_index",
-        "_out",
-        "_out_index",
+        "_emitted",
+        "_received",
+        "counts",
         "dead_lettered",
         "name",
         "retried",
@@ -52,55 +83,63 @@ class OpStats:
 
     def __init__(self, name: str) -> None:
         self.name: str = name
-        own = [0, 0]
-        self._in, self._in_index = own, 0
-        self._out, self._out_index = own, 1
-        self._drops: list[int] | None = None
-        self._drop_index = 0
-        self._drop_reason = ""
+        #: Where this operator's drops (by the reasons of DROP_FIELDS) are counted, and
+        #: its received and emitted unless bound elsewhere.
+        self.counts: StageCounts = StageCounts()
+        self._received: Edge = (self.counts, "received")
+        self._emitted: Edge = (self.counts, "emitted")
         self._dropped: dict[str, int] = {}
         self.retried: int = 0
         self.dead_lettered: int = 0
 
-    def _bind(
-        self, counts: list[int], in_index: int, out_index: int, drop_index: int, reason: str
-    ) -> None:
-        self._in, self._in_index = counts, in_index
-        self._out, self._out_index = counts, out_index
-        self._drops, self._drop_index, self._drop_reason = counts, drop_index, reason
+    def _bind(self, counts: StageCounts, emitted: Edge | None = None) -> None:
+        """Read this operator's counters from ``counts`` (its emitted from ``emitted``)."""
+        self.counts = counts
+        self._received = (counts, "received")
+        self._emitted = (counts, "emitted") if emitted is None else emitted
 
-    def _bind_split(self, in_ref: tuple[list[int], int], out_ref: tuple[list[int], int]) -> None:
-        self._in, self._in_index = in_ref
-        self._out, self._out_index = out_ref
+    def _bind_split(self, received: Edge, emitted: Edge) -> None:
+        """Read received and emitted from the edges around the operator; drops stay own."""
+        self._received = received
+        self._emitted = emitted
 
     @property
     def received(self) -> int:
-        return self._in[self._in_index]
+        counts, name = self._received
+        return getattr(counts, name)  # type: ignore[no-any-return]
 
     @received.setter
     def received(self, value: int) -> None:
-        self._in[self._in_index] = value
+        counts, name = self._received
+        setattr(counts, name, value)
 
     @property
     def emitted(self) -> int:
-        return self._out[self._out_index]
+        counts, name = self._emitted
+        return getattr(counts, name)  # type: ignore[no-any-return]
 
     @emitted.setter
     def emitted(self, value: int) -> None:
-        self._out[self._out_index] = value
+        counts, name = self._emitted
+        setattr(counts, name, value)
 
     def drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` items discarded for ``reason``."""
-        self._dropped[reason] = self._dropped.get(reason, 0) + n
+        if reason in DROP_FIELDS:
+            counts = self.counts
+            setattr(counts, reason, getattr(counts, reason) + n)
+        else:
+            self._dropped[reason] = self._dropped.get(reason, 0) + n
 
     @property
     def dropped(self) -> dict[str, int]:
         """Items discarded so far, by reason (a copy)."""
         result = dict(self._dropped)
-        if self._drops is not None:
-            n = self._drops[self._drop_index]
+        counts = self.counts
+        for reason in DROP_FIELDS:
+            n: int = getattr(counts, reason)
             if n:
-                result[self._drop_reason] = result.get(self._drop_reason, 0) + n
+                result[reason] = n
         return result
 
     @property

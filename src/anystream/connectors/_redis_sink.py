@@ -145,7 +145,7 @@ def to_redis_stream(
                 items, ended = await _take_batch(rx, batch)
                 if not items:
                     return
-                ctx.counts[0] += len(items)
+                ctx.counts.received += len(items)
                 values = [item[0] for item in items] if tracked else items
                 plan = [(target(v), convert(v)) for v in values]
                 while True:
@@ -162,7 +162,7 @@ def to_redis_stream(
                     break
                 for index, ((s, f), entry_id) in enumerate(zip(plan, ids, strict=True)):
                     out = RedisEntry(s, entry_id, {k: _field_text(v) for k, v in f.items()})
-                    ctx.counts[1] += 1
+                    ctx.counts.emitted += 1
                     await send(tx, (out, items[index][1]) if tracked else out)
 
     async def run_tracked(

@@ -22,7 +22,7 @@ from .._core.callables import check_int
 from .._core.errors import add_operator_note
 from .._core.handoff import END, receive_fast_path, send_fast_path, send_unless_left
 from .._core.operator import StageContext
-from .._core.stats import OpStats
+from .._core.stats import OpStats, StageCounts
 from ..resilience.retry import Retry, attempts_made
 from .errors import ErrorHandler, OnError
 
@@ -300,7 +300,7 @@ async def _run_unordered(
     concurrency: int,
     rx: MemoryObjectReceiveStream[Any],
     tx: MemoryObjectSendStream[Any],
-    counts: list[int],
+    counts: StageCounts,
 ) -> None:
     intake = _Intake(rx)
     idle = intake.idle
@@ -331,7 +331,7 @@ async def _run_unordered(
                 item = await intake.take()
                 if item is END:
                     return
-            counts[0] += 1
+            counts.received += 1
             try:
                 if batch:
                     result = await call(item)
@@ -351,7 +351,7 @@ async def _run_unordered(
                 raise
             if result is _SKIPPED:
                 continue
-            counts[1] += 1
+            counts.emitted += 1
             if not wr and len(bo) < cap and so.open_receive_channels:
                 bo.append(result)
             elif stalled:
@@ -431,7 +431,7 @@ async def _run_ordered(
     concurrency: int,
     rx: MemoryObjectReceiveStream[Any],
     tx: MemoryObjectSendStream[Any],
-    counts: list[int],
+    counts: StageCounts,
 ) -> None:
     slots = _Slots(2 * concurrency)
     waiters = slots.waiters
@@ -469,7 +469,7 @@ async def _run_ordered(
                     slots.release()
                     return
             index = intake.taken - 1
-            counts[0] += 1
+            counts.received += 1
             try:
                 if batch:
                     result = await call(item)
@@ -499,7 +499,7 @@ async def _run_ordered(
                 while True:
                     emitted += 1
                     if result is not _SKIPPED:
-                        counts[1] += 1
+                        counts.emitted += 1
                         if not wr and len(bo) < cap and so.open_receive_channels:
                             bo.append(result)
                         else:

@@ -19,6 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.errors import add_operator_note
 from .._core.handoff import send_unless_left
 from .._core.operator import StageContext
+from .._core.stats import StageCounts
 from ._process_pool import (
     IN_FLIGHT,
     PIPELINE_LIMIT,
@@ -82,7 +83,7 @@ class _Stage:
         describe_death: Callable[[str], str],
         rx: MemoryObjectReceiveStream[Any],
         tx: MemoryObjectSendStream[Any],
-        counts: list[int],
+        counts: StageCounts,
         tracked: bool,
     ) -> None:
         self.lease = lease
@@ -230,7 +231,7 @@ class _Stage:
         """Number ``item`` and encode its request."""
         index = self.numbered
         self.numbered += 1
-        self.counts[0] += 1
+        self.counts.received += 1
         if self.tracked:
             item, self.tokens[index] = item
         try:
@@ -312,7 +313,7 @@ class _Stage:
                 if self.ordered:
                     self.results[index] = result
                 else:
-                    self.counts[1] += 1
+                    self.counts.emitted += 1
                     await self.emit(result)
                     slot.holding -= 1
         finally:
@@ -328,7 +329,7 @@ class _Stage:
             while self.emitted in results:
                 result = results.pop(self.emitted)
                 self.emitted += 1
-                self.counts[1] += 1
+                self.counts.emitted += 1
                 await self.emit(result)
         finally:
             self.flushing = False

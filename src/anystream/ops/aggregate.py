@@ -216,7 +216,7 @@ def group_by(
                     item = await receive(rx)
                 except EndOfStream:
                     break
-                counts[0] += 1
+                counts.received += 1
                 try:
                     k = key(item)
                     entry = groups.get(k)
@@ -238,7 +238,7 @@ def group_by(
                         gtx, grx = create_memory_object_stream[Any](size)
                         entry = (gtx, Group(k, grx))
                         groups[k] = entry
-                        counts[1] += 1
+                        counts.emitted += 1
                         await send(tx, entry[1])
                     try:
                         await send(entry[0], item)

@@ -58,6 +58,7 @@ from .._core.operator import Operator, StageContext, StagedStep, step_name
 from .._core.runner import Run
 from .._core.shutdown import StopState
 from .._core.source import TaskSource
+from .._core.stats import StageCounts
 from .._core.stream import Stream
 from .flow import buffered
 
@@ -99,7 +100,7 @@ class _Upstream:
 
     __slots__ = ("_counts", "_rx")
 
-    def __init__(self, rx: MemoryObjectReceiveStream[Any], counts: list[int]) -> None:
+    def __init__(self, rx: MemoryObjectReceiveStream[Any], counts: StageCounts) -> None:
         self._rx = rx
         self._counts = counts
 
@@ -116,7 +117,7 @@ class _Upstream:
                 raise StopAsyncIteration from None
         except EndOfStream:
             raise StopAsyncIteration from None
-        self._counts[0] += 1
+        self._counts.received += 1
         return item
 
 
@@ -125,7 +126,7 @@ class _Combinator:
 
     ``stop`` is the run's :class:`StopState` (None only for a staged step run with a
     ``StageContext`` that carries none: then stops are not relayed). ``counts`` is the staged
-    step's ``[received, emitted]`` (a throwaway list for sources: the runner counts a
+    step's :class:`StageCounts` (a throwaway one for sources: the runner counts a
     source's items downstream of it).
     """
 
@@ -134,7 +135,7 @@ class _Combinator:
         name: str,
         tx: MemoryObjectSendStream[Any],
         stop: StopState | None,
-        counts: list[int],
+        counts: StageCounts,
     ) -> None:
         self.name = name
         self.tx = tx
@@ -190,7 +191,7 @@ class _Combinator:
         """Send ``item`` downstream; False (and everything cancelled) if downstream left."""
         if not await send_unless_left(self.tx, item, tg.cancel_scope):
             return False
-        self.counts[1] += 1
+        self.counts.emitted += 1
         return True
 
 
@@ -225,7 +226,7 @@ def _source(name: str, body: Body, streams: Sequence[Stream[Any]]) -> TaskSource
     async def run(tx: MemoryObjectSendStream[Any], stop: StopState) -> None:
         # Never sets ``stop.pulling``: a cancel of this task's scope would abort the
         # input runs (their task groups live in it) instead of letting them drain.
-        await _run(body, _Combinator(name, tx, stop, [0, 0]), streams)
+        await _run(body, _Combinator(name, tx, stop, StageCounts()), streams)
 
     return TaskSource(run, name, inputs=tuple(streams))
 
@@ -511,7 +512,7 @@ class _ZipRows:
         count = 0
         while self.width:
             if self.filled == self.width:
-                comb.counts[0] += 1  # the staged form's upstream is input 0
+                comb.counts.received += 1  # the staged form's upstream is input 0
                 row = tuple(self.row)
                 self._next_row()
                 if not await comb.emit(row, tg):

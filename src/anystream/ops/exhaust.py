@@ -70,7 +70,7 @@ def exhaust_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Oper
 
         async with anyio.create_task_group() as tg:
             while (item := await receive_or_end(rx)) is not END:
-                counts[0] += 1
+                counts.received += 1
                 if busy:
                     stats.drop(BUSY)
                     continue

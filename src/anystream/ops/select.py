@@ -342,9 +342,9 @@ def take_until(trigger: anyio.Event | Stream[object], *, name: str | None = None
                     item = await receive(rx)
                 except EndOfStream:
                     break
-                counts[0] += 1
+                counts.received += 1
                 await send(tx, item)
-                counts[1] += 1
+                counts.emitted += 1
             tg.cancel_scope.cancel()  # end of input: stop watching
 
     return SameOperator((StagedStep(name, run),))
@@ -418,7 +418,7 @@ def dedupe(
                 item = await receive(rx)
             except EndOfStream:
                 return
-            counts[0] += 1
+            counts.received += 1
             if key is None:
                 k = item
             else:
@@ -435,7 +435,7 @@ def dedupe(
             if not new:
                 stats.drop("duplicate")
                 continue
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, item)
 
     return SameOperator((StagedStep(name, run),))

@@ -60,7 +60,7 @@ from .._core.callables import check_choice, check_int
 from .._core.handoff import send
 from .._core.operator import StageContext, StagedStep
 from .._core.source import IterableSource
-from .._core.stats import OpStats
+from .._core.stats import OpStats, StageCounts
 from .._core.stream import Stream
 from .combine import _check_streams
 
@@ -82,10 +82,10 @@ class _Subscriber:
 
     __slots__ = ("counts", "ended", "error", "items", "room", "stats", "wake")
 
-    def __init__(self, stats: OpStats, counts: list[int]) -> None:
+    def __init__(self, stats: OpStats, counts: StageCounts) -> None:
         self.items: deque[Any] = deque()
         self.stats: OpStats = stats
-        self.counts: list[int] = counts
+        self.counts: StageCounts = counts
         self.ended: bool = False
         self.error: BaseException | None = None
         self.wake: anyio.Event = anyio.Event()  # set when an item or the end arrives
@@ -113,7 +113,7 @@ class _Hub:
         self.scope: CancelScope | None = None  # the running upstream's, None when idle
         self.host: TaskGroup | None = None  # the task group of ``async with shared:``
 
-    def attach(self, stats: OpStats, counts: list[int]) -> tuple[_Subscriber, bool]:
+    def attach(self, stats: OpStats, counts: StageCounts) -> tuple[_Subscriber, bool]:
         """Add a subscriber; True as second value if the caller must run the upstream."""
         sub = _Subscriber(stats, counts)
         self.subscribers.append(sub)
@@ -170,7 +170,7 @@ class _Hub:
                 await sub.room.wait()
             if sub.ended:  # left (or stopped) meanwhile: the item is not its any more
                 continue
-            sub.counts[0] += 1
+            sub.counts.received += 1
             if len(sub.items) >= self.buffer:
                 sub.stats.drop(SLOW)
                 if self.on_slow == "drop_newest":
@@ -254,13 +254,13 @@ async def _detach_on_stop(hub: _Hub, sub: _Subscriber, ctx: StageContext) -> Non
     hub.detach(sub)  # a graceful stop: deliver what is buffered, then end
 
 
-async def _deliver(sub: _Subscriber, tx: MemoryObjectSendStream[Any], counts: list[int]) -> None:
+async def _deliver(sub: _Subscriber, tx: MemoryObjectSendStream[Any], counts: StageCounts) -> None:
     while True:
         if sub.items:
             item = sub.items.popleft()
             sub.room.set()
             await send(tx, item)
-            counts[1] += 1
+            counts.emitted += 1
             continue
         if sub.ended:
             if sub.error is not None:

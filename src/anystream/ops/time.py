@@ -32,6 +32,7 @@ from .._core.callables import check_int, check_number
 from .._core.errors import add_operator_note
 from .._core.handoff import send
 from .._core.operator import SameOperator, StageContext, StagedStep, step_name
+from .._core.stats import StageCounts
 from .._core.stream import Stream
 from .transform import _forward, _open_inner
 
@@ -113,16 +114,16 @@ async def _run_debounce(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> Non
         if item is _NOTHING:
             pending, item = _NOTHING, pending
             deadline = _INF
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, item)
             continue
-        counts[0] += 1
+        counts.received += 1
         if pending is not _NOTHING:
             stats.drop("debounced")
         pending = item
         deadline = anyio.current_time() + period
     if pending is not _NOTHING:
-        counts[1] += 1
+        counts.emitted += 1
         await send(tx, pending)
 
 
@@ -176,7 +177,7 @@ async def _run_throttle(
         except EndOfStream:
             if until is not None and pending is not _NOTHING:
                 await anyio.sleep_until(until)
-                counts[1] += 1
+                counts.emitted += 1
                 await send(tx, pending)
             return
         now = current_time()
@@ -189,11 +190,11 @@ async def _run_throttle(
             if pending is not _NOTHING:
                 out, pending = pending, _NOTHING
                 until = current_time() + period
-                counts[1] += 1
+                counts.emitted += 1
                 await send(tx, out)
         if item is _NOTHING:
             continue
-        counts[0] += 1
+        counts.received += 1
         if until is not None:
             if not trailing:
                 stats.drop("throttled")
@@ -203,7 +204,7 @@ async def _run_throttle(
             pending = item
         elif leading:
             until = current_time() + period
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, item)
         else:
             until = current_time() + period
@@ -253,7 +254,7 @@ async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
         except EndOfStream:
             break
         if item is not _NOTHING:
-            counts[0] += 1
+            counts.received += 1
             if pending is not _NOTHING:
                 stats.drop("sampled")
             pending = item
@@ -265,7 +266,7 @@ async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
             tick += 1
         if pending is not _NOTHING:
             out, pending = pending, _NOTHING
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, out)
     if pending is not _NOTHING:
         stats.drop("sampled")
@@ -376,17 +377,17 @@ async def _run_timeout(
                     rx.close()  # the upstream is abandoned: stop it now
                     await _switch_to(fallback, tx, counts, name)
                     return
-                what = "first item" if counts[0] == 0 and first is not None else "item"
+                what = "first item" if counts.received == 0 and first is not None else "item"
                 error = TimeoutError(f"{name}: no {what} within {limit:g} s")
                 add_operator_note(error, name)
                 raise error
-        counts[0] += 1
-        counts[1] += 1
+        counts.received += 1
+        counts.emitted += 1
         await send(tx, item)
         limit = each
 
 
-async def _switch_to(fallback: Any, tx: Tx, counts: list[int], name: str) -> None:
+async def _switch_to(fallback: Any, tx: Tx, counts: StageCounts, name: str) -> None:
     if isinstance(fallback, Stream | AsyncIterable | Iterable):
         inner: Any = fallback
     else:
@@ -428,7 +429,7 @@ async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContex
             due, item = queue[0]
             await anyio.sleep_until(due)
             queue.popleft()
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, item)
             continue
         try:
@@ -437,7 +438,7 @@ async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContex
             ended = True
             continue
         if item is not _NOTHING:
-            counts[0] += 1
+            counts.received += 1
             queue.append((current_time() + period, item))
 
 
@@ -479,9 +480,9 @@ async def _run_rate(n: int, per: float, rx: Rx, tx: Tx, ctx: StageContext) -> No
                 return
         except EndOfStream:
             return
-        counts[0] += 1
+        counts.received += 1
         if len(sent) == n:
             await anyio.sleep_until(sent[0] + per)
         await send(tx, item)
-        counts[1] += 1
+        counts.emitted += 1
         sent.append(current_time())

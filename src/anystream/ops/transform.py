@@ -46,6 +46,7 @@ from .._core.compat import TypeVar as TypeVarWithDefault
 from .._core.errors import add_operator_note
 from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
+from .._core.stats import StageCounts
 from .._core.stream import Stream
 from ..resilience.retry import Retry
 from ._map_async import check_retry, handoff_size, run_map_async
@@ -486,7 +487,7 @@ def _open_inner(fn: Callable[[Any], Any], item: Any, name: str) -> Any:
 
 
 async def _forward(
-    inner: Any, tx: MemoryObjectSendStream[Any], counts: list[int], name: str
+    inner: Any, tx: MemoryObjectSendStream[Any], counts: StageCounts, name: str
 ) -> None:
     """Send every item of ``inner`` (from ``_open_inner``) to ``tx``, in order.
 
@@ -497,7 +498,7 @@ async def _forward(
     if isinstance(inner, Stream):
         async with inner.stream() as items:
             async for value in items:
-                counts[1] += 1
+                counts.emitted += 1
                 await send(tx, value)
         return
     if isinstance(inner, AsyncIterable):
@@ -511,7 +512,7 @@ async def _forward(
                 except Exception as exc:
                     add_operator_note(exc, name)
                     raise
-                counts[1] += 1
+                counts.emitted += 1
                 await send(tx, value)
         finally:
             aclose = getattr(iterator, "aclose", None)
@@ -528,7 +529,7 @@ async def _forward(
             except Exception as exc:
                 add_operator_note(exc, name)
                 raise
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, value)
     finally:
         close = getattr(sync_iterator, "close", None)
@@ -574,7 +575,7 @@ def flat_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Operato
     ) -> None:
         counts = ctx.counts
         while (item := await receive_or_end(rx)) is not END:
-            counts[0] += 1
+            counts.received += 1
             await _forward(_open_inner(fn, item, name), tx, counts, name)
 
     return Operator((StagedStep(name, run, on_demand=True),))
@@ -637,7 +638,7 @@ def merge_map(
                 item = await receive_or_end(rx)
                 if item is END:
                     break
-                counts[0] += 1
+                counts.received += 1
                 try:
                     inner = _open_inner(fn, item, name)
                 except BaseException:
@@ -724,7 +725,7 @@ def switch_map(fn: Callable[[T], Inner[U]], *, name: str | None = None) -> Opera
         current: tuple[CancelScope, anyio.Event] | None = None
         async with anyio.create_task_group() as tg:
             while (item := await receive_or_end(rx)) is not END:
-                counts[0] += 1
+                counts.received += 1
                 if current is not None:
                     scope, finished = current
                     scope.cancel()

@@ -19,6 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..._core.errors import add_operator_note
 from ..._core.handoff import send, send_fast_path
 from ..._core.operator import Operator, StageContext, StagedStep
+from ..._core.stats import StageCounts
 from .config import Config, between_handler, late_handler
 from .engines import EngineFactory
 from .model import Window
@@ -116,7 +117,7 @@ async def run_chunks_by_step(
                     return
             except EndOfStream:
                 return
-            counts[0] += 1
+            counts.received += 1
             yield item
 
     def skipped() -> None:
@@ -126,7 +127,7 @@ async def run_chunks_by_step(
     lists = chunks_by_step(upstream, n, step, on_skip=skipped)
     try:
         async for batch in lists:
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, batch)
     finally:
         await lists.aclose()
@@ -152,7 +153,7 @@ async def run_chunks(
             item = receive_nowait()
         except WouldBlock:
             if batch and current_time() >= deadline:
-                counts[1] += 1
+                counts.emitted += 1
                 await send(tx, batch)
                 batch, deadline = [], _INF
             received = False
@@ -163,7 +164,7 @@ async def run_chunks(
                     break
                 received = True
             if not received:
-                counts[1] += 1
+                counts.emitted += 1
                 await send(tx, batch)
                 batch, deadline = [], _INF
                 continue
@@ -175,19 +176,19 @@ async def run_chunks(
             if batch and since_clock >= CLOCK_EVERY:
                 since_clock = 0
                 if current_time() >= deadline:
-                    counts[1] += 1
+                    counts.emitted += 1
                     await send(tx, batch)
                     batch, deadline = [], _INF
-        counts[0] += 1
+        counts.received += 1
         if not batch:
             deadline = current_time() + max_age
         batch.append(item)
         if len(batch) >= n:
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, batch)
             batch, deadline = [], _INF
     if batch:
-        counts[1] += 1
+        counts.emitted += 1
         await send(tx, batch)
 
 
@@ -197,7 +198,7 @@ async def run_chunks(
 async def _emit(
     out: list[Window[Any]],
     tx: MemoryObjectSendStream[Any],
-    counts: list[int],
+    counts: StageCounts,
     tokens: list[Any] | None = None,
     origin: float | None = None,
 ) -> None:
@@ -225,10 +226,10 @@ async def _emit(
         if room > 0:
             chunk = batch[i : i + room]
             buffer.extend(chunk)
-            counts[1] += len(chunk)
+            counts.emitted += len(chunk)
             i += len(chunk)
         else:
-            counts[1] += 1
+            counts.emitted += 1
             await send(tx, batch[i])
             i += 1
 
@@ -272,7 +273,7 @@ async def _run_event_time(
                 break
         except EndOfStream:
             break
-        counts[0] += 1
+        counts.received += 1
         try:
             push(item, time_fn(item))
         except Exception as exc:
@@ -340,7 +341,7 @@ async def _run_processing_time(
                 if since_clock >= CLOCK_EVERY:
                     since_clock = 0
                     now = current_time()
-            counts[0] += 1
+            counts.received += 1
             if tracked:
                 item, token = item
                 push(item, now)
