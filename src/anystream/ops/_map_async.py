@@ -20,7 +20,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import check_int
 from .._core.errors import add_operator_note
-from .._core.handoff import END, receive_fast_path, send_fast_path, send_unless_left
+from .._core.handoff import (
+    END,
+    parking_receive,
+    receive_fast_path,
+    send_fast_path,
+    send_unless_left,
+)
 from .._core.operator import StageContext
 from .._core.stats import OpStats
 from ..resilience.retry import Retry, attempts_made
@@ -204,10 +210,12 @@ class _Intake:
     thundering herd.)
     """
 
-    __slots__ = ("_rx", "ended", "idle", "reading", "taken", "woken")
+    __slots__ = ("_receive", "_rx", "ended", "idle", "reading", "taken", "woken")
 
     def __init__(self, rx: MemoryObjectReceiveStream[Any]) -> None:
         self._rx = rx
+        # After receive_nowait() found nothing: park at once (see _core/handoff.py).
+        self._receive = parking_receive(rx)
         self.reading = False  # a worker is waiting in receive()
         self.idle: deque[anyio.Event] = deque()  # workers waiting for their turn
         self.woken: anyio.Event | None = None  # an idle worker woken, not yet running
@@ -246,7 +254,7 @@ class _Intake:
             except WouldBlock:
                 self.reading = True
                 try:
-                    item = await rx.receive()
+                    item = await self._receive()
                 finally:
                     self.reading = False
         except EndOfStream:
