@@ -30,9 +30,9 @@ from anyio import (
     create_memory_object_stream,
 )
 from anyio.lowlevel import checkpoint
-from anyio.streams import memory as _memory
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._backends import Parking, parking
 from .stats import OpStats
 
 __all__ = [
@@ -86,7 +86,7 @@ async def receive(stream: MemoryObjectReceiveStream[T]) -> T:
     except WouldBlock:
         pass
     if _can_park(stream):
-        return await _park(stream)  # type: ignore[no-any-return]
+        return await _park(stream, parking())  # type: ignore[no-any-return]
     return await stream.receive()
 
 
@@ -103,7 +103,7 @@ async def receive_or_end(stream: MemoryObjectReceiveStream[T]) -> T:
         return END  # type: ignore[no-any-return]
     try:
         if _can_park(stream):
-            return await _park(stream)  # type: ignore[no-any-return]
+            return await _park(stream, parking())  # type: ignore[no-any-return]
         return await stream.receive()
     except EndOfStream:
         return END  # type: ignore[no-any-return]
@@ -301,33 +301,41 @@ def receive_fast_path(stream: MemoryObjectReceiveStream[Any]) -> tuple[Any, Any]
 #
 # ``_park`` does what the rest of anyio's ``receive()`` does, over the same private
 # state the fast path reads (``_state``, ``_closed``, ``_waiters``), so senders, closing
-# and ``statistics()`` cannot tell the difference. Where that state is not as expected
-# (another anyio), ``parking_receive`` hands out the stream's own ``receive`` and
-# tests/_core/test_handoff.py fails, so the slower fallback cannot go unnoticed.
+# and ``statistics()`` cannot tell the difference; its event and the task record a
+# sender consults come from ``_backends.parking()``, made cheaply. Where that state is
+# not as expected (another anyio), ``parking_receive`` hands out the stream's own
+# ``receive`` and tests/_core/test_handoff_park.py fails, so the slower fallback cannot
+# go unnoticed.
 
-_ItemReceiver: Any = getattr(_memory, "_MemoryObjectItemReceiver", None)
+class _Receiver:
+    """What a sender looks at in ``waiting_receivers``: anyio's receiver record, slotted."""
+
+    __slots__ = ("item", "task_info")
+
+    def __init__(self, task_info: Any) -> None:
+        self.task_info = task_info
 
 
 def _can_park(stream: MemoryObjectReceiveStream[Any]) -> bool:
     return (
-        _ItemReceiver is not None
-        and type(stream) in _FAST_RECEIVE
+        type(stream) in _FAST_RECEIVE
         and hasattr(stream, "_waiters")
         and hasattr(getattr(stream, "_state", None), "waiting_receivers")
     )
 
 
-async def _park(stream: Any) -> Any:
+async def _park(stream: Any, kit: Parking) -> Any:
     try:
         return stream.receive_nowait()
     except WouldBlock:
         pass
+    new_event, task_info = kit
     waiters: set[Any] | None = stream._waiters
     if waiters is None:
         waiters = stream._waiters = set[Any]()
-    event = Event()
+    event = new_event()
     waiters.add(event)
-    receiver = _ItemReceiver()
+    receiver = _Receiver(task_info())
     state = stream._state
     state.waiting_receivers[event] = receiver
     try:
@@ -350,13 +358,15 @@ def parking_receive(stream: MemoryObjectReceiveStream[T]) -> Callable[[], Awaita
     """``stream.receive``, minus its leading checkpoint where the stream allows it.
 
     The returned callable takes an item if one is there, or parks at once; it raises
-    ``EndOfStream`` (or a boundary's failure) at the end, like ``receive()``.
+    ``EndOfStream`` (or a boundary's failure) at the end, like ``receive()``. Call this
+    inside the event loop that will await it (it takes that loop's parking primitives).
     """
     if not _can_park(stream):
         return stream.receive
+    kit = parking()
 
     def receive() -> Awaitable[T]:
-        return _park(stream)
+        return _park(stream, kit)
 
     return receive
 
