@@ -312,6 +312,8 @@ class _Receiver:
 
     __slots__ = ("item", "task_info")
 
+    item: Any  # set by the sender that hands this receiver its item
+
     def __init__(self, task_info: Any) -> None:
         self.task_info = task_info
 
