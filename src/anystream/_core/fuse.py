@@ -76,15 +76,16 @@ e.g. a kernel reading ``run.stats()``, sees the figures as of the loop's last wa
 
 Parking: while items flow in batches, a stream-fed loop that finds its input empty, or
 a loop whose output is full, first yields once with ``checkpoint()`` and tries again,
-and only then parks in ``receive()`` / ``send()``. The peer it needs has usually been
-woken already and runs during that one yield (it was woken by this loop's own
-hand-offs), so the retry succeeds; a park proper costs a second scheduler pass plus an
-Event and its wake-up. That pays on trio; asyncio is unchanged (its FIFO run queue
-already ran the peer during ``receive()``'s own leading checkpoint). When items trickle
-(one per wake-up) the yield never helps and would cost a pass per item, so each side
-stays *patient* only while its last park ended with more than one item to move: more
-input already waiting, or more than one free place. Cancellation is delivered at the
-checkpoint exactly as at ``receive()``/``send()``'s own.
+and only then parks. The peer it needs has usually been woken already and runs during
+that one yield (it was woken by this loop's own hand-offs), so the retry succeeds; a
+park proper costs a second scheduler pass plus an Event and its wake-up. When items
+trickle (one per wake-up) the yield never helps and would cost a pass per item, so each
+side stays *patient* only while its last park ended with more than one item to move:
+more input already waiting, or more than one free place. Cancellation is delivered at
+the checkpoint exactly as at ``receive()``/``send()``'s own. The receive side parks
+with ``handoff.parking_receive``, which skips ``receive()``'s own leading checkpoint:
+the loop has just found the buffer empty, and that checkpoint would be one more pass
+per trickling item (the patient yield above is the one that helps, and only in batches).
 
 Room: a loop that sends keeps ``room``, the places it may fill in its output buffer
 without asking anyone, and appends while it is non-zero. Only another task can take
@@ -125,7 +126,7 @@ from anyio import CancelScope, EndOfStream, WouldBlock
 from ._backends import native_checkpoint
 from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
-from .handoff import receive_fast_path, send_fast_path
+from .handoff import parking_receive, receive_fast_path, send_fast_path
 from .kernels import CHECKPOINT_EVERY, INPUTS, KINDS, MALFORMED, OUTPUTS, Input, Output, interpret
 from .operator import Kernel
 
@@ -150,7 +151,7 @@ _MISSING = object()
 FACTORY = """\
 def factory(fns, args, names, note, WouldBlock, EndOfStream, checkpoint,
             isawaitable, MALFORMED, MISSING, K, rx_fast, tx_fast, shield, ONCE,
-            first, pred, AGEN):
+            first, pred, AGEN, rx_park):
     $bind_kernels
     async def seg(src, out, cnt, st, close_upstream):
         $open_counters
@@ -206,7 +207,7 @@ OPEN_ITER = "tick = 0"
 
 # A stream: its buffer and parked senders in locals for the fast path (see handoff.py).
 OPEN_STREAM = """\
-receive_nowait = src.receive_nowait; receive = src.receive
+receive_nowait = src.receive_nowait; receive = rx_park(src)
 inbuf, waiting_senders = rx_fast(src)
 patient_rx = True  # yield once before parking (see "Parking")
 """
@@ -714,6 +715,7 @@ def compile_kernels(
         _first,
         _pred,
         AsyncGeneratorType,
+        parking_receive,
     )
 
 

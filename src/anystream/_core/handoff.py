@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar, overload
 from anyio import (
     BrokenResourceError,
     CancelScope,
+    ClosedResourceError,
     EndOfStream,
     Event,
     WouldBlock,
@@ -31,6 +32,7 @@ from anyio import (
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._backends import Parking, parking
 from .stats import OpStats
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "end_output",
     "make_put",
     "on_demand",
+    "parking_receive",
     "receive",
     "receive_fast_path",
     "receive_or_end",
@@ -82,6 +85,8 @@ async def receive(stream: MemoryObjectReceiveStream[T]) -> T:
         return stream.receive_nowait()
     except WouldBlock:
         pass
+    if _can_park(stream):
+        return await _park(stream, parking())  # type: ignore[no-any-return]
     return await stream.receive()
 
 
@@ -97,6 +102,8 @@ async def receive_or_end(stream: MemoryObjectReceiveStream[T]) -> T:
     except EndOfStream:
         return END  # type: ignore[no-any-return]
     try:
+        if _can_park(stream):
+            return await _park(stream, parking())  # type: ignore[no-any-return]
         return await stream.receive()
     except EndOfStream:
         return END  # type: ignore[no-any-return]
@@ -280,6 +287,90 @@ def receive_fast_path(stream: MemoryObjectReceiveStream[Any]) -> tuple[Any, Any]
     if type(stream) not in _FAST_RECEIVE or buffer is None or waiting is None:
         return (), _NEVER
     return buffer, waiting
+
+
+# -- parking without the leading checkpoint ---------------------------------------------
+# anyio's ``receive()`` starts with a checkpoint, then tries ``receive_nowait()``, and
+# parks only if that finds nothing. For a caller that has itself just found the stream
+# empty (every loop here tries ``receive_nowait()`` first), the leading checkpoint is a
+# scheduler pass that moves no item: when items trickle in one per wake-up, as in a
+# service at moderate load, it was a third of a stream-fed task's passes. Parking at
+# once is still a checkpoint in the sense that matters (the task blocks, so others run
+# and a cancellation is delivered there), and a caller that wants the extra yield while
+# items come in batches says so (the fused loops' "patient" receive).
+#
+# ``_park`` does what the rest of anyio's ``receive()`` does, over the same private
+# state the fast path reads (``_state``, ``_closed``, ``_waiters``), so senders, closing
+# and ``statistics()`` cannot tell the difference; its event and the task record a
+# sender consults come from ``_backends.parking()``, made cheaply. Where that state is
+# not as expected (another anyio), ``parking_receive`` hands out the stream's own
+# ``receive`` and tests/_core/test_handoff_park.py fails, so the slower fallback cannot
+# go unnoticed.
+
+class _Receiver:
+    """What a sender looks at in ``waiting_receivers``: anyio's receiver record, slotted."""
+
+    __slots__ = ("item", "task_info")
+
+    item: Any  # set by the sender that hands this receiver its item
+
+    def __init__(self, task_info: Any) -> None:
+        self.task_info = task_info
+
+
+def _can_park(stream: MemoryObjectReceiveStream[Any]) -> bool:
+    return (
+        type(stream) in _FAST_RECEIVE
+        and hasattr(stream, "_waiters")
+        and hasattr(getattr(stream, "_state", None), "waiting_receivers")
+    )
+
+
+async def _park(stream: Any, kit: Parking) -> Any:
+    try:
+        return stream.receive_nowait()
+    except WouldBlock:
+        pass
+    new_event, task_info = kit
+    waiters: set[Any] | None = stream._waiters
+    if waiters is None:
+        waiters = stream._waiters = set[Any]()
+    event = new_event()
+    waiters.add(event)
+    receiver = _Receiver(task_info())
+    state = stream._state
+    state.waiting_receivers[event] = receiver
+    try:
+        await event.wait()
+    finally:
+        state.waiting_receivers.pop(event, None)
+        waiters = stream._waiters  # None once the stream was closed
+        if waiters is not None:
+            waiters.discard(event)
+    try:
+        return receiver.item
+    except AttributeError:
+        pass
+    if stream._closed:
+        raise ClosedResourceError from None
+    return stream.receive_nowait()  # the end of the stream (or a boundary's failure)
+
+
+def parking_receive(stream: MemoryObjectReceiveStream[T]) -> Callable[[], Awaitable[T]]:
+    """``stream.receive``, minus its leading checkpoint where the stream allows it.
+
+    The returned callable takes an item if one is there, or parks at once; it raises
+    ``EndOfStream`` (or a boundary's failure) at the end, like ``receive()``. Call this
+    inside the event loop that will await it (it takes that loop's parking primitives).
+    """
+    if not _can_park(stream):
+        return stream.receive
+    kit = parking()
+
+    def receive() -> Awaitable[T]:
+        return _park(stream, kit)
+
+    return receive
 
 
 def send_fast_path(stream: MemoryObjectSendStream[Any]) -> tuple[Any, Any, Any, Any]:

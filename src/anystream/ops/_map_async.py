@@ -18,9 +18,16 @@ import anyio
 from anyio import EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._core._backends import parking
 from .._core.callables import check_int
 from .._core.errors import add_operator_note
-from .._core.handoff import END, receive_fast_path, send_fast_path, send_unless_left
+from .._core.handoff import (
+    END,
+    parking_receive,
+    receive_fast_path,
+    send_fast_path,
+    send_unless_left,
+)
 from .._core.operator import StageContext
 from .._core.stats import OpStats, StageCounts
 from ..resilience.retry import Retry, attempts_made
@@ -204,13 +211,17 @@ class _Intake:
     thundering herd.)
     """
 
-    __slots__ = ("_rx", "ended", "idle", "reading", "taken", "woken")
+    __slots__ = ("_new_event", "_receive", "_rx", "ended", "idle", "reading", "taken", "woken")
 
     def __init__(self, rx: MemoryObjectReceiveStream[Any]) -> None:
         self._rx = rx
+        # After receive_nowait() found nothing: park at once (see _core/handoff.py); and
+        # the running loop's cheapest one-shot event for the turns (see _core/_backends.py).
+        self._receive = parking_receive(rx)
+        self._new_event = parking()[0]
         self.reading = False  # a worker is waiting in receive()
-        self.idle: deque[anyio.Event] = deque()  # workers waiting for their turn
-        self.woken: anyio.Event | None = None  # an idle worker woken, not yet running
+        self.idle: deque[Any] = deque()  # workers waiting for their turn (their events)
+        self.woken: Any = None  # an idle worker woken, not yet running
         self.taken = 0  # items taken so far: the index of the next one
         self.ended = False  # take() has returned END
 
@@ -221,7 +232,7 @@ class _Intake:
 
     async def wait_turn(self) -> None:
         """Wait as an idle worker until ``wake_one()`` (or the end of input) picks us."""
-        turn = anyio.Event()
+        turn = self._new_event()
         self.idle.append(turn)
         try:
             await turn.wait()
@@ -246,7 +257,7 @@ class _Intake:
             except WouldBlock:
                 self.reading = True
                 try:
-                    item = await rx.receive()
+                    item = await self._receive()
                 finally:
                     self.reading = False
         except EndOfStream:
@@ -387,17 +398,18 @@ class _Slots:
     themselves and call ``acquire()`` only when they must wait.
     """
 
-    __slots__ = ("free", "waiters")
+    __slots__ = ("_new_event", "free", "waiters")
 
     def __init__(self, size: int) -> None:
         self.free = size
-        self.waiters: deque[anyio.Event] = deque()
+        self.waiters: deque[Any] = deque()  # their events
+        self._new_event = parking()[0]  # see _Intake
 
     async def acquire(self) -> None:
         if self.free > 0 and not self.waiters:
             self.free -= 1
             return
-        event = anyio.Event()
+        event = self._new_event()
         self.waiters.append(event)
         try:
             await event.wait()
