@@ -18,7 +18,7 @@ streams: they never block and count what they discard.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from anyio import (
     BrokenResourceError,
@@ -32,6 +32,9 @@ from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .stats import OpStats
+
+if TYPE_CHECKING:
+    from .shutdown import EndOfInput
 
 __all__ = [
     "END",
@@ -130,6 +133,9 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
     """
 
     failure: BaseException | None = None
+    #: Set when this stream hands its end to its reader: the run's end-of-input signal
+    #: on the stream the consumer's loop reads (shutdown.EndOfInput), else None.
+    end_of_input: EndOfInput | None = None
 
     def fail(self, error: BaseException) -> None:
         """Record ``error`` as the way this stream ends (the sending task calls this)."""
@@ -142,6 +148,8 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
             return _base_receive_nowait(self)
         except EndOfStream:
             if self.failure is None:
+                if self.end_of_input is not None:
+                    self.end_of_input.set()
                 raise
         raise_failure(self.failure)
 
@@ -150,6 +158,8 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
             return await _base_receive(self)
         except EndOfStream:
             if self.failure is None:
+                if self.end_of_input is not None:
+                    self.end_of_input.set()
                 raise
         raise_failure(self.failure)
 
