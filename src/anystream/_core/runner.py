@@ -15,16 +15,20 @@ runs, an async generator may not (docs/concepts.md).
 A pipeline with no staged operator needs no task at all: the whole chain is one fused
 loop in the consumer's task, and ``collect()`` appends to its list directly.
 
-The node list and the segments' loops are built by ``plan.py``; this module decides
-where each runs and owns the tasks. Shutdown is documented in ``shutdown.py``, error
-unwrapping in ``errors.py``, acknowledgements in ``acks.py``, timing in ``timing.py``.
+Three steps, three places. ``plan.py`` builds the node list and the segments' loops;
+``wiring.py`` turns the nodes into links, tasks and the resources to close, without
+running anything; this module is the lifecycle: one :class:`~contextlib.AsyncExitStack`
+holding the run's resources and its task group, entered with the run and unwound in one
+go when it is left, and the one helper (:func:`_produce`) every task runs in. Shutdown
+is documented in ``shutdown.py``, error unwrapping in ``errors.py``, acknowledgements in
+``acks.py``, timing in ``timing.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, nullcontext
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 from anyio import BrokenResourceError, CancelScope
@@ -36,7 +40,7 @@ from .handoff import Producer, downstream_left, end_output
 from .hooks import progress_view
 from .plan import close_all, plan, untracked_steps
 from .shutdown import Aborted, StopState, check_grace, relay_signals
-from .source import Source, TaskSource
+from .source import TaskSource
 from .stats import OpStats, RunStats
 from .wiring import Task, Wiring
 
@@ -76,46 +80,30 @@ class Run(Generic[T_co]):
         progress: bool = False,
     ) -> None:
         self._stream = stream
-        self._progress = progress
-        self._progress_view: Any = None
-        self._handle_signals = handle_signals
-        self._grace = grace
-        self._timing = timing
-        self._clock = clock
-        self._timer: Timer | None = None
+        self._handle_signals, self._grace = handle_signals, grace
+        self._timing, self._clock, self._progress = timing, clock, progress
+        self._progress_view: AbstractAsyncContextManager[Any] | None = None
         self._stop = StopState()
-        self._tg: TaskGroup | None = None
+        self._timer: Timer | None = None
         self._source_scope: CancelScope | None = None
+        self._tg: TaskGroup | None = None
         # One scope per helper task (signal watcher, grace timer): cancelled at the end.
         self._helper_scopes: list[CancelScope] = []
+        self._producers: list[Producer] = []
         self._wiring: Wiring | None = None
-        # The run's resources and task group, unwound in one go when the run is left
-        # (None for a run with no task: its exit closes the consumer's loop only).
+        # The resources and the task group, unwound in one go when the run is left. None
+        # in a run with no task: leaving it closes the consumer's loop and the source.
         self._stack: AsyncExitStack | None = None
         self._final: Any = None
-        self._producers: list[Producer] = []
         self._entered = False
         self._abort_error: BaseException | None = None
-        # Set once the consumer has left its ``async for`` (the run is being exited): only
-        # then may the runner close the stream the consumer's loop reads.
+        # Only once the consumer has left its ``async for`` (the run is being exited) may
+        # the runner close the stream the consumer's loop reads.
         self._consumer_left = False
-        # The consumer's loop met the end of its input before the consumer left.
-        self._ran_to_end = False
-        source = stream._source
-        self._tracking = (
-            RunTracking(source.name, task_source=isinstance(source, TaskSource))
-            if source.acknowledged
-            else None
-        )
-        self._stats = self._make_stats()
-        stream._last_stats = self._stats
+        self._ran_to_end = False  # the consumer's loop met the end of its input
+        self._stats, self._tracking = _stats_and_tracking(stream)
 
-    # -- stats ---------------------------------------------------------------------------
-
-    def _make_stats(self) -> RunStats:
-        source: Source[Any] = self._stream._source
-        ops = [OpStats(source.name)] + [OpStats(step.name) for step in self._stream._steps]
-        return RunStats(ops)
+    # -- stats and control ---------------------------------------------------------------
 
     def stats(self) -> RunStats:
         """The live counters of this run (see :class:`RunStats`)."""
@@ -133,8 +121,6 @@ class Run(Generic[T_co]):
                 else "timing starts when the run is entered (async with)"
             )
         return self._timer.report()
-
-    # -- control -------------------------------------------------------------------------
 
     @property
     def stopping(self) -> bool:
@@ -182,13 +168,10 @@ class Run(Generic[T_co]):
     def _cancel_tasks(self) -> None:
         """The abort itself: cancel the task group and break every shielded wait.
 
-        Cancelling the task group alone is not enough. After a graceful stop the source
-        finishes the item in hand shielded (shutdown.py), and that shield must not outlive
-        an abort: its send may wait on a buffer that only the consumer reads, and the
-        consumer is about to wait for the source's task. Closing the consumer's side of
-        that buffer makes such a send fail at once (``BrokenResourceError``: the item was
-        not delivered, and the hand-off counts it as discarded); ``StopState.abort()``
-        cancels whatever other shielded finish is still waiting.
+        The shielded finish of the item in hand must not outlive an abort (shutdown.py,
+        "An abort always ends the run"): ``StopState.abort()`` cancels those shields, and
+        closing the consumer's side of its hand-off makes a send parked on it fail at once
+        (``BrokenResourceError``: not delivered, counted as discarded by the hand-off).
         """
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
@@ -209,27 +192,18 @@ class Run(Generic[T_co]):
 
     async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         with self._helper():
-            await relay_signals(
-                lambda: self._stop.stopping, self.stop, self.abort, task_status=task_status
-            )
+            stopping = lambda: self._stop.stopping  # noqa: E731
+            await relay_signals(stopping, self.stop, self.abort, task_status=task_status)
 
-    # -- set-up --------------------------------------------------------------------------
+    # -- the lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Run[T_co]:
-        run = await self._enter()
+        await self._enter()
         if self._progress:
-            # Registered by the outer layer (anystream/__init__.py): the core imports
-            # nothing from anystream.observe, and rich / IPython are optional.
-            view = progress_view(self)
-            try:
-                await view.__aenter__()
-            except BaseException as exc:
-                await self.__aexit__(type(exc), exc, exc.__traceback__)
-                raise
-            self._progress_view = view
-        return run
+            self._progress_view = await _open_view(self)
+        return self
 
-    async def _enter(self) -> Run[T_co]:
+    async def _enter(self) -> None:
         if self._entered:
             raise RuntimeError("a Run can be entered only once; call stream.stream() again")
         self._entered = True
@@ -237,29 +211,22 @@ class Run(Generic[T_co]):
         source = self._stream._source
         if self._tracking is not None:
             require_tracking(untracked_steps(nodes))
-        wiring = self._wiring = Wiring(source, self._stats, self._stop, self._tracking)
-        if (
-            len(nodes) == 1
-            and not isinstance(source, TaskSource)
-            and not self._handle_signals
-            and self._grace is None
-            and not self._timing
-        ):
+        wiring = Wiring(source, self._stats, self._stop, self._tracking)
+        outside = self._handle_signals or self._grace is not None or self._timing
+        if len(nodes) == 1 and not isinstance(source, TaskSource) and not outside:
             # No staged operator and no stop to enforce from outside: one loop, no task.
             wiring.inline(nodes[0])
-            return self
-        stack = AsyncExitStack()
+            self._wiring = wiring
+            return
+        # Unwound in reverse: leave (close the consumer's loop, cancel what is left), the
+        # task group's exit, the resources, and last the count of what an abort discarded.
+        stack = self._stack = AsyncExitStack()
+        stack.callback(self._count_discarded, wiring)
         try:
             try:
                 wiring.tasks_for(nodes, timing=self._timing, clock=self._clock)
-            finally:
-                # Unwound last, after the task group: on asyncio a task cancelled before
-                # its first step never runs its body, so its ``finally`` never closed
-                # what it owned. Generators close downstream first (the stack is LIFO).
-                for item in _flat(wiring.closables):
-                    stack.push_async_callback(_close, item)
-                for end in wiring.streams:
-                    stack.callback(end.close)
+            finally:  # what the wiring made is closed, even if it failed half way
+                _push_resources(stack, wiring)
             self._timer, self._source_scope = wiring.timer, wiring.source_scope
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             if self._handle_signals:
@@ -269,59 +236,22 @@ class Run(Generic[T_co]):
         except BaseException as exc:
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
-            try:
-                await stack.__aexit__(type(exc), exc, exc.__traceback__)
-            except BaseException as raised:
-                reraise_unwrapped(raised)
+            await self._exit(type(exc), exc, exc.__traceback__)
             raise
-        stack.push_async_exit(self._leave)  # unwound first
-        self._stack = stack
-        return self
-
-    # -- iteration -----------------------------------------------------------------------
-
-    def __aiter__(self) -> AsyncIterator[T_co]:
-        if self._final is None:
-            if self._wiring is None or self._wiring.final is None:
-                raise RuntimeError("iterate a Run inside its 'async with' block")
-            self._final = self._wiring.final("yield", None)
-            self._wiring.final_closables.append(self._final)
-        return self._final  # type: ignore[no-any-return]
-
-    async def __anext__(self) -> T_co:
-        return await self.__aiter__().__anext__()
-
-    async def _collect(self) -> list[T_co]:
-        """Drain the run into a list with the final loop appending directly."""
-        if self._final is not None or self._wiring is None or self._wiring.final is None:
-            raise RuntimeError("collect() needs a fresh run")
-        if self._timer is not None:  # timing measures each delivery: iterate
-            return [item async for item in self]
-        result: list[T_co] = []
-        self._final = self._wiring.final("list", result)
-        await self._final
-        return result
-
-    # -- tear-down -----------------------------------------------------------------------
+        self._wiring = wiring
+        stack.push_async_exit(self._leave)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
-        view, self._progress_view = self._progress_view, None
-        view_error: BaseException | None = None
-        if view is not None:
-            # Entered last, left first (its monitor task group is nested in ours); drawn
-            # once more with the final counts. A cancellation here is the run's own abort
-            # arriving early: the run's exit below deals with it.
-            try:
-                await view.__aexit__(None, None, None)
-            except anyio.get_cancelled_exc_class():
-                pass
-            except BaseException as error:
-                view_error = error
+        view_error = await _close_view(self._progress_view)
+        self._progress_view = None
         try:
-            if self._stack is None:
-                suppress = await self._exit_inline(exc)
+            if self._stack is not None:
+                suppress: bool | None = await self._exit(exc_type, exc, tb)
             else:
-                suppress = await self._exit(exc_type, exc, tb)
+                suppress = await _close_inline(self._wiring, exc)
+                if self._abort_error is not None and exc is None:
+                    error, self._abort_error = self._abort_error, None
+                    raise error
             if view_error is not None:
                 raise view_error
             return suppress
@@ -330,29 +260,11 @@ class Run(Generic[T_co]):
                 # Whatever is still in flight was not fully handled: nack it (acks.py).
                 self._tracking.abandon(exc if isinstance(exc, BaseException) else None)
 
-    async def _exit_inline(self, exc: Any) -> None:
-        """No task: close the consumer's loop, then the source and its generators."""
-        if self._wiring is not None:
-            with CancelScope(shield=True):
-                await close_all(self._wiring.final_closables)
-                await close_all(self._wiring.closables)
-        if isinstance(exc, BaseExceptionGroup):
-            # The consumer's own task group wrapped an operator's error: unwrap it as
-            # the task group of a staged run does (errors.py), so that adding or
-            # removing a buffered() does not change what ``except`` catches.
-            leaf = unwrap(exc)
-            if leaf is not exc:
-                reraise(exc, leaf)
-        if self._abort_error is not None and exc is None:
-            error, self._abort_error = self._abort_error, None
-            raise error
-        return None
-
     async def _leave(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """The consumer has left: close its loop, stop what is left (unwound first).
 
         A failure closing the consumer's loop replaces ``exc`` on its way into the task
-        group, and the run counts as left early.
+        group, and the run then counts as left early.
         """
         assert self._wiring is not None
         self._consumer_left = True
@@ -367,37 +279,58 @@ class Run(Generic[T_co]):
             if not self._ran_to_end:
                 self._cancel_tasks()
             else:
-                # The consumer saw the end of input, but a task whose output nobody reads
-                # any more (the source behind a take_until that fired) may still wait on
-                # its own input: stop those. A task that ended its output and is finishing
-                # up (a source flushing acknowledgements) is left to finish.
-                for producer in self._producers:
-                    if producer.orphaned():
-                        producer.scope.cancel()
+                _cancel_orphans(self._producers)
             for scope in self._helper_scopes:
                 scope.cancel()
 
+    def _count_discarded(self, wiring: Wiring) -> None:
+        if not self._ran_to_end:  # an abort's discards (the stack's last callback)
+            wiring._count_discarded()
+
     async def _exit(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         assert self._stack is not None
-        assert self._wiring is not None
         try:
             suppress = bool(await self._stack.__aexit__(exc_type, exc, tb))
         except BaseException as raised:
             reraise_unwrapped(raised)
             raise  # pragma: no cover - reraise_unwrapped always raises
-        finally:
-            if not self._ran_to_end:
-                self._wiring._count_discarded()
         if self._abort_error is not None:
             error, self._abort_error = self._abort_error, None
-            total = self._stats.discarded_total
-            if total:
-                error.add_note(
-                    f"anystream: the abort discarded {total} item(s) still in hand-offs "
-                    f"(run.stats().discarded: {self._stats.discarded})"
-                )
-            raise error
+            raise _with_discard_note(error, self._stats)
         return suppress
+
+    # -- iteration -----------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        if self._final is None:
+            if self._wiring is None:
+                raise RuntimeError("iterate a Run inside its 'async with' block")
+            self._final = self._wiring.consumer_loop("yield", None)
+        return self._final  # type: ignore[no-any-return]
+
+    async def __anext__(self) -> T_co:
+        return await self.__aiter__().__anext__()
+
+    async def _collect(self) -> list[T_co]:
+        """Drain the run into a list with the final loop appending directly."""
+        if self._final is not None or self._wiring is None:
+            raise RuntimeError("collect() needs a fresh run")
+        if self._timer is not None:  # timing measures each delivery: iterate
+            return [item async for item in self]
+        result: list[T_co] = []
+        self._final = self._wiring.consumer_loop("list", result)
+        await self._final
+        return result
+
+
+def _stats_and_tracking(stream: Stream[Any]) -> tuple[RunStats, RunTracking | None]:
+    """A run's counters (the source's, then each step's) and acknowledgement tracking."""
+    source = stream._source
+    stats = RunStats([OpStats(source.name)] + [OpStats(step.name) for step in stream._steps])
+    stream._last_stats = stats
+    if not source.acknowledged:
+        return stats, None
+    return stats, RunTracking(source.name, task_source=isinstance(source, TaskSource))
 
 
 async def _produce(task: Task, producers: list[Producer]) -> None:
@@ -459,5 +392,90 @@ def _flat(items: list[Any]) -> list[Any]:
     """``items`` with nested lists spliced in place (a segment's closables)."""
     flat: list[Any] = []
     for item in items:
-        flat += _flat(item) if isinstance(item, list) else [item]
+        flat += _flat(cast("list[Any]", item)) if isinstance(item, list) else [item]
     return flat
+
+
+def _push_resources(stack: AsyncExitStack, wiring: Wiring) -> None:
+    """Close every stream and generator of the run when ``stack`` unwinds (after its tasks).
+
+    On asyncio a task cancelled before its first step never runs its body, so its own
+    ``finally`` never closed what it owned. The stack is LIFO: the streams close first,
+    then the generators, downstream first, so each upstream's ``finally`` runs last.
+    """
+    for item in _flat(wiring.closables):
+        stack.push_async_callback(_close, item)
+    for end in wiring.streams:
+        stack.callback(end.close)
+
+
+async def _close_inline(wiring: Wiring | None, exc: Any) -> None:
+    """Leave a run with no task: close the consumer's loop, then the source's side."""
+    if wiring is not None:
+        with CancelScope(shield=True):
+            await close_all(wiring.final_closables)
+        with CancelScope(shield=True):
+            await close_all(wiring.closables)
+    if isinstance(exc, BaseExceptionGroup):
+        # The consumer's own task group wrapped an operator's error: unwrap it as the
+        # task group of a staged run does (errors.py), so that adding or removing a
+        # buffered() does not change what ``except`` catches.
+        leaf = unwrap(cast("BaseExceptionGroup[Any]", exc))
+        if leaf is not exc:
+            reraise(cast("BaseExceptionGroup[Any]", exc), leaf)
+
+
+async def _open_view(run: Run[Any]) -> AbstractAsyncContextManager[Any]:
+    """Enter the progress view of ``run`` (entered last); leave the run if that fails.
+
+    Registered by the outer layer (anystream/__init__.py): the core imports nothing from
+    anystream.observe, and rich / IPython are optional.
+    """
+    view = progress_view(run)
+    try:
+        await view.__aenter__()
+    except BaseException as exc:
+        await run.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    return view
+
+
+async def _close_view(view: AbstractAsyncContextManager[Any] | None) -> BaseException | None:
+    """Leave the progress view (entered last, left first); return what it raised.
+
+    Its monitor task group is nested in the run's; it draws once more with the final
+    counts. A cancellation here is the run's own abort arriving early: the run's exit
+    deals with it.
+    """
+    if view is None:
+        return None
+    try:
+        await view.__aexit__(None, None, None)
+    except anyio.get_cancelled_exc_class():
+        pass
+    except BaseException as error:
+        return error
+    return None
+
+
+def _cancel_orphans(producers: list[Producer]) -> None:
+    """The consumer saw the end of input: stop the tasks nobody reads any more.
+
+    A task whose output nobody reads (the source behind a take_until that fired) may
+    still wait on its own input. A task that ended its output and is finishing up (a
+    source flushing acknowledgements) is left to finish.
+    """
+    for producer in producers:
+        if producer.orphaned():
+            producer.scope.cancel()
+
+
+def _with_discard_note(error: BaseException, stats: RunStats) -> BaseException:
+    """``error`` (an abort's), noting what the abort left in the hand-offs, if anything."""
+    total = stats.discarded_total
+    if total:
+        error.add_note(
+            f"anystream: the abort discarded {total} item(s) still in hand-offs "
+            f"(run.stats().discarded: {stats.discarded})"
+        )
+    return error

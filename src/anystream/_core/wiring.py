@@ -345,6 +345,17 @@ class Wiring:
         self.final_closables.append(final)
         return self.timer.final(stage, final)
 
+    def consumer_loop(self, kind: str, out: Any) -> Any:
+        """The consumer's loop: output ``"yield"`` (``async for``) or ``"list"`` (collect).
+
+        An iterated loop is an async generator, closed first when the consumer leaves.
+        """
+        assert self.final is not None
+        loop = self.final(kind, out)
+        if kind == "yield":
+            self.final_closables.append(loop)
+        return loop
+
     # -- stats ---------------------------------------------------------------------------
 
     def _bind_stats(self, nodes: list[Node]) -> None:
