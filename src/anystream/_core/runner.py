@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 from anyio import BrokenResourceError, CancelScope
@@ -248,7 +248,8 @@ class Run(Generic[T_co]):
             if self._stack is not None:
                 suppress: bool | None = await self._exit(exc_type, exc, tb)
             else:
-                suppress = await _close_inline(self._wiring, exc)
+                suppress = None
+                await _close_inline(self._wiring, exc)
                 if self._abort_error is not None and exc is None:
                     error, self._abort_error = self._abort_error, None
                     raise error
@@ -388,14 +389,6 @@ async def _close(item: Any) -> None:
         await close_all([item])
 
 
-def _flat(items: list[Any]) -> list[Any]:
-    """``items`` with nested lists spliced in place (a segment's closables)."""
-    flat: list[Any] = []
-    for item in items:
-        flat += _flat(cast("list[Any]", item)) if isinstance(item, list) else [item]
-    return flat
-
-
 def _push_resources(stack: AsyncExitStack, wiring: Wiring) -> None:
     """Close every stream and generator of the run when ``stack`` unwinds (after its tasks).
 
@@ -403,13 +396,13 @@ def _push_resources(stack: AsyncExitStack, wiring: Wiring) -> None:
     ``finally`` never closed what it owned. The stack is LIFO: the streams close first,
     then the generators, downstream first, so each upstream's ``finally`` runs last.
     """
-    for item in _flat(wiring.closables):
+    for item in wiring.closables:
         stack.push_async_callback(_close, item)
     for end in wiring.streams:
         stack.callback(end.close)
 
 
-async def _close_inline(wiring: Wiring | None, exc: Any) -> None:
+async def _close_inline(wiring: Wiring | None, exc: BaseException | None) -> None:
     """Leave a run with no task: close the consumer's loop, then the source's side."""
     if wiring is not None:
         with CancelScope(shield=True):
@@ -420,9 +413,9 @@ async def _close_inline(wiring: Wiring | None, exc: Any) -> None:
         # The consumer's own task group wrapped an operator's error: unwrap it as the
         # task group of a staged run does (errors.py), so that adding or removing a
         # buffered() does not change what ``except`` catches.
-        leaf = unwrap(cast("BaseExceptionGroup[Any]", exc))
+        leaf = unwrap(exc)
         if leaf is not exc:
-            reraise(cast("BaseExceptionGroup[Any]", exc), leaf)
+            reraise(exc, leaf)
 
 
 async def _open_view(run: Run[Any]) -> AbstractAsyncContextManager[Any]:

@@ -27,7 +27,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from anyio import CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from .timing import Timer
 
 __all__ = ["Task", "Wiring"]
+
+#: A link's send side, receive side, and plain receive side (see ``Wiring._link``).
+Link = tuple[MemoryObjectSendStream[Any], MemoryObjectReceiveStream[Any], BoundaryReceive[Any]]
 
 
 @dataclass(slots=True)
@@ -66,7 +69,7 @@ class Task:
     in_band: bool = False
     scope: CancelScope | None = None
     upstream: MemoryObjectReceiveStream[Any] | None = None
-    closables: list[Any] = field(default_factory=list)
+    closables: list[Any] = field(default_factory=list[Any])
 
 
 class Wiring:
@@ -100,8 +103,8 @@ class Wiring:
         self.end_of_input = EndOfInput()
         #: Both sides of every link, closed when the run ends.
         self.streams: list[Any] = []
-        #: Sources and generators, in creation order (a segment's own as a nested list),
-        #: closed downstream first when the run ends.
+        #: Sources and generators, in creation order, closed downstream first when the
+        #: run ends (a segment's task closes its own as soon as it ends, too).
         self.closables: list[Any] = []
         #: The cancel scope a graceful stop cancels (the task that owns the source).
         self.source_scope: CancelScope | None = None
@@ -267,7 +270,6 @@ class Wiring:
             assert link.position is not None
             output = ("put", make_put(tx, rx, link.overflow, ops[link.position]))
         closables: list[Any] = [opened[1]] if owns_source else []
-        self.closables.append(closables)
         loop = node.build(
             opened if owns_source else ("stream", upstream),
             output,
@@ -277,6 +279,7 @@ class Wiring:
             tracking=self._tracking,
             is_source=is_head,
         )
+        self.closables += closables  # the source and the generators build() made
         if owns_source:
             self.source_scope = CancelScope()
         self.tasks.append(
@@ -305,7 +308,7 @@ class Wiring:
             and not node.gens
         )
 
-    def _link(self, capacity: int, to_consumer: bool) -> tuple[Any, Any, BoundaryReceive[Any]]:
+    def _link(self, capacity: int, to_consumer: bool) -> Link:
         """A boundary stream: (send side, receive side, the plain receive side).
 
         The first two are timed in a timed run; the third is where a failing sender leaves
@@ -319,7 +322,8 @@ class Wiring:
         if self.timer is not None:
             # Task i sends as stage i (see tasks_for).
             timed_tx, timed_rx = self.timer.link(tx, rx, len(self.tasks))
-            return timed_tx, timed_rx, rx
+            # Stand-ins with the methods the loops and stages use (timing.py).
+            return cast("Link", (timed_tx, timed_rx, rx))
         return tx, rx, rx
 
     def _build_final(
