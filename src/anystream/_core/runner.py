@@ -26,7 +26,8 @@ is documented in ``shutdown.py``, error unwrapping in ``errors.py``, acknowledge
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -354,7 +355,7 @@ async def _produce(task: Task, producers: list[Producer]) -> None:
     try:
         try:
             with producer.scope, task.scope if task.scope is not None else nullcontext():
-                await task.work()
+                await task.work
         except BrokenResourceError as broken:
             if not downstream_left(downstream):
                 _fail(task, broken, broken)
@@ -384,6 +385,12 @@ def _fail(task: Task, raised: BaseException, error: BaseException) -> None:
     end.fail(error)
 
 
+def _close_unstarted(work: Awaitable[None]) -> None:
+    """Close a task's coroutine that never ran (its wiring or start failed half way)."""
+    if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+        work.close()
+
+
 async def _close(item: Any) -> None:
     with CancelScope(shield=True):
         await close_all([item])
@@ -398,6 +405,8 @@ def _push_resources(stack: AsyncExitStack, wiring: Wiring) -> None:
     """
     for item in wiring.closables:
         stack.push_async_callback(_close, item)
+    for task in wiring.tasks:
+        stack.callback(_close_unstarted, task.work)
     for end in wiring.streams:
         stack.callback(end.close)
 

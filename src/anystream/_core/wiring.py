@@ -53,17 +53,19 @@ Link = tuple[MemoryObjectSendStream[Any], MemoryObjectReceiveStream[Any], Bounda
 class Task:
     """One task of a run, ready to start: what it runs and what it owns.
 
-    ``work()`` returns what the task awaits. ``output`` is the send side it produces into
-    (closed when the task ends normally, so end of input travels downstream); ``end`` the
-    receive side of that output, where an ``in_band`` task (a segment) leaves its failure
-    behind the items it sent (``handoff.BoundaryReceive``). ``scope`` is the source's
-    cancel scope, for the one task that owns the source (a stop cancels it while it waits
-    inside the source: shutdown.py). ``upstream`` and ``closables`` are what the task
-    closes when it ends, so that their ``finally`` blocks run as soon as it is done.
+    ``work`` is the coroutine the task awaits, made here but not started: no user code
+    runs until the task does (the runner closes it if the task never starts). ``output``
+    is the send side it produces into (closed when the task ends normally, so end of
+    input travels downstream); ``end`` the receive side of that output, where an
+    ``in_band`` task (a segment) leaves its failure behind the items it sent
+    (``handoff.BoundaryReceive``). ``scope`` is the source's cancel scope, for the one
+    task that owns the source (a stop cancels it while it waits inside the source:
+    shutdown.py). ``upstream`` and ``closables`` are what the task closes when it ends,
+    so that their ``finally`` blocks run as soon as it is done.
     """
 
     name: str
-    work: Callable[[], Awaitable[None]]
+    work: Awaitable[None]
     output: MemoryObjectSendStream[Any]
     end: BoundaryReceive[Any] | None
     in_band: bool = False
@@ -217,7 +219,7 @@ class Wiring:
         self.tasks.append(
             Task(
                 f"anystream {source.name}",
-                functools.partial(source.run, tx, self._stop),
+                source.run(tx, self._stop),
                 tx,
                 end,
                 scope=self.source_scope,
@@ -237,7 +239,7 @@ class Wiring:
         ctx = StageContext(stats=ops[node.position], counts=node.counts, stop=self._stop)
         run = node.step.run if self._tracking is None else node.step.tracked
         assert run is not None  # untracked stages were refused (acks.require_tracking)
-        work = functools.partial(run, upstream, tx, ctx)
+        work = run(upstream, tx, ctx)
         name = f"anystream {node.step.name}"
         self.tasks.append(Task(name, work, tx, end, upstream=upstream))
         return rx
@@ -285,7 +287,7 @@ class Wiring:
         self.tasks.append(
             Task(
                 "anystream segment",
-                _ready(loop),
+                loop,
                 tx,
                 end,
                 in_band=True,
@@ -405,11 +407,6 @@ class Wiring:
                 where = f"hand-off after {ops[_last_position(before)].name}"
             if lost > 0:
                 self._stats.discarded[where] = self._stats.discarded.get(where, 0) + lost
-
-
-def _ready(loop: Awaitable[None]) -> Callable[[], Awaitable[None]]:
-    """``work`` for a segment: its loop, built at wiring time with its generators."""
-    return lambda: loop
 
 
 def _last_position(node: Segment | Stage) -> int:
