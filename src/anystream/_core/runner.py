@@ -145,7 +145,7 @@ class Run(Generic[T_co]):
             scope.cancel()
         grace = self._grace if grace is None else grace
         if first and grace is not None and self._tg is not None:
-            self._tg.start_soon(self._grace_timer, grace)
+            self._tg.start_soon(_grace_timer, self._helper(), grace, self.abort)
 
     def abort(self, error: BaseException | None = None) -> None:
         """Stop at once: cancel every task and close every generator.
@@ -182,19 +182,10 @@ class Run(Generic[T_co]):
             upstream.close()
 
     def _helper(self) -> CancelScope:
+        """The scope of a helper task (grace timer, signal watcher): cancelled on leaving."""
         scope = CancelScope()
         self._helper_scopes.append(scope)
         return scope
-
-    async def _grace_timer(self, grace: float) -> None:
-        with self._helper():
-            await anyio.sleep(grace)
-            self.abort(Aborted(f"the graceful stop did not finish within {grace:g} s"))
-
-    async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        with self._helper():
-            stopping = lambda: self._stop.stopping  # noqa: E731
-            await relay_signals(stopping, self.stop, self.abort, task_status=task_status)
 
     # -- the lifecycle -------------------------------------------------------------------
 
@@ -229,11 +220,11 @@ class Run(Generic[T_co]):
             finally:  # what the wiring made is closed, even if it failed half way
                 _push_resources(stack, wiring)
             self._timer, self._source_scope = wiring.timer, wiring.source_scope
-            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            tg = self._tg = await stack.enter_async_context(anyio.create_task_group())
             if self._handle_signals:
-                await self._tg.start(self._watch_signals)
+                await tg.start(_watch_signals, self._helper(), self._stop, self.stop, self.abort)
             for task in wiring.tasks:
-                self._tg.start_soon(_produce, task, self._producers, name=task.name)
+                tg.start_soon(_produce, task, self._producers, name=task.name)
         except BaseException as exc:
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
@@ -265,8 +256,7 @@ class Run(Generic[T_co]):
     async def _leave(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """The consumer has left: close its loop, stop what is left (unwound first).
 
-        A failure closing the consumer's loop replaces ``exc`` on its way into the task
-        group, and the run then counts as left early.
+        A failure closing its loop replaces ``exc`` on the way into the task group.
         """
         assert self._wiring is not None
         self._consumer_left = True
@@ -286,7 +276,7 @@ class Run(Generic[T_co]):
                 scope.cancel()
 
     def _count_discarded(self, wiring: Wiring) -> None:
-        if not self._ran_to_end:  # an abort's discards (the stack's last callback)
+        if not self._ran_to_end:  # left early: count what the tasks' cancellation discarded
             wiring._count_discarded()
 
     async def _exit(self, exc_type: Any, exc: Any, tb: Any) -> bool:
@@ -323,6 +313,26 @@ class Run(Generic[T_co]):
         self._final = self._wiring.consumer_loop("list", result)
         await self._final
         return result
+
+
+async def _grace_timer(
+    scope: CancelScope, grace: float, abort: Callable[[BaseException], None]
+) -> None:
+    with scope:
+        await anyio.sleep(grace)
+        abort(Aborted(f"the graceful stop did not finish within {grace:g} s"))
+
+
+async def _watch_signals(
+    scope: CancelScope,
+    state: StopState,
+    stop: Callable[[], None],
+    abort: Callable[[BaseException], None],
+    *,
+    task_status: Any = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with scope:
+        await relay_signals(lambda: state.stopping, stop, abort, task_status=task_status)
 
 
 def _stats_and_tracking(stream: Stream[Any]) -> tuple[RunStats, RunTracking | None]:
