@@ -18,7 +18,7 @@ streams: they never block and count what they discard.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from anyio import (
     BrokenResourceError,
@@ -34,6 +34,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._backends import Parking, parking
 from .stats import OpStats
+
+if TYPE_CHECKING:
+    from .shutdown import EndOfInput
 
 __all__ = [
     "END",
@@ -137,6 +140,9 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
     """
 
     failure: BaseException | None = None
+    #: Set when this stream hands its end to its reader: the run's end-of-input signal
+    #: on the stream the consumer's loop reads (shutdown.EndOfInput), else None.
+    end_of_input: EndOfInput | None = None
 
     def fail(self, error: BaseException) -> None:
         """Record ``error`` as the way this stream ends (the sending task calls this)."""
@@ -149,6 +155,8 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
             return _base_receive_nowait(self)
         except EndOfStream:
             if self.failure is None:
+                if self.end_of_input is not None:
+                    self.end_of_input.set()
                 raise
         raise_failure(self.failure)
 
@@ -157,6 +165,8 @@ class BoundaryReceive(MemoryObjectReceiveStream[T]):
             return await _base_receive(self)
         except EndOfStream:
             if self.failure is None:
+                if self.end_of_input is not None:
+                    self.end_of_input.set()
                 raise
         raise_failure(self.failure)
 
@@ -306,6 +316,7 @@ def receive_fast_path(stream: MemoryObjectReceiveStream[Any]) -> tuple[Any, Any]
 # not as expected (another anyio), ``parking_receive`` hands out the stream's own
 # ``receive`` and tests/_core/test_handoff_park.py fails, so the slower fallback cannot
 # go unnoticed.
+
 
 class _Receiver:
     """What a sender looks at in ``waiting_receivers``: anyio's receiver record, slotted."""

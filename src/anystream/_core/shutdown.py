@@ -80,7 +80,7 @@ from typing import Any
 
 import anyio
 
-__all__ = ["Aborted", "StopState", "check_grace", "relay_signals"]
+__all__ = ["Aborted", "EndOfInput", "StopState", "check_grace", "relay_signals"]
 
 
 class Aborted(Exception):
@@ -183,3 +183,26 @@ async def relay_signals(
             else:
                 name = signal.Signals(signum).name
                 abort(Aborted(f"aborted by a second signal ({name})"))
+
+
+class EndOfInput:
+    """Set once the consumer's loop has met the end of its input (``EndOfStream``).
+
+    How the runner tells a run that ran to its end from one left early. Nothing else
+    can: a closed async generator looks the same whether it ran to its end or was
+    ``aclose()``-d half way (aiostream does that after its own ``take``), a ``collect()``
+    after a ``take`` returns as one at the end of input does, and the consumer may leave
+    after the last item without asking for the end. The runner hands this object to the
+    receive side of the stream the consumer's loop reads (``handoff.BoundaryReceive``),
+    which sets it at the moment it hands that loop its end of input: only then has every
+    task of the run ended its output, so that leaving need not cancel them.
+    """
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = False
+
+    def set(self) -> None:
+        """The consumer's loop has seen the end of its input."""
+        self.reached = True
