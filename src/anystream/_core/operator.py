@@ -210,7 +210,7 @@ class Operator(Generic[T_contra, U_co]):
     def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
     @overload
     def __or__(self, other: Pipeable[U_co, V]) -> Operator[T_contra, V]: ...
-    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
+    def __or__(self, other: Pipeable[Any, Any] | SameOperator) -> Operator[Any, Any]:
         if not isinstance(other, Operator):
             return NotImplemented
         return Operator(self._steps + other._steps)
@@ -250,7 +250,9 @@ class SameOperator(Operator[Any, Any]):
         # with another constructor gets a plain Operator.
         return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
 
-    def _pipe_into(self, stream: Stream[X], /) -> Stream[X]:
+    def _pipe_into(  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
+        self, stream: Stream[X], /, *, same: Literal[True]
+    ) -> Stream[X]:
         return stream._extend(self._steps)
 
 
