@@ -57,6 +57,7 @@ class Stream(Generic[T_co]):
     def __or__(self, op: Pipeable[Any, Any] | SameOperator) -> Stream[Any]:
         return self._extend(_steps_of("stream | x needs an anystream operator on the right", op))
 
+    # -- pipe() overloads: written by tests/typing/pipe_overloads.py, do not edit --
     @overload
     def pipe(
         self,
@@ -1329,6 +1330,7 @@ class Stream(Generic[T_co]):
         op6: Pipeable[_A5, _A6] | Callable[[Stream[_A5]], Stream[_A6]],
         /,
     ) -> Stream[_A6]: ...
+    # -- end of the generated pipe() overloads --
     def pipe(
         self, *operators: Pipeable[Any, Any] | SameOperator | Callable[[Stream[Any]], Stream[Any]]
     ) -> Stream[Any]:
