@@ -18,8 +18,11 @@ The shape, and why (both checkers must infer every lambda they can):
   The ``Callable`` is also true at run time: ``pipe()`` calls a ``Stream -> Stream``
   function with the stream built so far.
 
-Every combination is written out for up to ``MAX_OPERATORS`` operators (2**n overloads
-for n operators); a longer pipeline chains ``.pipe()`` calls.
+Every combination is written out for up to ``MAX_COMBINED`` operators (2**n overloads
+for n operators: mypy lists them all when no overload matches, so not more). From there
+to ``MAX_OPERATORS``, one overload per count takes ``Pipeable | SamePipeable`` in each
+position: right in pyright, and in mypy only the first operator's lambda is typed
+there. A longer pipeline chains ``.pipe()`` calls.
 """
 
 from __future__ import annotations
@@ -28,16 +31,19 @@ import itertools
 import sys
 from pathlib import Path
 
-MAX_OPERATORS = 6
+#: Up to this many operators, one overload per combination of SameOperator and other.
+MAX_COMBINED = 4
+#: Up to this many, one overload per count (``Pipeable | SamePipeable`` in each position).
+MAX_OPERATORS = 8
 STREAM_PY = Path(__file__).resolve().parents[2] / "src" / "anystream" / "_core" / "stream.py"
 BEGIN = "    # -- pipe() overloads: written by tests/typing/pipe_overloads.py, do not edit --\n"
 END = "    # -- end of the generated pipe() overloads --\n"
 
 
-def overloads(max_operators: int = MAX_OPERATORS) -> str:
+def overloads() -> str:
     """The generated block, markers included."""
     lines = [BEGIN.rstrip("\n")]
-    for n in range(1, max_operators + 1):
+    for n in range(1, MAX_COMBINED + 1):
         for same in itertools.product((True, False), repeat=n):
             lines += ["    @overload", "    def pipe(", "        self,"]
             current = "T_co"
@@ -57,6 +63,20 @@ def overloads(max_operators: int = MAX_OPERATORS) -> str:
                     )
                 current = out
             lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
+    for n in range(MAX_COMBINED + 1, MAX_OPERATORS + 1):
+        lines += ["    @overload", "    def pipe(", "        self,"]
+        current = "T_co"
+        for i in range(1, n + 1):
+            out = f"_A{i}"
+            either = f"Pipeable[{current}, {out}] | SamePipeable[{current}, {out}]"
+            if i == 1:
+                lines.append(f"        op{i}: {either},")
+            else:
+                lines.append(
+                    f"        op{i}: {either} | Callable[[Stream[{current}]], Stream[{out}]],"
+                )
+            current = out
+        lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
     lines.append(END.rstrip("\n"))
     return "\n".join(lines) + "\n"
 

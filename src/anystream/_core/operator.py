@@ -54,6 +54,7 @@ __all__ = [
     "Operator",
     "Pipeable",
     "SameOperator",
+    "SamePipeable",
     "StageContext",
     "StagedStep",
     "Step",
@@ -250,9 +251,16 @@ class SameOperator(Operator[Any, Any]):
         # with another constructor gets a plain Operator.
         return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
 
+    # Not a ``Pipeable``: its hook takes a keyword no caller passes, so in ``pipe()`` a
+    # SameOperator matches only the overloads written for it (see Stream.pipe) and
+    # never also a ``Pipeable`` one, which would make mypy's choice ambiguous.
     def _pipe_into(  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
         self, stream: Stream[X], /, *, same: Literal[True]
     ) -> Stream[X]:
+        return stream._extend(self._steps)
+
+    def _pipe_same(self, stream: Stream[X], /) -> Stream[X]:
+        """The hook :class:`SamePipeable` matches: the stream's item type, unchanged."""
         return stream._extend(self._steps)
 
 
@@ -265,6 +273,17 @@ class Pipeable(Protocol[T_contra, U_co]):
     """
 
     def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
+
+
+class SamePipeable(Protocol[T_contra, U_co]):
+    """A :class:`SameOperator` seen as an operator from ``T`` to ``U`` (``U`` is ``T``).
+
+    Used by the :meth:`Stream.pipe` overloads for five operators or more, which accept
+    ``Pipeable[T, U] | SamePipeable[T, U]`` in every position instead of one overload
+    per combination.
+    """
+
+    def _pipe_same(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
 
 
 @final
