@@ -12,7 +12,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Never, TypeVar, assert_type
 
-from anystream import Operator, Stream, chunks, enumerate, map, operator, parse, take, where
+from anystream import (
+    Operator,
+    Stream,
+    chunks,
+    enumerate,
+    flat_map,
+    from_iterable,
+    map,
+    operator,
+    parse,
+    take,
+    where,
+)
 
 T = TypeVar("T")
 
@@ -71,6 +83,19 @@ def generic_hook_operators_next_to_lambdas(events: Stream[Event]) -> None:
         Stream[list[float]],
     )
     assert_type(events.pipe(take(2), chunks(2)), Stream[list[Event]])
+
+
+def flat_map_of_a_lambda_returning_a_stream(events: Stream[Event]) -> None:
+    # flat_map's overloads (Stream, async iterable, iterable) make mypy give up on a
+    # lambda returning a Stream when other operators share the call; a lambda returning
+    # a list, or a named function, is typed.
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: from_iterable([e.user]))),
+        Stream[Any],
+    )
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: [e.user])), Stream[str]
+    )
 
 
 def generic_decorated_operator() -> None:

@@ -350,7 +350,7 @@ def several_lambdas_in_one_pipe(events: Stream[Event], lines: Stream[str]) -> No
         events.pipe(
             where(lambda e: e.value > 0),
             take(10),
-            flat_map(lambda e: from_iterable([e.user, e.user])),
+            flat_map(lambda e: [e.user, e.user]),
             buffered(4),
         ),
         Stream[str],

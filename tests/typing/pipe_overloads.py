@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 #: Up to this many operators, one overload per combination of SameOperator and other.
-MAX_COMBINED = 4
+MAX_COMBINED = 5
 #: Up to this many, one overload per count (``Pipeable | SamePipeable`` in each position).
 MAX_OPERATORS = 8
 STREAM_PY = Path(__file__).resolve().parents[2] / "src" / "anystream" / "_core" / "stream.py"

@@ -278,7 +278,7 @@ class Pipeable(Protocol[T_contra, U_co]):
 class SamePipeable(Protocol[T_contra, U_co]):
     """A :class:`SameOperator` seen as an operator from ``T`` to ``U`` (``U`` is ``T``).
 
-    Used by the :meth:`Stream.pipe` overloads for five operators or more, which accept
+    Used by the :meth:`Stream.pipe` overloads for six operators or more, which accept
     ``Pipeable[T, U] | SamePipeable[T, U]`` in every position instead of one overload
     per combination.
     """

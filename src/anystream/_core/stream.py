@@ -309,11 +309,321 @@ class Stream(Generic[T_co]):
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1] | SamePipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2] | SamePipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
-        op3: Pipeable[_A2, _A3] | SamePipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
-        op4: Pipeable[_A3, _A4] | SamePipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
-        op5: Pipeable[_A4, _A5] | SamePipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[T_co]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[T_co, _A5],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[T_co, _A4],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[T_co, _A4],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A2, _A5] | Callable[[Stream[_A2]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A1, _A5] | Callable[[Stream[_A1]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A2, _A5] | Callable[[Stream[_A2]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
         /,
     ) -> Stream[_A5]: ...
     @overload
