@@ -265,11 +265,13 @@ class SameOperator(Operator[Any, Any]):
 
 
 class Pipeable(Protocol[T_contra, U_co]):
-    """What :meth:`Stream.pipe` accepts: an :class:`Operator` from ``T`` to ``U``.
+    """What :meth:`Stream.pipe` and ``|`` accept: an :class:`Operator` from ``T`` to ``U``.
 
-    A protocol rather than ``Operator[T, U]`` so that a :class:`SameOperator` (whose hook
-    is generic: ``Stream[X] -> Stream[X]``) solves to the item type of the stream it is
-    piped into.
+    A protocol rather than ``Operator[T, U]`` so that the operator classes typed by the
+    stream they meet (``Enumerated``, ``Chunked``, ``Windowed``, ..., whose hook is
+    generic: ``Stream[X] -> Stream[tuple[int, X]]``) solve to that stream's item type.
+    A :class:`SameOperator` is deliberately not one: it has overloads of its own (see
+    :class:`SamePipeable`).
     """
 
     def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
