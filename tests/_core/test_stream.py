@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from anystream import Operator, Stream, buffered, from_iterable, map, parse, take, where
+from anystream import Operator, Stream, buffered, from_iterable, map, operator, parse, take, where
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +168,45 @@ async def test_anext_on_a_run() -> None:
 async def test_stream_type_is_generic() -> None:
     s: Stream[int] = from_iterable([1])
     assert isinstance(s, Stream)
+
+
+def _doubled(s: Stream[int]) -> Stream[int]:
+    return s | map(lambda n: n * 2)
+
+
+async def test_pipe_calls_a_stream_to_stream_function_with_the_stream_so_far() -> None:
+    base = from_iterable([1, 2, 3, 4])
+    piped = base.pipe(where(lambda n: n > 1), _doubled, take(2))
+    assert await piped.collect() == [4, 6]
+    assert await (base | where(lambda n: n > 1) | map(lambda n: n * 2) | take(2)).collect() == [
+        4,
+        6,
+    ]
+    # First or last, and a function that adds nothing.
+    assert await base.pipe(_doubled).collect() == [2, 4, 6, 8]
+    assert await base.pipe(take(1), lambda s: s).collect() == [1]
+
+
+@operator
+async def _every(source: AsyncIterator[int]) -> AsyncIterator[int]:
+    async for item in source:
+        yield item
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (take, "got function"),
+        (3, "got int 3"),
+        (int, "got type"),
+        (lambda s: 5, "returned int 5, not a Stream"),
+        (_every, "returned SameOperator _every, not a Stream (an operator factory needs calling"),
+    ],
+    ids=["uncalled-anystream-factory", "int", "class", "returns-non-stream", "uncalled-user-op"],
+)
+def test_pipe_refuses_what_is_neither_an_operator_nor_a_stream_function(
+    bad: object, says: str
+) -> None:
+    with pytest.raises(TypeError, match="pipe\\(\\): operator 2 must be") as err:
+        from_iterable([1]).pipe(take(1), bad)  # type: ignore[call-overload]
+    assert says in str(err.value)

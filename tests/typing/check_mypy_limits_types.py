@@ -12,7 +12,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Never, TypeVar, assert_type
 
-from anystream import Operator, Stream, map, operator, take, where
+from anystream import (
+    Operator,
+    Stream,
+    chunks,
+    enumerate,
+    flat_map,
+    from_iterable,
+    map,
+    operator,
+    parse,
+    take,
+    where,
+)
 
 T = TypeVar("T")
 
@@ -23,30 +35,73 @@ class Event:
     value: float
 
 
+def parse_event(line: str) -> Event:
+    user, value = line.split(",")
+    return Event(user, float(value))
+
+
 @operator
 async def listed(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
     async for item in source:
         yield [item]
 
 
-def several_lambdas_in_one_pipe(events: Stream[Event]) -> None:
-    # mypy solves all arguments of one call together: a lambda in the second or a later
-    # operator of the same pipe() call is not checked and the result is Stream[Any].
+def a_third_item_changing_operator(events: Stream[Event], lines: Stream[str]) -> None:
+    # mypy infers a call's arguments in two passes: the lambdas of the first operator
+    # and of the next one that is not a take-like SameOperator are typed; a lambda in a
+    # third one is Any there (not checked) and so is the result.
     assert_type(
-        events.pipe(where(lambda e: e.value > 0), map(lambda e: e.value), take(2)),
+        events.pipe(map(lambda e: e.user), map(lambda u: u.upper()), where(lambda u: u != "")),
         Stream[Any],
     )
-    assert_type(events.pipe(take(2), where(lambda e: e.value > 0)), Stream[Any])
-    # The workaround: one pipe() call per operator that takes a lambda.
     assert_type(
-        events.pipe(where(lambda e: e.value > 0)).pipe(map(lambda e: e.value), take(2)),
+        lines.pipe(parse(parse_event), where(lambda e: e.value > 0), map(lambda e: e.value)),
+        Stream[Any],
+    )
+    # Not reported by mypy (pyright reports it): e is Any in the third operator.
+    events.pipe(where(lambda e: e.value > 0), map(lambda e: e.user), where(lambda u: u.nope))
+    # The workaround: a second pipe() call from the third such operator on.
+    assert_type(
+        lines.pipe(parse(parse_event), where(lambda e: e.value > 0)).pipe(map(lambda e: e.value)),
         Stream[float],
+    )
+
+
+def generic_hook_operators_next_to_lambdas(events: Stream[Event]) -> None:
+    # enumerate, pairwise, chunks, zip_with, with_latest_from and the windows given no
+    # function are typed by the stream they meet: in the same pipe() call as a lambda
+    # that is not in the first operator, mypy loses the lambda's type.
+    assert_type(events.pipe(enumerate(), map(lambda p: p[1].value)), Stream[Any])
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), map(lambda e: e.value), chunks(2)),
+        Stream[list[Any]],
+    )
+    # Typed: a lambda in the first operator only, or the generic one in its own call.
+    assert_type(events.pipe(where(lambda e: e.value > 0), enumerate()), Stream[tuple[int, Event]])
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), map(lambda e: e.value)).pipe(chunks(2)),
+        Stream[list[float]],
+    )
+    assert_type(events.pipe(take(2), chunks(2)), Stream[list[Event]])
+
+
+def flat_map_of_a_lambda_returning_a_stream(events: Stream[Event]) -> None:
+    # flat_map's overloads (Stream, async iterable, iterable) make mypy give up on a
+    # lambda returning a Stream when other operators share the call; a lambda returning
+    # a list, or a named function, is typed.
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: from_iterable([e.user]))),
+        Stream[Any],
+    )
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: [e.user])), Stream[str]
     )
 
 
 def generic_decorated_operator() -> None:
     # A generic @operator function that changes the item type: mypy binds its type
-    # variable to Never when the decorator is applied (pyright keeps it generic; the
+    # variable to Never when the decorator is applied (it keeps a type variable only
+    # where it appears in a callable's parameters; pyright keeps it generic; the
     # type-preserving ones are SameOperator in both). The workarounds: decorate
     # functions over concrete types, or cast("Operator[Event, list[Event]]", listed()).
     assert_type(listed(), Operator[Never, list[Never]])

@@ -138,6 +138,23 @@ def merged(a: float, b: float) -> float:
     return a + b
 
 
+def parse_line(line: str) -> Event:
+    user, value = line.split(",")
+    return Event(user, float(value))
+
+
+async def fetch_value(e: Event) -> float:
+    return e.value
+
+
+def only_positive(s: Stream[Event]) -> Stream[Event]:
+    return s.pipe(where(lambda e: e.value > 0))
+
+
+def halves(s: Stream[float]) -> Stream[float]:
+    return s.pipe(map(lambda v: v / 2))
+
+
 def label(n: int, text: str) -> str:
     return text * n
 
@@ -308,10 +325,48 @@ def piped_lambdas(events: Stream[Event]) -> None:
         Stream[Window[Event, None, float]],
     )
     assert_type(events.pipe(take(2), tumbling_window(1.0)), Stream[Window[Event]])
-    # Several operators in one pipe() call with lambdas after the first: see
-    # check_pipe_pyright.py (mypy infers Any there); one operator per call works in both.
     assert_type(events.pipe(map(value_of), take(2), where(is_big_value)), Stream[float])
     assert_type(events.pipe(take(5)).pipe(where(lambda e: e.value > 0)), Stream[Event])
+
+
+def several_lambdas_in_one_pipe(events: Stream[Event], lines: Stream[str]) -> None:
+    # Both checkers type the lambdas of the first operator and of the next one that is
+    # not take-like (see check_mypy_limits_types.py for a third one in mypy).
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), map(lambda e: e.value), take(2)),
+        Stream[float],
+    )
+    assert_type(events.pipe(take(2), where(lambda e: e.value > 0)), Stream[Event])
+    assert_type(events.pipe(map(lambda e: e.user), map(lambda u: len(u))), Stream[int])
+    assert_type(
+        events.pipe(take(3), buffered(2), map(lambda e: e.user), where(lambda u: u != "")),
+        Stream[str],
+    )
+    assert_type(
+        lines.pipe(parse(parse_line), buffered(8), where(lambda e: e.value > 0), take(5)),
+        Stream[Event],
+    )
+    assert_type(
+        events.pipe(
+            where(lambda e: e.value > 0),
+            take(10),
+            flat_map(lambda e: [e.user, e.user]),
+            buffered(4),
+        ),
+        Stream[str],
+    )
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), group_by(lambda e: e.user)),
+        Stream[Group[str, Event]],
+    )
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), tumbling_window(1.0, key=lambda e: e.user)),
+        Stream[Window[Event, str]],
+    )
+    assert_type(events.pipe(take(2), map_async(fetch_value), where(lambda v: v > 0)), Stream[float])
+    # A function from stream to stream, after the first operator.
+    assert_type(events.pipe(where(is_big), only_positive, take(1)), Stream[Event])
+    assert_type(events.pipe(map(value_of), halves, take(1)), Stream[float])
 
 
 async def run_types(events: Stream[Event]) -> None:

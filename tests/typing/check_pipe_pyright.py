@@ -1,8 +1,9 @@
 """Pinned types that pyright (strict) proves and mypy does not: run by pyright only.
 
-mypy infers all arguments of one call together, so a lambda in the second or later
-operator of a single ``pipe()`` call is typed ``Any`` there (no error, no checking);
-pyright solves them left to right. Excluded from mypy's ``files`` in pyproject.toml.
+mypy infers the arguments of one call in two passes, so in one ``pipe()`` call it types
+the lambdas of the first two operators that are not take-like and loses later ones
+(``Any``, no error and no checking; see check_mypy_limits_types.py); pyright solves
+them left to right. Excluded from mypy's ``files`` in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TypeVar, assert_type
 from anystream import (
     Stream,
     Window,
+    enumerate,
     exhaust_map,
     from_iterable,
     map,
@@ -69,5 +71,16 @@ def more_pipelines(events: Stream[Event], numbers: Stream[int]) -> None:
     )
     # A generic @operator that changes the item type: its type variable is solved at the
     # pipe() call in pyright (mypy: Operator[Never, list[Never]], check_mypy_limits_types).
+    # Three lambdas that change or filter items in one call, and one after enumerate.
     assert_type(events.pipe(listed()), Stream[list[Event]])
     assert_type(events.pipe(listed(), map(lambda b: len(b))), Stream[int])
+    assert_type(
+        events.pipe(
+            where(lambda e: e.value > 0),
+            map(lambda e: e.user),
+            map(lambda u: u.upper()),
+            where(lambda u: u != ""),
+        ),
+        Stream[str],
+    )
+    assert_type(events.pipe(enumerate(), map(lambda p: p[1].value)), Stream[float])

@@ -54,6 +54,7 @@ __all__ = [
     "Operator",
     "Pipeable",
     "SameOperator",
+    "SamePipeable",
     "StageContext",
     "StagedStep",
     "Step",
@@ -211,7 +212,7 @@ class Operator(Generic[T_contra, U_co]):
     def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
     @overload
     def __or__(self, other: Pipeable[U_co, V]) -> Operator[T_contra, V]: ...
-    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
+    def __or__(self, other: Pipeable[Any, Any] | SameOperator) -> Operator[Any, Any]:
         if not isinstance(other, Operator):
             return NotImplemented
         return Operator(self._steps + other._steps)
@@ -251,19 +252,41 @@ class SameOperator(Operator[Any, Any]):
         # with another constructor gets a plain Operator.
         return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
 
-    def _pipe_into(self, stream: Stream[X], /) -> Stream[X]:
+    # Not a ``Pipeable``: its hook takes a keyword no caller passes, so in ``pipe()`` a
+    # SameOperator matches only the overloads written for it (see Stream.pipe) and
+    # never also a ``Pipeable`` one, which would make mypy's choice ambiguous.
+    def _pipe_into(  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
+        self, stream: Stream[X], /, *, same: Literal[True]
+    ) -> Stream[X]:
+        return stream._extend(self._steps)
+
+    def _pipe_same(self, stream: Stream[X], /) -> Stream[X]:
+        """The hook :class:`SamePipeable` matches: the stream's item type, unchanged."""
         return stream._extend(self._steps)
 
 
 class Pipeable(Protocol[T_contra, U_co]):
-    """What :meth:`Stream.pipe` accepts: an :class:`Operator` from ``T`` to ``U``.
+    """What :meth:`Stream.pipe` and ``|`` accept: an :class:`Operator` from ``T`` to ``U``.
 
-    A protocol rather than ``Operator[T, U]`` so that a :class:`SameOperator` (whose hook
-    is generic: ``Stream[X] -> Stream[X]``) solves to the item type of the stream it is
-    piped into.
+    A protocol rather than ``Operator[T, U]`` so that the operator classes typed by the
+    stream they meet (``Enumerated``, ``Chunked``, ``Windowed``, ..., whose hook is
+    generic: ``Stream[X] -> Stream[tuple[int, X]]``) solve to that stream's item type.
+    A :class:`SameOperator` is deliberately not one: it has overloads of its own (see
+    :class:`SamePipeable`).
     """
 
     def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
+
+
+class SamePipeable(Protocol[T_contra, U_co]):
+    """A :class:`SameOperator` seen as an operator from ``T`` to ``U`` (``U`` is ``T``).
+
+    Used by the :meth:`Stream.pipe` overloads for six operators or more, which accept
+    ``Pipeable[T, U] | SamePipeable[T, U]`` in every position instead of one overload
+    per combination.
+    """
+
+    def _pipe_same(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
 
 
 @final

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from .background import BackgroundRun
-from .operator import Operator, Pipeable, SameOperator, Step
+from .operator import Operator, Pipeable, SameOperator, SamePipeable, Step
 from .runner import Run
 from .shutdown import check_grace
 from .source import Source
@@ -54,9 +54,16 @@ class Stream(Generic[T_co]):
     def __or__(self, op: SameOperator) -> Stream[T_co]: ...
     @overload
     def __or__(self, op: Pipeable[T_co, U]) -> Stream[U]: ...
-    def __or__(self, op: Pipeable[Any, Any]) -> Stream[Any]:
+    def __or__(self, op: Pipeable[Any, Any] | SameOperator) -> Stream[Any]:
         return self._extend(_steps_of("stream | x needs an anystream operator on the right", op))
 
+    # -- pipe() overloads: written by tests/typing/pipe_overloads.py, do not edit --
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        /,
+    ) -> Stream[T_co]: ...
     @overload
     def pipe(
         self,
@@ -66,74 +73,603 @@ class Stream(Generic[T_co]):
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
+        op1: SameOperator,
+        op2: SameOperator,
+        /,
+    ) -> Stream[T_co]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
         /,
     ) -> Stream[_A2]: ...
     @overload
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
-        op3: Pipeable[_A2, _A3],
+        op2: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        /,
+    ) -> Stream[T_co]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
         /,
     ) -> Stream[_A3]: ...
     @overload
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
-        op3: Pipeable[_A2, _A3],
-        op4: Pipeable[_A3, _A4],
+        op2: SameOperator,
+        op3: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[T_co]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[T_co, _A4],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
         /,
     ) -> Stream[_A4]: ...
     @overload
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
-        op3: Pipeable[_A2, _A3],
-        op4: Pipeable[_A3, _A4],
-        op5: Pipeable[_A4, _A5],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[T_co]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[T_co, _A5],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[T_co, _A4],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[T_co, _A4],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Pipeable[T_co, _A3],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A2, _A5] | Callable[[Stream[_A2]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Pipeable[T_co, _A2],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
         /,
     ) -> Stream[_A5]: ...
     @overload
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
-        op3: Pipeable[_A2, _A3],
-        op4: Pipeable[_A3, _A4],
-        op5: Pipeable[_A4, _A5],
-        op6: Pipeable[_A5, _A6],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A1, _A5] | Callable[[Stream[_A1]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A2, _A5] | Callable[[Stream[_A2]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Pipeable[T_co, _A1] | SamePipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | SamePipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | SamePipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | SamePipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | SamePipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        op6: Pipeable[_A5, _A6] | SamePipeable[_A5, _A6] | Callable[[Stream[_A5]], Stream[_A6]],
         /,
     ) -> Stream[_A6]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
-        op3: Pipeable[_A2, _A3],
-        op4: Pipeable[_A3, _A4],
-        op5: Pipeable[_A4, _A5],
-        op6: Pipeable[_A5, _A6],
-        op7: Pipeable[_A6, _A7],
+        op1: Pipeable[T_co, _A1] | SamePipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | SamePipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | SamePipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | SamePipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | SamePipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        op6: Pipeable[_A5, _A6] | SamePipeable[_A5, _A6] | Callable[[Stream[_A5]], Stream[_A6]],
+        op7: Pipeable[_A6, _A7] | SamePipeable[_A6, _A7] | Callable[[Stream[_A6]], Stream[_A7]],
         /,
     ) -> Stream[_A7]: ...
     @overload
     def pipe(
         self,
-        op1: Pipeable[T_co, _A1],
-        op2: Pipeable[_A1, _A2],
-        op3: Pipeable[_A2, _A3],
-        op4: Pipeable[_A3, _A4],
-        op5: Pipeable[_A4, _A5],
-        op6: Pipeable[_A5, _A6],
-        op7: Pipeable[_A6, _A7],
-        op8: Pipeable[_A7, _A8],
+        op1: Pipeable[T_co, _A1] | SamePipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | SamePipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | SamePipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | SamePipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | SamePipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        op6: Pipeable[_A5, _A6] | SamePipeable[_A5, _A6] | Callable[[Stream[_A5]], Stream[_A6]],
+        op7: Pipeable[_A6, _A7] | SamePipeable[_A6, _A7] | Callable[[Stream[_A6]], Stream[_A7]],
+        op8: Pipeable[_A7, _A8] | SamePipeable[_A7, _A8] | Callable[[Stream[_A7]], Stream[_A8]],
         /,
     ) -> Stream[_A8]: ...
-    def pipe(self, *operators: Pipeable[Any, Any]) -> Stream[Any]:
+    # -- end of the generated pipe() overloads --
+    def pipe(
+        self,
+        *operators: Pipeable[Any, Any]
+        | SameOperator
+        | SamePipeable[Any, Any]
+        | Callable[[Stream[Any]], Stream[Any]],
+    ) -> Stream[Any]:
         """Apply ``operators`` in order: ``s.pipe(a, b, c)`` is ``s | a | b | c``.
 
         The two forms build the same stream. ``pipe`` is the one to use when an operator
@@ -142,11 +678,43 @@ class Stream(Generic[T_co]):
         ``events.pipe(where(lambda e: e.ok), map(lambda e: e.value))`` it knows ``e`` is
         an event, where ``events | where(lambda e: e.ok)`` leaves ``e`` unknown in
         pyright. Up to eight operators per call (chain ``.pipe()`` calls for more).
+
+        Besides operators, a function from stream to stream is accepted after the first
+        operator that is not take-like (``events.pipe(where(ok), only_big)``, with
+        ``def only_big(s: Stream[E]) -> Stream[E]``). It is called with the stream built
+        so far and must return a :class:`Stream`. Anything else is a ``TypeError``
+        naming its position.
         """
-        steps: tuple[Step, ...] = ()
+        out: Stream[Any] = self
+        pending: tuple[Step, ...] = ()
         for i, op in enumerate(operators, 1):
-            steps += _steps_of(f"pipe(): operator {i} must be an anystream operator", op)
-        return self._extend(steps)
+            if isinstance(op, Operator):
+                pending += op.steps
+                continue
+            what = (
+                f"pipe(): operator {i} must be an anystream operator or a Stream -> Stream function"
+            )
+            # An operator factory passed without calling it (``take`` for ``take(3)``) is
+            # callable too: refuse the package's own before calling them with a stream.
+            if not callable(op) or isinstance(op, type) or _is_anystream_factory(op):
+                _refuse(what, op)
+            out = out._extend(pending)
+            pending = ()
+            # Typed as returning a Stream, but an untyped caller can pass anything.
+            result: object = op(out)
+            if not isinstance(result, Stream):  # pyright: ignore[reportUnnecessaryIsInstance]
+                hint = (
+                    " (an operator factory needs calling, e.g. every_other() rather than "
+                    "every_other)"
+                    if isinstance(result, Operator)
+                    else ""
+                )
+                raise TypeError(
+                    f"{what}: {op!r:.60} returned {type(result).__name__} {result!r:.60}, "
+                    f"not a Stream{hint}"
+                )
+            out = result
+        return out._extend(pending)
 
     def _extend(self, steps: tuple[Step, ...]) -> Stream[Any]:
         return Stream(self._source, self._steps + steps)
@@ -261,11 +829,19 @@ class Stream(Generic[T_co]):
         return self._source
 
 
+def _is_anystream_factory(fn: object) -> bool:
+    module = getattr(fn, "__module__", None)
+    return isinstance(module, str) and (module == "anystream" or module.startswith("anystream."))
+
+
 def _steps_of(what: str, op: object) -> tuple[Step, ...]:
     if not isinstance(op, Operator):
-        raise TypeError(
-            f"{what}, got "
-            f"{type(op).__name__} {op!r:.60} (did you forget to call it, e.g. "
-            "take(3) rather than take?)"
-        )
+        _refuse(what, op)
     return op.steps
+
+
+def _refuse(what: str, op: object) -> NoReturn:
+    raise TypeError(
+        f"{what}, got {type(op).__name__} {op!r:.60} (did you forget to call it, e.g. "
+        "take(3) rather than take?)"
+    )

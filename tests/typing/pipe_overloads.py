@@ -1,0 +1,100 @@
+"""Write the ``@overload`` signatures of ``Stream.pipe`` (src/anystream/_core/stream.py).
+
+Run ``python tests/typing/pipe_overloads.py`` after changing the shape below;
+``test_pipe_overloads.py`` fails while the file and this generator disagree.
+
+The shape, and why (both checkers must infer every lambda they can):
+
+- A :class:`SameOperator` (``take``, ``buffered``, ...) has its own parameter type in
+  every position, and its output is the previous type: no new type variable. Its
+  generic typing hook is not a ``Pipeable``, so exactly one overload matches a given
+  call; had both matched, mypy would have answered ``Stream[Any]`` for a lambda's
+  sake (an argument with ``Any`` makes overloads ambiguous).
+- The first other operator is a plain ``Pipeable``; each later one is
+  ``Pipeable[A, B] | Callable[[Stream[A]], Stream[B]]``. mypy infers the arguments of
+  a call in two passes and defers to the second pass the arguments whose parameter
+  type holds a callable with a type variable: by then the first pass has solved the
+  first operator's output, so the second operator's lambda gets its parameter type.
+  The ``Callable`` is also true at run time: ``pipe()`` calls a ``Stream -> Stream``
+  function with the stream built so far.
+
+Every combination is written out for up to ``MAX_COMBINED`` operators (2**n overloads
+for n operators: mypy lists them all when no overload matches, so not more). From there
+to ``MAX_OPERATORS``, one overload per count takes ``Pipeable | SamePipeable`` in each
+position: right in pyright, and in mypy only the first operator's lambda is typed
+there. A longer pipeline chains ``.pipe()`` calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+#: Up to this many operators, one overload per combination of SameOperator and other.
+MAX_COMBINED = 5
+#: Up to this many, one overload per count (``Pipeable | SamePipeable`` in each position).
+MAX_OPERATORS = 8
+STREAM_PY = Path(__file__).resolve().parents[2] / "src" / "anystream" / "_core" / "stream.py"
+BEGIN = "    # -- pipe() overloads: written by tests/typing/pipe_overloads.py, do not edit --\n"
+END = "    # -- end of the generated pipe() overloads --\n"
+
+
+def overloads() -> str:
+    """The generated block, markers included."""
+    lines = [BEGIN.rstrip("\n")]
+    for n in range(1, MAX_COMBINED + 1):
+        for same in itertools.product((True, False), repeat=n):
+            lines += ["    @overload", "    def pipe(", "        self,"]
+            current = "T_co"
+            first = True
+            for i, is_same in enumerate(same, 1):
+                if is_same:
+                    lines.append(f"        op{i}: SameOperator,")
+                    continue
+                out = f"_A{i}"
+                if first:
+                    lines.append(f"        op{i}: Pipeable[{current}, {out}],")
+                    first = False
+                else:
+                    lines.append(
+                        f"        op{i}: Pipeable[{current}, {out}]"
+                        f" | Callable[[Stream[{current}]], Stream[{out}]],"
+                    )
+                current = out
+            lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
+    for n in range(MAX_COMBINED + 1, MAX_OPERATORS + 1):
+        lines += ["    @overload", "    def pipe(", "        self,"]
+        current = "T_co"
+        for i in range(1, n + 1):
+            out = f"_A{i}"
+            either = f"Pipeable[{current}, {out}] | SamePipeable[{current}, {out}]"
+            if i == 1:
+                lines.append(f"        op{i}: {either},")
+            else:
+                lines.append(
+                    f"        op{i}: {either} | Callable[[Stream[{current}]], Stream[{out}]],"
+                )
+            current = out
+        lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
+    lines.append(END.rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def current_block(text: str) -> str:
+    start = text.index(BEGIN)
+    end = text.index(END) + len(END)
+    return text[start:end]
+
+
+def main() -> int:
+    text = STREAM_PY.read_text()
+    new = text.replace(current_block(text), overloads())
+    if new != text:
+        STREAM_PY.write_text(new)
+        print(f"rewrote the pipe() overloads in {STREAM_PY}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
