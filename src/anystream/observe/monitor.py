@@ -29,6 +29,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import check_callable, check_int, check_number
 from .._core.errors import reraise_unwrapped
+from .._core.poll import poll
 from .._core.runner import Run
 from .._core.stream import Stream
 from .latency import PipelineTiming
@@ -206,8 +207,8 @@ class Monitor:
                 tx.send_nowait(snap)
             except WouldBlock:
                 # Full: drop the oldest unread snapshot, keep the newest.
-                with suppress(WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                    rx.receive_nowait()
+                with suppress(anyio.ClosedResourceError):
+                    poll(rx)  # WAIT or END when there is nothing to drop
                 with suppress(WouldBlock, anyio.BrokenResourceError):
                     tx.send_nowait(snap)
             except anyio.BrokenResourceError:

@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-from anyio import EndOfStream, WouldBlock
+from anyio import EndOfStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_int, check_number
 from .._core.errors import add_operator_note
-from .._core.handoff import send
+from .._core.handoff import END, receive_or_end, send
 from .._core.operator import SameOperator, StageContext, StagedStep, step_name
+from .._core.poll import WAIT, poll
 from .._core.stream import Stream
 from .transform import _forward, _open_inner
 
@@ -60,19 +61,20 @@ async def _receive_until(rx: Rx, deadline: float) -> Any:
     for the instant a timer ends is delivered before the timer's), and without it the
     outcome of a tie would depend on which task the scheduler happened to run first.
     """
-    try:
-        return rx.receive_nowait()
-    except WouldBlock:
-        pass
-    with anyio.move_on_at(deadline):
-        return await rx.receive()
-    for _ in range(TIE_PASSES):
-        await anyio.lowlevel.checkpoint()
-        try:
-            return rx.receive_nowait()
-        except WouldBlock:
-            continue
-    return _NOTHING
+    item = poll(rx)
+    if item is WAIT:
+        with anyio.move_on_at(deadline):
+            return await rx.receive()
+        for _ in range(TIE_PASSES):
+            await anyio.lowlevel.checkpoint()
+            item = poll(rx)
+            if item is not WAIT:
+                break
+        else:
+            return _NOTHING
+    if item is END:
+        raise EndOfStream
+    return item
 
 
 def _staged(name: str, run: Any) -> SameOperator:
@@ -352,17 +354,12 @@ async def _run_timeout(
     ctx: StageContext,
 ) -> None:
     counts = ctx.counts
-    receive_nowait = rx.receive_nowait
     limit = first if first is not None else each
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            item = _NOTHING
-        except EndOfStream:
+        item = poll(rx)
+        if item is END:
             return
-        if item is _NOTHING:
-            # Raised outside the except clause so that its context is not WouldBlock.
+        if item is WAIT:
             try:
                 if limit is None:
                     item = await rx.receive()
@@ -468,16 +465,11 @@ async def _run_rate(n: int, per: float, rx: Rx, tx: Tx, ctx: StageContext) -> No
     counts = ctx.counts
     current_time = anyio.current_time
     sent: deque[float] = deque(maxlen=n)  # times of the last n emissions
-    receive_nowait = rx.receive_nowait
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            try:
-                item = await rx.receive()
-            except EndOfStream:
-                return
-        except EndOfStream:
+        item = poll(rx)
+        if item is WAIT:
+            item = await receive_or_end(rx)
+        if item is END:
             return
         counts[0] += 1
         if len(sent) == n:

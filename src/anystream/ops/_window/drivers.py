@@ -13,12 +13,12 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
-from anyio import EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..._core.errors import add_operator_note
-from ..._core.handoff import send, send_fast_path
+from ..._core.handoff import END, receive_or_end, send, send_fast_path
 from ..._core.operator import Operator, StageContext, StagedStep
+from ..._core.poll import WAIT, poll
 from .config import Config, between_handler, late_handler
 from .engines import EngineFactory
 from .model import Window
@@ -107,14 +107,10 @@ async def run_chunks_by_step(
 
     async def items() -> AsyncGenerator[Any, None]:
         while True:
-            try:
-                item = rx.receive_nowait()
-            except WouldBlock:
-                try:
-                    item = await rx.receive()
-                except EndOfStream:
-                    return
-            except EndOfStream:
+            item = poll(rx)
+            if item is WAIT:
+                item = await receive_or_end(rx)
+            if item is END:
                 return
             counts[0] += 1
             yield item
@@ -142,34 +138,27 @@ async def run_chunks(
 ) -> None:
     counts = ctx.counts
     current_time = anyio.current_time
-    receive_nowait = rx.receive_nowait
     batch: list[Any] = []
     deadline = _INF
     since_clock = 0
 
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
+        item = poll(rx)
+        if item is WAIT:
             if batch and current_time() >= deadline:
                 counts[1] += 1
                 await send(tx, batch)
                 batch, deadline = [], _INF
             received = False
             with anyio.move_on_at(deadline):
-                try:
-                    item = await rx.receive()
-                except EndOfStream:
-                    break
+                item = await receive_or_end(rx)
                 received = True
             if not received:
                 counts[1] += 1
                 await send(tx, batch)
                 batch, deadline = [], _INF
                 continue
-        except EndOfStream:
-            break
-        else:
+        elif item is not END:
             # A busy input never makes us wait: look at the clock now and then.
             since_clock += 1
             if batch and since_clock >= CLOCK_EVERY:
@@ -178,6 +167,8 @@ async def run_chunks(
                     counts[1] += 1
                     await send(tx, batch)
                     batch, deadline = [], _INF
+        if item is END:
+            break
         counts[0] += 1
         if not batch:
             deadline = current_time() + max_age
@@ -261,16 +252,11 @@ async def _run_event_time(
     push, out = engine.push, engine.out
     time_fn = cfg.time
     counts = ctx.counts
-    receive_nowait = rx.receive_nowait
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            try:
-                item = await rx.receive()
-            except EndOfStream:
-                break
-        except EndOfStream:
+        item = poll(rx)
+        if item is WAIT:
+            item = await receive_or_end(rx)
+        if item is END:
             break
         counts[0] += 1
         try:
@@ -304,7 +290,6 @@ async def _run_processing_time(
     origin = now
     engine = make_engine(now, late_handler(cfg, ctx.stats, name), between_handler(ctx.stats))
     push, advance, out = engine.push, engine.advance, engine.out
-    receive_nowait = rx.receive_nowait
     since_clock = 0
     # Acknowledged sources (tracked=True) send (value, token) pairs. In processing time a
     # tumbling window closes before the item that closes it is added, and items arrive in
@@ -313,9 +298,8 @@ async def _run_processing_time(
     tokens: list[Any] = []
     try:
         while True:
-            try:
-                item = receive_nowait()
-            except WouldBlock:
+            item = poll(rx)
+            if item is WAIT:
                 now = current_time()
                 advance(now)
                 if out:
@@ -324,22 +308,19 @@ async def _run_processing_time(
                     continue
                 received = False
                 with anyio.move_on_at(engine.deadline()):
-                    try:
-                        item = await rx.receive()
-                    except EndOfStream:
-                        break
+                    item = await receive_or_end(rx)
                     received = True
                 now = current_time()
                 since_clock = 0
                 if not received:
                     continue
-            except EndOfStream:
-                break
-            else:
+            elif item is not END:
                 since_clock += 1
                 if since_clock >= CLOCK_EVERY:
                     since_clock = 0
                     now = current_time()
+            if item is END:
+                break
             counts[0] += 1
             if tracked:
                 item, token = item
