@@ -7,9 +7,9 @@ its time is up even if no further item arrives. Both send what the engine closed
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -19,6 +19,7 @@ from ..._core.errors import add_operator_note
 from ..._core.handoff import END, receive_or_end, send, send_fast_path
 from ..._core.operator import Operator, StageContext, StagedStep
 from ..._core.poll import WAIT, poll
+from ..._core.staged import StageTask
 from .config import Config, between_handler, late_handler
 from .engines import EngineFactory
 from .model import Window
@@ -342,17 +343,78 @@ async def _run_processing_time(
     await _emit(out, tx, counts, tokens if tracked else None, origin)
 
 
+# -- the tasks, as values whose repr shows their configuration (see _core/staged.py) --------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ChunksByStep(StageTask):
+    """The task of ``chunks(n, step=step)`` with ``step > n``."""
+
+    n: int
+    step: int
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await run_chunks_by_step(self.n, self.step, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class TimedChunks(StageTask):
+    """The task of ``chunks(n, timeout=max_age)``."""
+
+    n: int
+    max_age: float
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await run_chunks(self.n, self.max_age, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class EventTimeWindows(StageTask):
+    """The task of a time window with ``time=``; ``name`` is the operator's label."""
+
+    name: str
+    cfg: Config
+    # The closure over the window's size and step, which the label already shows.
+    make_engine: EngineFactory = field(repr=False)
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await _run_event_time(self.make_engine, self.cfg, self.name, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ProcessingTimeWindows(StageTask):
+    """The task of a time window in processing time; ``name`` is the operator's label."""
+
+    name: str
+    cfg: Config
+    make_engine: EngineFactory = field(repr=False)
+    tracked: bool = False
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await _run_processing_time(
+            self.make_engine, self.cfg, self.name, rx, tx, ctx, tracked=self.tracked
+        )
+
+
 def staged(
     name: str, cfg: Config, make_engine: EngineFactory, *, trackable: bool = False
 ) -> Operator[Any, Any]:
     """The staged step; ``trackable``: it can carry acknowledgements (tumbling windows in
     processing time, see ``_run_processing_time``)."""
     if cfg.time is not None:
-        run = functools.partial(_run_event_time, make_engine, cfg, name)
-        step = StagedStep(name, run, capacity=EVENT_TIME_BUFFER, handoff=EMIT_HANDOFF)
+        by_event = EventTimeWindows(name, cfg, make_engine)
+        step = StagedStep(name, by_event, capacity=EVENT_TIME_BUFFER, handoff=EMIT_HANDOFF)
         return Operator((step,))
-    run = functools.partial(_run_processing_time, make_engine, cfg, name)
-    tracked = functools.partial(run, tracked=True) if trackable else None
+    run = ProcessingTimeWindows(name, cfg, make_engine)
+    tracked = replace(run, tracked=True) if trackable else None
     # No room here: ``handoff`` sizes both sides of a stage, and items waiting in front of
     # a processing-time window would be stamped late, when taken rather than on arrival.
     return Operator((StagedStep(name, run, tracked=tracked),))
