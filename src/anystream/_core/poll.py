@@ -12,13 +12,14 @@ EndOfStream``; with :func:`poll` it reads::
         return
 
 :func:`poll` is a plain function, not a coroutine: awaiting a helper coroutine for every
-item would cost a coroutine object per item (about +100 ns, measured), and the wait
-itself is rare on a busy stream. It costs what the inline idiom costs because it does
-not go through ``receive_nowait()`` when an item is simply there: it pops it off the
-stream's buffer directly, which is exactly what ``receive_nowait()`` does in that case.
-Every other case (a parked sender to take from, an empty, ended, failed or closed
-stream) goes through the stream's own ``receive_nowait()``, so the semantics stay
-anyio's and :class:`~anystream._core.handoff.BoundaryReceive`'s.
+item would create a coroutine object per item, which costs about as much as the hand-off
+itself, while the wait it would save writing is rare on a busy stream. It costs what the
+inline idiom costs because, when an item is simply there, it pops it off the stream's
+buffer itself, which is exactly what ``receive_nowait()`` does in that case, instead of
+calling through ``BoundaryReceive.receive_nowait()`` to anyio's. Every other case (a
+parked sender to take from, an empty, ended, failed or closed stream) goes through the
+stream's own ``receive_nowait()``, so the semantics stay anyio's and
+:class:`~anystream._core.handoff.BoundaryReceive`'s. It takes memory object streams only.
 
 The direct pop reads anyio's private ``_state`` (as the fused loops do, handoff.py);
 if a future anyio lacks it, :func:`poll` is the public-method version, and
