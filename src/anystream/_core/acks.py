@@ -47,11 +47,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from anyio import EndOfStream, WouldBlock
+from anyio import WouldBlock
 from anyio.lowlevel import checkpoint
 
+from .handoff import END, receive_or_end
 from .kernels import Chain
 from .operator import Kernel
+from .poll import WAIT, poll
 from .stats import StageCounts
 
 __all__ = ["Acked", "Token", "Tokens", "tracked_loop"]
@@ -201,14 +203,10 @@ async def _from_stream(rx: Any) -> AsyncIterator[Any]:
     # upstream task at once that nobody will read further.
     try:
         while True:
-            try:
-                item = rx.receive_nowait()
-            except WouldBlock:
-                try:
-                    item = await rx.receive()
-                except EndOfStream:
-                    return
-            except EndOfStream:
+            item = poll(rx)
+            if item is WAIT:
+                item = await receive_or_end(rx)
+            if item is END:
                 return
             yield item
     finally:

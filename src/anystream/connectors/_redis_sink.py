@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from anyio import EndOfStream, WouldBlock
-
 from .._core.callables import check_callable, check_int, check_number
 from .._core.errors import add_operator_note
-from .._core.handoff import send
+from .._core.handoff import END, receive_or_end, send
 from .._core.operator import Operator, StagedStep
+from .._core.poll import WAIT, poll
 from ._redis_client import (
     ClientOrUrl,
     FieldValue,
@@ -183,20 +182,14 @@ def _field_text(value: FieldValue) -> str:
 async def _take_batch(rx: MemoryObjectReceiveStream[Any], limit: int) -> tuple[list[Any], bool]:
     """Wait for one item, then take what else is already there; (items, end reached)."""
     items: list[Any] = []
-    try:
-        items.append(rx.receive_nowait())
-    except WouldBlock:
-        try:
-            items.append(await rx.receive())
-        except EndOfStream:
-            return items, True
-    except EndOfStream:
-        return items, True
-    while len(items) < limit:
-        try:
-            items.append(rx.receive_nowait())
-        except WouldBlock:
-            break
-        except EndOfStream:
-            return items, True
-    return items, False
+    item = poll(rx)
+    if item is WAIT:
+        item = await receive_or_end(rx)
+    while item is not END:
+        items.append(item)
+        if len(items) >= limit:
+            return items, False
+        item = poll(rx)
+        if item is WAIT:
+            return items, False
+    return items, True

@@ -41,6 +41,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
         "anystream.connectors.aiostream needs aiostream: pip install 'anystream[aiostream]'"
     ) from _missing
 
+from .._core.owned import Owned
 from .._core.runner import Run
 from .._core.source import FactorySource
 from .._core.stream import Stream
@@ -161,10 +162,11 @@ class open_aiostream(Generic[T]):
                 f"open_aiostream(): stream must be an anystream Stream, got {type(stream).__name__}"
             )
         self._run = stream.stream(handle_signals=handle_signals, grace=grace)
+        self._owned = Owned()  # holds the run open from __aenter__ to __aexit__
 
     async def __aenter__(self) -> aiostream.Stream[T]:
         _require_asyncio("open_aiostream()")
-        run = await self._run.__aenter__()
+        run = await self._owned.enter(self._run)
         return aiostream.stream.iterate(_Unclosable(run))
 
     async def __aexit__(
@@ -173,4 +175,4 @@ class open_aiostream(Generic[T]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        return await self._run.__aexit__(exc_type, exc, tb)
+        return await self._owned.exit(exc_type, exc, tb)

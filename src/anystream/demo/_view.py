@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from .._core.owned import Owned
 from .._core.runner import Run
 from ..observe.metrics import MetricsSnapshot, OperatorMetrics, format_rate
 from ..observe.monitor import Monitor, monitor
@@ -156,6 +157,7 @@ class LiveView:
         self.interval = interval
         self._live: Any = None
         self._monitor: Monitor | None = None
+        self._owned = Owned()  # holds _monitor open from __aenter__ to __aexit__
         self._started = 0.0
         self._run: Run[Any] | None = None
 
@@ -183,8 +185,7 @@ class LiveView:
         from rich.live import Live
 
         assert self._run is not None, "call attach(run) first"
-        mon = monitor(self._run, self.interval, on_snapshot=self._update)
-        await mon.__aenter__()
+        mon = await self._owned.enter(monitor(self._run, self.interval, on_snapshot=self._update))
         assert mon.latest is not None
         self._started = mon.latest.time
         self._live = Live(
@@ -207,7 +208,7 @@ class LiveView:
         try:
             if mon is None:
                 return None
-            return await mon.__aexit__(exc_type, exc, tb)
+            return await self._owned.exit(exc_type, exc, tb)
         finally:
             if self._live is not None:
                 self._live.stop()

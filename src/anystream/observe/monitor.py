@@ -29,6 +29,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core.callables import check_callable, check_int, check_number
 from .._core.errors import reraise_unwrapped
+from .._core.owned import Owned
+from .._core.poll import poll
 from .._core.runner import Run
 from .._core.stream import Stream
 from .latency import PipelineTiming
@@ -83,6 +85,7 @@ class Monitor:
         ] = []
         self._default: MemoryObjectReceiveStream[MetricsSnapshot] | None = None
         self._tg: TaskGroup | None = None
+        self._owned = Owned()  # holds _tg open from __aenter__ to __aexit__
         self._sampler_scope = CancelScope()
         self._callback_failed = False
         self._closed = False
@@ -127,8 +130,7 @@ class Monitor:
             raise RuntimeError("a Monitor can be entered only once; call monitor() again")
         self._entered = True
         self.latest = take_snapshot(self._run, timing=self._timing)
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
+        tg = await self._owned.enter(anyio.create_task_group())
         self._tg = tg
         tg.start_soon(self._sample, name="anystream monitor")
         return self
@@ -150,7 +152,7 @@ class Monitor:
             await self._finish(error)
         finally:
             try:
-                suppress = bool(await self._tg.__aexit__(exc_type, exc, tb))
+                suppress = await self._owned.exit(exc_type, exc, tb)
             except BaseException as raised:
                 reraise_unwrapped(raised)
                 raise  # pragma: no cover - reraise_unwrapped always raises
@@ -206,8 +208,8 @@ class Monitor:
                 tx.send_nowait(snap)
             except WouldBlock:
                 # Full: drop the oldest unread snapshot, keep the newest.
-                with suppress(WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                    rx.receive_nowait()
+                with suppress(anyio.ClosedResourceError):
+                    poll(rx)  # WAIT or END when there is nothing to drop
                 with suppress(WouldBlock, anyio.BrokenResourceError):
                     tx.send_nowait(snap)
             except anyio.BrokenResourceError:

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from .._core.operator import GenStep, Operator
+from .._core.owned import Owned
 from .._core.runner import Run
 from .metrics import MetricsSnapshot, take_snapshot
 from .monitor import Monitor, monitor
@@ -318,6 +319,7 @@ class Instrumentation:
         self._keys: list[Key] | None = None
         self.span: Span | None = None
         self._context_token: object | None = None
+        self._owned = Owned()  # holds _monitor open from __aenter__ to __aexit__
 
     def keyed(self, snap: MetricsSnapshot) -> list[tuple[Key, Any]]:
         if self._keys is None:
@@ -353,7 +355,7 @@ class Instrumentation:
             self._context_token = _attach(ctx)
         self.telemetry._register(self)
         try:
-            await self._monitor.__aenter__()
+            await self._owned.enter(self._monitor)
         except BaseException:
             self._close_span(None)
             self.telemetry._retire(self)
@@ -368,7 +370,7 @@ class Instrumentation:
     ) -> bool | None:
         error: BaseException | None = exc
         try:
-            return await self._monitor.__aexit__(exc_type, exc, tb)
+            return await self._owned.exit(exc_type, exc, tb)
         except BaseException as raised:
             error = raised
             raise

@@ -22,6 +22,7 @@ from typing import Any
 
 from .._core.callables import check_number
 from .._core.explain import BoundaryPart, Explanation, SegmentPart, StagePart
+from .._core.owned import Owned
 from .._core.runner import Run
 from ._where import in_jupyter
 from .metrics import MetricsSnapshot, OperatorMetrics, format_rate, take_snapshot
@@ -98,6 +99,7 @@ class PlanView:
         self._plan: Explanation = run._stream.explain()
         self._handle: Any = None
         self.monitor: Monitor | None = None
+        self._owned = Owned()  # holds the monitor open from __aenter__ to __aexit__
 
     @property
     def active(self) -> bool:
@@ -122,9 +124,9 @@ class PlanView:
         display: Any = ipython_display  # IPython's display() is untyped
         first = take_snapshot(self._run)
         self._handle = display(self._bundle(first), raw=True, display_id=True)
-        mon = monitor(self._run, self._interval, on_snapshot=self._update)
-        await mon.__aenter__()
-        self.monitor = mon
+        self.monitor = await self._owned.enter(
+            monitor(self._run, self._interval, on_snapshot=self._update)
+        )
         return self
 
     async def __aexit__(
@@ -137,7 +139,7 @@ class PlanView:
         if mon is None:
             return None
         # The monitor's exit sends the final snapshot through _update.
-        return await mon.__aexit__(exc_type, exc, tb)
+        return await self._owned.exit(exc_type, exc, tb)
 
 
 def show_plan(run: Run[Any], *, interval: float = 0.5, enabled: bool | None = None) -> PlanView:

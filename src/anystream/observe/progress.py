@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from .._core.callables import check_choice, check_number
+from .._core.owned import Owned
 from .._core.runner import Run
 from .._core.stream import Stream
 from ._where import in_jupyter, is_interactive_terminal
@@ -249,6 +250,7 @@ class Progress:
         self._label = label
         self._view: _View | None = None
         self.monitor: Monitor | None = None
+        self._owned = Owned()  # holds the monitor open from __aenter__ to __aexit__
 
     @property
     def active(self) -> bool:
@@ -273,13 +275,12 @@ class Progress:
         view = self._choose_view()
         if view is None:
             return self
-        mon = monitor(self._run, self._interval, on_snapshot=view.update)
-        await mon.__aenter__()
+        mon = await self._owned.enter(monitor(self._run, self._interval, on_snapshot=view.update))
         assert mon.latest is not None
         try:
             view.start(mon.latest)
         except BaseException as exc:
-            await mon.__aexit__(type(exc), exc, exc.__traceback__)
+            await self._owned.fail(exc)
             raise
         self._view, self.monitor = view, mon
         return self
@@ -295,7 +296,7 @@ class Progress:
             return None
         try:
             # The monitor's exit sends the final snapshot through view.update.
-            return await mon.__aexit__(exc_type, exc, tb)
+            return await self._owned.exit(exc_type, exc, tb)
         finally:
             assert mon.latest is not None
             view.stop(mon.latest)

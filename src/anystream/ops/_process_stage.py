@@ -12,13 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from anyio import BrokenWorkerProcess, EndOfStream, WouldBlock
+from anyio import BrokenWorkerProcess, EndOfStream
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.errors import add_operator_note
-from .._core.handoff import send_unless_left
+from .._core.handoff import END, send_unless_left
 from .._core.operator import StageContext
+from .._core.poll import WAIT, poll
 from .._core.stats import StageCounts
 from ._process_pool import (
     IN_FLIGHT,
@@ -35,8 +36,9 @@ from ._process_worker import CALL, HEADER, OK
 __all__ = ["run_stage"]
 
 
-_WOULD_BLOCK: Any = object()
-_END: Any = object()
+# poll()'s own sentinels, so that take_nowait() can hand its result on as it is.
+_WOULD_BLOCK: Any = WAIT
+_END: Any = END
 
 
 class _Slot:
@@ -208,14 +210,11 @@ class _Stage:
         """
         if self.reading or self.held is not None:
             return _WOULD_BLOCK
-        try:
-            return self.rx.receive_nowait()
-        except WouldBlock:
-            return _WOULD_BLOCK
-        except EndOfStream:
+        item = poll(self.rx)
+        if item is _END:
             self.ended = True
             self.notify()
-            return _END
+        return item
 
     async def take(self) -> Any:
         self.reading = True

@@ -48,13 +48,14 @@ from contextlib import asynccontextmanager
 from typing import Any, Generic, Literal, TypeVar, TypeVarTuple, overload
 
 import anyio
-from anyio import BrokenResourceError, EndOfStream, WouldBlock
+from anyio import BrokenResourceError
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.errors import add_operator_note, reraise_unwrapped
-from .._core.handoff import downstream_left, send_unless_left
+from .._core.handoff import END, downstream_left, receive_or_end, send_unless_left
 from .._core.operator import Operator, StageContext, StagedStep, step_name
+from .._core.poll import WAIT, poll
 from .._core.runner import Run
 from .._core.shutdown import StopState
 from .._core.source import TaskSource
@@ -108,15 +109,11 @@ class _Upstream:
         return self
 
     async def __anext__(self) -> Any:
-        try:
-            item = self._rx.receive_nowait()
-        except WouldBlock:
-            try:
-                item = await self._rx.receive()
-            except EndOfStream:
-                raise StopAsyncIteration from None
-        except EndOfStream:
-            raise StopAsyncIteration from None
+        item = poll(self._rx)
+        if item is WAIT:
+            item = await receive_or_end(self._rx)
+        if item is END:
+            raise StopAsyncIteration
         self._counts.received += 1
         return item
 

@@ -51,6 +51,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import anyio
@@ -67,6 +68,7 @@ from .._core.callables import (
     refuse_unawaited,
 )
 from .._core.operator import Operator, StageContext, StagedStep, step_name
+from .._core.staged import StageTask
 from ._map_async import run_map_async
 from ._process_pool import RemoteTraceback
 from ._process_stage import run_stage
@@ -209,9 +211,9 @@ def map_process(
     if not _PIPELINED:
         call = _anyio_pool_call(fn, workers, kill_on_cancel, describe_death)
         return _staged(name, call, workers, ordered, holds=holds)
-    run = functools.partial(run_stage, fn, workers, ordered, kill_on_cancel, name, describe_death)
+    run = ProcessStage(fn, workers, ordered, kill_on_cancel, name, describe_death)
     step = StagedStep(
-        name, run, tracked=functools.partial(run, tracked=True), concurrency=workers, holds=holds
+        name, run, tracked=replace(run, tracked=True), concurrency=workers, holds=holds
     )
     return Operator((step,))
 
@@ -321,11 +323,63 @@ class _RemoteCall:
 def _staged(
     name: str, make_call: Callable[[], Call], workers: int, ordered: bool, *, holds: int
 ) -> Operator[Any, Any]:
-    run = functools.partial(_run, make_call, workers, ordered, name)
+    run = PooledCalls(make_call, workers, ordered, name)
     step = StagedStep(
-        name, run, tracked=functools.partial(run, tracked=True), concurrency=workers, holds=holds
+        name, run, tracked=replace(run, tracked=True), concurrency=workers, holds=holds
     )
     return Operator((step,))
+
+
+# -- the tasks, as values whose repr shows their configuration (see _core/staged.py) --------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ProcessStage(StageTask):
+    """The task of ``map_process`` on anystream's own process pool (_process_stage.py)."""
+
+    fn: Callable[[Any], Any]
+    workers: int
+    ordered: bool
+    kill_on_cancel: bool
+    name: str
+    describe_death: Callable[[str], str] = field(repr=False)
+    tracked: bool = False
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await run_stage(
+            self.fn,
+            self.workers,
+            self.ordered,
+            self.kill_on_cancel,
+            self.name,
+            self.describe_death,
+            rx,
+            tx,
+            ctx,
+            tracked=self.tracked,
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PooledCalls(StageTask):
+    """The task of ``map_thread`` (and of ``map_process`` on anyio's pool): ``workers``
+    concurrent calls; ``name`` (the operator's label) names the function."""
+
+    # Made per run: a CapacityLimiter belongs to one event loop.
+    make_call: Callable[[], Call] = field(repr=False)
+    workers: int
+    ordered: bool
+    name: str
+    tracked: bool = False
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await _run(
+            self.make_call, self.workers, self.ordered, self.name, rx, tx, ctx, tracked=self.tracked
+        )
 
 
 async def _run(

@@ -59,6 +59,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._core.callables import check_choice, check_int
 from .._core.handoff import send
 from .._core.operator import StageContext, StagedStep
+from .._core.owned import Owned
 from .._core.source import IterableSource
 from .._core.stats import OpStats, StageCounts
 from .._core.stream import Stream
@@ -112,6 +113,7 @@ class _Hub:
         self.subscribers: list[_Subscriber] = []
         self.scope: CancelScope | None = None  # the running upstream's, None when idle
         self.host: TaskGroup | None = None  # the task group of ``async with shared:``
+        self._owned = Owned()  # holds host open from open() to close()
 
     def attach(self, stats: OpStats, counts: StageCounts) -> tuple[_Subscriber, bool]:
         """Add a subscriber; True as second value if the caller must run the upstream."""
@@ -184,9 +186,7 @@ class _Hub:
             raise RuntimeError(
                 "share(): this shared stream is already open; enter it with async with once"
             )
-        host = anyio.create_task_group()
-        await host.__aenter__()
-        self.host = host
+        self.host = await self._owned.enter(anyio.create_task_group())
 
     async def close(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
@@ -194,7 +194,7 @@ class _Hub:
         host, self.host = self.host, None
         assert host is not None
         host.cancel_scope.cancel()  # the upstream, if it runs: its subscribers then end
-        return bool(await host.__aexit__(exc_type, exc, tb))
+        return await self._owned.exit(exc_type, exc, tb)
 
     def subscription(self, name: str) -> Shared[Any]:
         """A stream each run of which is one subscription to this hub."""

@@ -17,21 +17,23 @@ superseded items as ``dropped["debounced"]``, ``throttle`` as ``dropped["throttl
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-from anyio import EndOfStream, WouldBlock
+from anyio import EndOfStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core.callables import check_int, check_number
 from .._core.errors import add_operator_note
-from .._core.handoff import send
+from .._core.handoff import END, receive_or_end, send
 from .._core.operator import SameOperator, StageContext, StagedStep, step_name
+from .._core.poll import WAIT, poll
+from .._core.staged import StageTask
 from .._core.stats import StageCounts
 from .._core.stream import Stream
 from .transform import _forward, _open_inner
@@ -61,23 +63,94 @@ async def _receive_until(rx: Rx, deadline: float) -> Any:
     for the instant a timer ends is delivered before the timer's), and without it the
     outcome of a tie would depend on which task the scheduler happened to run first.
     """
-    try:
-        return rx.receive_nowait()
-    except WouldBlock:
-        pass
-    with anyio.move_on_at(deadline):
-        return await rx.receive()
-    for _ in range(TIE_PASSES):
-        await anyio.lowlevel.checkpoint()
-        try:
-            return rx.receive_nowait()
-        except WouldBlock:
-            continue
-    return _NOTHING
+    item = poll(rx)
+    if item is WAIT:
+        with anyio.move_on_at(deadline):
+            return await rx.receive()
+        for _ in range(TIE_PASSES):
+            await anyio.lowlevel.checkpoint()
+            item = poll(rx)
+            if item is not WAIT:
+                break
+        else:
+            return _NOTHING
+    if item is END:
+        raise EndOfStream
+    return item
 
 
-def _staged(name: str, run: Any) -> SameOperator:
+def _staged(name: str, run: StageTask) -> SameOperator:
     return SameOperator((StagedStep(name, run),))
+
+
+# -- the tasks, as values whose repr shows their configuration (see _core/staged.py) --------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Debounce(StageTask):
+    """The task of ``debounce(period)``."""
+
+    period: float
+
+    async def __call__(self, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+        await _run_debounce(self.period, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Throttle(StageTask):
+    """The task of ``throttle(period, leading=..., trailing=...)``."""
+
+    period: float
+    leading: bool
+    trailing: bool
+
+    async def __call__(self, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+        await _run_throttle(self.period, self.leading, self.trailing, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Sample(StageTask):
+    """The task of ``sample(period)``."""
+
+    period: float
+
+    async def __call__(self, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+        await _run_sample(self.period, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Timeout(StageTask):
+    """The task of ``timeout(per_item, first=..., fallback=...)``; ``name`` is its label."""
+
+    each: float | None
+    first: float | None
+    fallback: Any
+    name: str
+
+    async def __call__(self, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+        await _run_timeout(self.each, self.first, self.fallback, self.name, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Delay(StageTask):
+    """The task of ``delay(period, max_pending=...)``."""
+
+    period: float
+    max_pending: int
+
+    async def __call__(self, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+        await _run_delay(self.period, self.max_pending, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RateLimit(StageTask):
+    """The task of ``rate_limit(n, per)``."""
+
+    n: int
+    per: float
+
+    async def __call__(self, rx: Rx, tx: Tx, ctx: StageContext) -> None:
+        await _run_rate(self.n, self.per, rx, tx, ctx)
 
 
 # -- debounce -----------------------------------------------------------------------------
@@ -98,7 +171,7 @@ def debounce(period: float, *, name: str | None = None) -> SameOperator:
     length = check_number("debounce", "period", period)
     return _staged(
         step_name("debounce", name, f"debounce({length:g})"),
-        functools.partial(_run_debounce, length),
+        Debounce(length),
     )
 
 
@@ -160,7 +233,7 @@ def throttle(
             "throttle(): leading and trailing are both False, nothing would be emitted"
         )
     flags = f"{', leading=False' if not leading else ''}{', trailing=True' if trailing else ''}"
-    run = functools.partial(_run_throttle, length, leading, trailing)
+    run = Throttle(length, leading, trailing)
     return _staged(step_name("throttle", name, f"throttle({length:g}{flags})"), run)
 
 
@@ -237,9 +310,7 @@ def sample(period: float, *, name: str | None = None) -> SameOperator:
             f"sample(): period must be at least {MIN_SAMPLE_PERIOD:g} s, got period={period:g} "
             "(a timer cannot tick that fast; the limit is MIN_SAMPLE_PERIOD)"
         )
-    return _staged(
-        step_name("sample", name, f"sample({length:g})"), functools.partial(_run_sample, length)
-    )
+    return _staged(step_name("sample", name, f"sample({length:g})"), Sample(length))
 
 
 async def _run_sample(period: float, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -328,7 +399,7 @@ def timeout(
     if fallback is not None:
         parts.append("fallback")
     label = step_name("timeout", name, f"timeout({', '.join(parts)})")
-    run = functools.partial(_run_timeout, each, first_limit, fallback, label)
+    run = Timeout(each, first_limit, fallback, label)
     return _staged(label, run)
 
 
@@ -353,17 +424,12 @@ async def _run_timeout(
     ctx: StageContext,
 ) -> None:
     counts = ctx.counts
-    receive_nowait = rx.receive_nowait
     limit = first if first is not None else each
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            item = _NOTHING
-        except EndOfStream:
+        item = poll(rx)
+        if item is END:
             return
-        if item is _NOTHING:
-            # Raised outside the except clause so that its context is not WouldBlock.
+        if item is WAIT:
             try:
                 if limit is None:
                     item = await rx.receive()
@@ -414,9 +480,7 @@ def delay(period: float, *, max_pending: int = 1024, name: str | None = None) ->
     """
     length = check_number("delay", "period", period, allow_zero=True)
     bound = check_int("delay", "max_pending", max_pending, minimum=1)
-    return _staged(
-        step_name("delay", name, f"delay({length:g})"), functools.partial(_run_delay, length, bound)
-    )
+    return _staged(step_name("delay", name, f"delay({length:g})"), Delay(length, bound))
 
 
 async def _run_delay(period: float, bound: int, rx: Rx, tx: Tx, ctx: StageContext) -> None:
@@ -461,7 +525,7 @@ def rate_limit(n: int, per: float, *, name: str | None = None) -> SameOperator:
     window = check_number("rate_limit", "per", per)
     return _staged(
         step_name("rate_limit", name, f"rate_limit({count}, {window:g})"),
-        functools.partial(_run_rate, count, window),
+        RateLimit(count, window),
     )
 
 
@@ -469,16 +533,11 @@ async def _run_rate(n: int, per: float, rx: Rx, tx: Tx, ctx: StageContext) -> No
     counts = ctx.counts
     current_time = anyio.current_time
     sent: deque[float] = deque(maxlen=n)  # times of the last n emissions
-    receive_nowait = rx.receive_nowait
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            try:
-                item = await rx.receive()
-            except EndOfStream:
-                return
-        except EndOfStream:
+        item = poll(rx)
+        if item is WAIT:
+            item = await receive_or_end(rx)
+        if item is END:
             return
         counts.received += 1
         if len(sent) == n:

@@ -22,9 +22,9 @@ Names that differ from aiostream's ``pipe`` module: ``flat_map`` is ``concatmap`
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack, cast, overload
 
 import anyio
@@ -46,6 +46,7 @@ from .._core.compat import TypeVar as TypeVarWithDefault
 from .._core.errors import add_operator_note
 from .._core.handoff import END, downstream_left, receive_or_end, send
 from .._core.operator import GenStep, Kernel, Operator, StageContext, StagedStep, step_name
+from .._core.staged import StageTask
 from .._core.stats import StageCounts
 from .._core.stream import Stream
 from ..resilience.retry import Retry
@@ -79,6 +80,37 @@ Ts = TypeVarTuple("Ts")
 _MISSING: Any = object()
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class MapAsync(StageTask):
+    """The task of ``map_async`` (and of ``map`` with ``on_error``, concurrent
+    ``starmap``): ``fn`` on up to ``concurrency`` items at once (ops/_map_async.py);
+    ``name`` is the operator's label, which names the user's function."""
+
+    fn: Callable[[Any], Awaitable[Any]]
+    concurrency: int
+    ordered: bool
+    retry: Retry | None
+    on_error: OnError
+    name: str
+    tracked: bool = False
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await run_map_async(
+            self.fn,
+            rx,
+            tx,
+            ctx,
+            concurrency=self.concurrency,
+            ordered=self.ordered,
+            retry=self.retry,
+            on_error=self.on_error,
+            name=self.name,
+            tracked=self.tracked,
+        )
+
+
 def map(
     fn: Callable[[T], U], *, on_error: OnError = "raise", name: str | None = None
 ) -> Operator[T, U]:
@@ -103,16 +135,8 @@ def map(
     async def call(item: T) -> U:
         return fn(item)
 
-    run = functools.partial(
-        run_map_async,
-        call,
-        concurrency=1,
-        ordered=True,
-        retry=None,
-        on_error=handler,
-        name=name,
-    )
-    return Operator((StagedStep(name, run, tracked=functools.partial(run, tracked=True)),))
+    run = MapAsync(call, concurrency=1, ordered=True, retry=None, on_error=handler, name=name)
+    return Operator((StagedStep(name, run, tracked=replace(run, tracked=True)),))
 
 
 def parse(
@@ -188,8 +212,7 @@ def map_async(
         fn = _awaiting(fn, name)
     if concurrency == 1 and policy is None and handler == "raise":
         return Operator((Kernel("amap", name, fn),))
-    run = functools.partial(
-        run_map_async,
+    run = MapAsync(
         fn,
         concurrency=concurrency,
         ordered=ordered,
@@ -197,7 +220,7 @@ def map_async(
         on_error=handler,
         name=name,
     )
-    tracked = functools.partial(run, tracked=True)
+    tracked = replace(run, tracked=True)
     # Room for a batch on each side (handoff_size): workers and neighbours trade items in
     # batches rather than with a task switch per item (counted in the memory bound).
     holds = 2 * concurrency if ordered else concurrency
@@ -280,8 +303,7 @@ def starmap(
 
         if limit == 1:
             return Operator((Kernel("amap", name, acall),))
-        run = functools.partial(
-            run_map_async,
+        run = MapAsync(
             acall,
             concurrency=limit,
             ordered=ordered,
@@ -289,7 +311,7 @@ def starmap(
             on_error="raise",
             name=name,
         )
-        tracked = functools.partial(run, tracked=True)
+        tracked = replace(run, tracked=True)
         holds = 2 * limit if ordered else limit
         step = StagedStep(
             name,

@@ -43,7 +43,6 @@ asyncio on the development machine, above the 2 million the performance issue as
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
 
@@ -54,10 +53,10 @@ from ._window.config import Config
 from ._window.drivers import CLOCK_EVERY as CLOCK_EVERY
 from ._window.drivers import EVENT_TIME_BUFFER as EVENT_TIME_BUFFER
 from ._window.drivers import (
+    ChunksByStep,
+    TimedChunks,
     chunks_by_count,
     chunks_by_step,
-    run_chunks,
-    run_chunks_by_step,
     staged,
 )
 from ._window.engines import Engine, grid_engine, session_engine
@@ -168,8 +167,7 @@ def chunks(
         if every != size:
             label = step_name("chunks", name, f"chunks({size}, step={every})")
             if every > size:
-                run = functools.partial(run_chunks_by_step, size, every)
-                return Chunked((StagedStep(label, run),))
+                return Chunked((StagedStep(label, ChunksByStep(size, every)),))
 
             def make_step(upstream: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
                 return chunks_by_step(upstream, size, every)
@@ -183,7 +181,7 @@ def chunks(
         return Chunked((GenStep(step_name("chunks", name, f"chunks({size})"), make),))
     period = check_number("chunks", "timeout", timeout)
     name = step_name("chunks", name, f"chunks({size}, timeout={period:g})")
-    return Chunked((StagedStep(name, functools.partial(run_chunks, size, period)),))
+    return Chunked((StagedStep(name, TimedChunks(size, period)),))
 
 
 @overload

@@ -57,6 +57,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._core.errors import reraise_unwrapped
+from .._core.owned import Owned
 from .._core.runner import Run
 from .._core.stream import Stream
 from .sources import At, at, end, hang, raise_
@@ -288,6 +289,7 @@ class Recorder(Generic[T]):
         self._done = anyio.Event()
         self._failure: BaseException | None = None
         self._tg: TaskGroup | None = None
+        self._owned = Owned()  # holds _tg open from __aenter__ to __aexit__
         self._used = False
 
     @property
@@ -357,8 +359,7 @@ class Recorder(Generic[T]):
 
     async def __aenter__(self) -> Recording[T]:
         rec = self._begin()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
+        tg = await self._owned.enter(anyio.create_task_group())
         self._tg = tg
         tg.start_soon(self._background, name="anystream record")
         return rec
@@ -379,7 +380,7 @@ class Recorder(Generic[T]):
         if not self._done.is_set():
             self._tg.cancel_scope.cancel()  # leaving the block ends the run
         try:
-            suppress = await self._tg.__aexit__(exc_type, exc, tb)
+            suppress = await self._owned.exit(exc_type, exc, tb)
         except BaseException as raised:
             # anyio wraps even the block's own exception in a group: give it back as itself.
             reraise_unwrapped(raised)

@@ -10,6 +10,7 @@ from ..._core.callables import (
     check_item_callable,
     check_number,
     check_sync_callable,
+    describe,
 )
 from ..._core.errors import add_operator_note
 from ..._core.stats import OpStats
@@ -84,6 +85,22 @@ class Config:
         self.aggregate = aggregate
         self.merge = merge
         self.emit_empty = emit_empty
+
+    def __repr__(self) -> str:
+        # What differs from the defaults, functions by name: it shows in the repr of a
+        # window's task (drivers.py).
+        shown = [
+            f"{attr}={describe(value) if callable(value) else repr(value)}"
+            for attr in ("key", "time", "on_late", "merge")
+            if (value := getattr(self, attr)) is not None
+        ]
+        if self.aggregate is not None:
+            shown.append(f"aggregate=({', '.join(describe(fn) for fn in self.aggregate)})")
+        if self.lateness:
+            shown.append(f"lateness={self.lateness:g}")
+        if self.emit_empty:
+            shown.append("emit_empty=True")
+        return f"Config({', '.join(shown)})"
 
 
 def late_handler(cfg: Config, stats: OpStats, name: str) -> Callable[[Any], None]:

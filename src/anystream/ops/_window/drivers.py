@@ -7,18 +7,19 @@ its time is up even if no further item arrives. Both send what the engine closed
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
-from anyio import EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..._core.errors import add_operator_note
-from ..._core.handoff import send, send_fast_path
+from ..._core.handoff import END, receive_or_end, send, send_fast_path
 from ..._core.operator import Operator, StageContext, StagedStep
+from ..._core.poll import WAIT, poll
+from ..._core.staged import StageTask
 from ..._core.stats import StageCounts
 from .config import Config, between_handler, late_handler
 from .engines import EngineFactory
@@ -108,14 +109,10 @@ async def run_chunks_by_step(
 
     async def items() -> AsyncGenerator[Any, None]:
         while True:
-            try:
-                item = rx.receive_nowait()
-            except WouldBlock:
-                try:
-                    item = await rx.receive()
-                except EndOfStream:
-                    return
-            except EndOfStream:
+            item = poll(rx)
+            if item is WAIT:
+                item = await receive_or_end(rx)
+            if item is END:
                 return
             counts.received += 1
             yield item
@@ -143,34 +140,27 @@ async def run_chunks(
 ) -> None:
     counts = ctx.counts
     current_time = anyio.current_time
-    receive_nowait = rx.receive_nowait
     batch: list[Any] = []
     deadline = _INF
     since_clock = 0
 
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
+        item = poll(rx)
+        if item is WAIT:
             if batch and current_time() >= deadline:
                 counts.emitted += 1
                 await send(tx, batch)
                 batch, deadline = [], _INF
             received = False
             with anyio.move_on_at(deadline):
-                try:
-                    item = await rx.receive()
-                except EndOfStream:
-                    break
+                item = await receive_or_end(rx)
                 received = True
             if not received:
                 counts.emitted += 1
                 await send(tx, batch)
                 batch, deadline = [], _INF
                 continue
-        except EndOfStream:
-            break
-        else:
+        elif item is not END:
             # A busy input never makes us wait: look at the clock now and then.
             since_clock += 1
             if batch and since_clock >= CLOCK_EVERY:
@@ -179,6 +169,8 @@ async def run_chunks(
                     counts.emitted += 1
                     await send(tx, batch)
                     batch, deadline = [], _INF
+        if item is END:
+            break
         counts.received += 1
         if not batch:
             deadline = current_time() + max_age
@@ -262,16 +254,11 @@ async def _run_event_time(
     push, out = engine.push, engine.out
     time_fn = cfg.time
     counts = ctx.counts
-    receive_nowait = rx.receive_nowait
     while True:
-        try:
-            item = receive_nowait()
-        except WouldBlock:
-            try:
-                item = await rx.receive()
-            except EndOfStream:
-                break
-        except EndOfStream:
+        item = poll(rx)
+        if item is WAIT:
+            item = await receive_or_end(rx)
+        if item is END:
             break
         counts.received += 1
         try:
@@ -305,7 +292,6 @@ async def _run_processing_time(
     origin = now
     engine = make_engine(now, late_handler(cfg, ctx.stats, name), between_handler(ctx.stats))
     push, advance, out = engine.push, engine.advance, engine.out
-    receive_nowait = rx.receive_nowait
     since_clock = 0
     # Acknowledged sources (tracked=True) send (value, token) pairs. In processing time a
     # tumbling window closes before the item that closes it is added, and items arrive in
@@ -314,9 +300,8 @@ async def _run_processing_time(
     tokens: list[Any] = []
     try:
         while True:
-            try:
-                item = receive_nowait()
-            except WouldBlock:
+            item = poll(rx)
+            if item is WAIT:
                 now = current_time()
                 advance(now)
                 if out:
@@ -325,22 +310,19 @@ async def _run_processing_time(
                     continue
                 received = False
                 with anyio.move_on_at(engine.deadline()):
-                    try:
-                        item = await rx.receive()
-                    except EndOfStream:
-                        break
+                    item = await receive_or_end(rx)
                     received = True
                 now = current_time()
                 since_clock = 0
                 if not received:
                     continue
-            except EndOfStream:
-                break
-            else:
+            elif item is not END:
                 since_clock += 1
                 if since_clock >= CLOCK_EVERY:
                     since_clock = 0
                     now = current_time()
+            if item is END:
+                break
             counts.received += 1
             if tracked:
                 item, token = item
@@ -362,17 +344,78 @@ async def _run_processing_time(
     await _emit(out, tx, counts, tokens if tracked else None, origin)
 
 
+# -- the tasks, as values whose repr shows their configuration (see _core/staged.py) --------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ChunksByStep(StageTask):
+    """The task of ``chunks(n, step=step)`` with ``step > n``."""
+
+    n: int
+    step: int
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await run_chunks_by_step(self.n, self.step, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class TimedChunks(StageTask):
+    """The task of ``chunks(n, timeout=max_age)``."""
+
+    n: int
+    max_age: float
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await run_chunks(self.n, self.max_age, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class EventTimeWindows(StageTask):
+    """The task of a time window with ``time=``; ``name`` is the operator's label."""
+
+    name: str
+    cfg: Config
+    # The closure over the window's size and step, which the label already shows.
+    make_engine: EngineFactory = field(repr=False)
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await _run_event_time(self.make_engine, self.cfg, self.name, rx, tx, ctx)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ProcessingTimeWindows(StageTask):
+    """The task of a time window in processing time; ``name`` is the operator's label."""
+
+    name: str
+    cfg: Config
+    make_engine: EngineFactory = field(repr=False)
+    tracked: bool = False
+
+    async def __call__(
+        self, rx: MemoryObjectReceiveStream[Any], tx: MemoryObjectSendStream[Any], ctx: StageContext
+    ) -> None:
+        await _run_processing_time(
+            self.make_engine, self.cfg, self.name, rx, tx, ctx, tracked=self.tracked
+        )
+
+
 def staged(
     name: str, cfg: Config, make_engine: EngineFactory, *, trackable: bool = False
 ) -> Operator[Any, Any]:
     """The staged step; ``trackable``: it can carry acknowledgements (tumbling windows in
     processing time, see ``_run_processing_time``)."""
     if cfg.time is not None:
-        run = functools.partial(_run_event_time, make_engine, cfg, name)
-        step = StagedStep(name, run, capacity=EVENT_TIME_BUFFER, handoff=EMIT_HANDOFF)
+        by_event = EventTimeWindows(name, cfg, make_engine)
+        step = StagedStep(name, by_event, capacity=EVENT_TIME_BUFFER, handoff=EMIT_HANDOFF)
         return Operator((step,))
-    run = functools.partial(_run_processing_time, make_engine, cfg, name)
-    tracked = functools.partial(run, tracked=True) if trackable else None
+    run = ProcessingTimeWindows(name, cfg, make_engine)
+    tracked = replace(run, tracked=True) if trackable else None
     # No room here: ``handoff`` sizes both sides of a stage, and items waiting in front of
     # a processing-time window would be stamped late, when taken rather than on arrival.
     return Operator((StagedStep(name, run, tracked=tracked),))
