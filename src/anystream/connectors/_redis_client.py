@@ -18,6 +18,15 @@ from urllib.parse import urlsplit
 import anyio
 
 from .._core.callables import check_int
+from ._redis_cluster import (
+    cluster_partition_streams,
+    cluster_where,
+    is_cluster,
+    is_cluster_url,
+    open_cluster,
+    primaries_answer,
+    probe_cluster,
+)
 
 __all__ = [
     "ClientOrUrl",
@@ -80,8 +89,15 @@ def partition_for(key: object, partitions: int) -> int:
     return stable_hash(key) % partitions
 
 
-def partition_streams(stream: str, partitions: int) -> list[str]:
-    """The stream names ``to_redis_stream(..., partitions=n)`` writes: ``stream:0`` ... ."""
+def partition_streams(stream: str, partitions: int, *, cluster: bool = False) -> list[str]:
+    """The stream names ``to_redis_stream(..., partitions=n)`` writes: ``stream:0`` ... .
+
+    ``cluster=True``: the names it writes on a Redis Cluster, ``stream:{0}``,
+    ``stream:{1-3}``, ...: hash-tagged so that the partitions spread evenly over the
+    cluster's 16384 slots, hence over its primaries (see ``docs/redis.md``, Cluster).
+    """
+    if cluster:
+        return cluster_partition_streams(stream, partitions)
     check_int("partition_streams", "partitions", partitions, minimum=1)
     return [f"{stream}:{n}" for n in range(partitions)]
 
@@ -117,6 +133,8 @@ def describe(client_or_url: ClientOrUrl) -> str:
     """The server of a URL (password masked) or of a client (``host:port``), for messages."""
     if isinstance(client_or_url, str):
         return masked_url(client_or_url)
+    if is_cluster(client_or_url):
+        return cluster_where(client_or_url)
     location = getattr(getattr(client_or_url, "connection_pool", None), "location", None)
     host, port = getattr(location, "host", None), getattr(location, "port", None)
     if host is not None:
@@ -154,13 +172,21 @@ async def open_client(
         return
     coredis = import_coredis(who)
     url = client_or_url
-    await _probe(url, who, connect_timeout)
+    cluster = is_cluster_url(url)
+    if cluster:
+        await probe_cluster(url, who, connect_timeout)
+    else:
+        await _probe(url, who, connect_timeout)
     try:
-        client = coredis.Redis.from_url(
-            url,
-            decode_responses=False,
-            connect_timeout=connect_timeout,
-            decode_components=True,
+        client = (
+            open_cluster(url, who, connect_timeout)
+            if cluster
+            else coredis.Redis.from_url(
+                url,
+                decode_responses=False,
+                connect_timeout=connect_timeout,
+                decode_components=True,
+            )
         )
     except ValueError:
         # coredis's own message may quote the URL: keep it out, the masked URL says which.
@@ -337,7 +363,11 @@ class Reconnect:
 
         coredis 6.9 leaks the memory streams of a connection that never connected (a
         ResourceWarning per attempt), so while nothing listens the PING is not tried.
+        On a cluster every primary it knows must accept connections.
         """
+        if is_cluster(self.client):
+            await primaries_answer(self.client, self.connect_timeout)
+            return
         location = getattr(getattr(self.client, "connection_pool", None), "location", None)
         host, port = getattr(location, "host", None), getattr(location, "port", None)
         with anyio.fail_after(self.connect_timeout):
