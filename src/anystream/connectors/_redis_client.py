@@ -26,6 +26,7 @@ from ._redis_cluster import (
     open_cluster,
     primaries_answer,
     probe_cluster,
+    release_cluster,
 )
 
 __all__ = [
@@ -191,7 +192,8 @@ async def open_client(
     except ValueError:
         # coredis's own message may quote the URL: keep it out, the masked URL says which.
         raise ValueError(f"{who}: not a Redis URL: {masked_url(url)!r}") from None
-    entered = False
+    # A cluster client connects (discovers the nodes) as it is entered, a plain one later.
+    entered = cluster
     try:
         async with client:
             entered = True
@@ -212,6 +214,9 @@ async def open_client(
             f"{who}: cannot connect to Redis at {masked_url(url)!r} "
             f"within {connect_timeout:g} s: {found}"
         ) from found
+    finally:
+        if cluster:
+            release_cluster(client)
 
 
 def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:

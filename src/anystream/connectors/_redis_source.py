@@ -518,6 +518,7 @@ class _Reader:
         # One XREADGROUP per stream (a cluster: streams of different slots).
         self.per_stream = per_stream
         self._last_entry = anyio.current_time()
+        self._failure: Exception | None = None  # the first reading loop's failure
 
     async def run(self) -> None:
         """Read until the end (``idle_stop``, a stop); reconnect when the server goes away.
@@ -547,23 +548,28 @@ class _Reader:
             await self._read_new(self.streams)
             return
         # A cluster serves one slot per command: each stream gets a reading loop of its
-        # own (they share the client's pool, the acks and the idle_stop clock).
+        # own (they share the client's pool, the acks and the idle_stop clock). The first
+        # failure ends the others after their current read instead of cancelling them:
+        # coredis 6.9 leaks a connection cancelled while it connects.
+        self._failure = None
+        async with anyio.create_task_group() as tg:
+            for name in self.streams:
+                tg.start_soon(self._read_one, name)
+        if self._failure is not None:
+            raise self._failure
+
+    async def _read_one(self, stream: str) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                for name in self.streams:
-                    tg.start_soon(self._read_new, [name])
-        except BaseExceptionGroup as group:
-            # The first failure cancelled the other loops: raise it as a single reader
-            # would (a lost connection, a malformed entry), not wrapped in a group.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+            await self._read_new([stream])
+        except Exception as exc:
+            if self._failure is None:
+                self._failure = exc
 
     async def _read_new(self, streams: list[str]) -> None:
         """Claim now and then and read new entries of ``streams`` until the end."""
         next_claim = anyio.current_time()
         new = dict.fromkeys(streams, ">")
-        while not self.stop.stopping:
+        while not self.stop.stopping and self._failure is None:
             now = anyio.current_time()
             if now >= next_claim:
                 if await self._claim(streams):
