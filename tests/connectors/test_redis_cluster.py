@@ -393,3 +393,17 @@ async def test_unreachable_cluster_is_a_quick_connection_error_naming_every_node
     with pytest.raises(ConnectionError, match="any node of the Redis Cluster"):
         await (a.just({"a": 1}) | to_redis_stream(url, "s", connect_timeout=1)).collect()
     assert time.monotonic() - start < 5
+
+
+async def test_a_plain_url_to_a_cluster_node_says_to_use_a_cluster_url(
+    redis_cluster_url: str, redis_cluster: Any
+) -> None:
+    node = f"redis://127.0.0.1:{redis_cluster.ports[0]}"
+    streams = partition_streams("s", 3, cluster=True)  # two of them served elsewhere
+    with pytest.raises(ValueError, match=r"node of a Redis Cluster .*redis\+cluster://"):
+        await from_redis_stream(node, streams, group="g", consumer="c").collect()
+    with pytest.raises(ValueError, match=r"node of a Redis Cluster .*redis\+cluster://"):
+        await (
+            a.from_iterable([{"n": str(i)} for i in range(30)])
+            | to_redis_stream(node, "s", key=lambda d: d["n"], partitions=3)
+        ).collect()

@@ -37,6 +37,7 @@ __all__ = [
     "parse_cluster_url",
     "primaries_answer",
     "probe_cluster",
+    "reject_moved",
     "release_cluster",
 ]
 
@@ -219,7 +220,51 @@ def open_cluster(url: str, who: str, connect_timeout: float) -> Any:
         password=password,
         connect_timeout=connect_timeout,
         decode_responses=False,
+        connection_pool_cls=_pool_class(coredis),
     )
+
+
+@functools.cache
+def _pool_class(coredis: Any) -> Any:
+    """coredis's cluster pool, closing the buffers of connections that never connected.
+
+    A coredis 6.9 connection creates memory streams when it is made and closes them only
+    once it has connected, so one cancelled while it connects (the run ended, a reader
+    failed) leaves them for the garbage collector and a ResourceWarning. A cluster client
+    opens more connections at once than a plain one (one per node and reading loop).
+    """
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    base = coredis.pool.ClusterConnectionPool
+
+    class Pool(base):  # type: ignore[misc, valid-type]
+        async def _wrap_connection(self, connection: Any, **kwargs: Any) -> None:
+            try:
+                await super()._wrap_connection(connection, **kwargs)
+            finally:
+                for value in list(vars(connection).values()):
+                    if isinstance(value, MemoryObjectSendStream | MemoryObjectReceiveStream):
+                        value.close()
+
+    return Pool
+
+
+def reject_moved(exc: BaseException, who: str, where: str) -> None:
+    """Raise a clear ``ValueError`` when ``exc`` is a cluster node's redirection (MOVED).
+
+    A ``redis://`` URL (or a ``coredis.Redis`` client) pointed at one node of a cluster
+    gets MOVED for every key that node does not serve: say what to use instead.
+    """
+    from ._redis_client import import_coredis
+
+    moved = import_coredis(who).exceptions.MovedError
+    leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+    if any(isinstance(leaf, moved) for leaf in leaves):
+        raise ValueError(
+            f"{who}: the Redis at {where!r} is a node of a Redis Cluster (it answered MOVED): "
+            f"use a redis+cluster://host:port[,host:port...] URL or a coredis.RedisCluster "
+            f"client"
+        ) from exc
 
 
 def release_cluster(client: Any) -> None:

@@ -25,7 +25,7 @@ from ._redis_client import (
     partition_streams,
     stable_hash,
 )
-from ._redis_cluster import is_cluster
+from ._redis_cluster import is_cluster, reject_moved
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -167,6 +167,7 @@ def to_redis_stream(
                         if reconnect and connection_lost(exc):
                             await again.recover(exc)  # raises once it gives up
                             continue
+                        reject_moved(exc, who, describe(client_or_url))  # a cluster node
                         add_operator_note(exc, name)
                         raise
                     break

@@ -25,7 +25,7 @@ from ._redis_client import (
     logger,
     open_client,
 )
-from ._redis_cluster import is_cluster
+from ._redis_cluster import is_cluster, reject_moved
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -361,7 +361,11 @@ def from_redis_stream(
         acks = _Acks()
         try:
             async with open_client(client_or_url, who, connect_timeout) as client:
-                await _prepare_groups(client, names, group, start_id, create_group=create_group)
+                try:
+                    await _prepare_groups(client, names, group, start_id, create_group=create_group)
+                except Exception as exc:
+                    reject_moved(exc, who, describe(client_or_url))  # a node of a cluster
+                    raise
                 letters = _Letters(client, dead_letter_stream)
                 again = Reconnect(
                     client, who, describe(client_or_url), reconnect, connect_timeout,
