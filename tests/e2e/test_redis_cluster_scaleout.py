@@ -8,6 +8,9 @@ partition from the node that serves it. One worker is killed with SIGKILL while 
 entries; the survivors claim them. In the end the sink holds exactly N distinct events,
 the window counts sum to N, nothing is left pending on any node, and the survivors exit
 with 0 on SIGTERM without a word on stderr. Both backends.
+
+(Not named test_redis_cluster.py: tests/connectors has one, and the test folders are not
+packages, so two test files may not share a name.)
 """
 
 from __future__ import annotations
