@@ -102,8 +102,8 @@ def to_redis_stream(
     connect_timeout = check_number(who, "connect_timeout", connect_timeout)
     if not isinstance(client_or_url, str) and not hasattr(client_or_url, "xadd"):
         raise TypeError(
-            f"{who}(): client_or_url must be a redis:// URL or a coredis.Redis client, "
-            f"got {type(client_or_url).__name__}"
+            f"{who}(): client_or_url must be a redis:// (or redis+cluster://) URL or a "
+            f"coredis.Redis (or RedisCluster) client, got {type(client_or_url).__name__}"
         )
     to_fields = fields or _default_fields
     name = f"{who}({stream!r})"

@@ -295,7 +295,11 @@ def from_redis_stream(
 
     ``client_or_url``: a ``redis://`` URL (a client is opened and closed per run, with a
     ``connect_timeout``) or a ``coredis.Redis`` client already entered with ``async with``
-    (use ``decode_responses=False`` to get malformed entries reported per entry).
+    (use ``decode_responses=False`` to get malformed entries reported per entry). A Redis
+    Cluster: a ``redis+cluster://host:port[,host:port...]`` URL or a ``coredis.RedisCluster``
+    client; each stream is then read with an XREADGROUP of its own (a cluster serves one
+    slot per command), and ``partition_streams(..., cluster=True)`` spreads partitions over
+    the cluster's slots.
     """
     who = "from_redis_stream"
     if not isinstance(streams, str) and not isinstance(streams, Sequence):
@@ -314,8 +318,8 @@ def from_redis_stream(
             raise TypeError(f"{who}(): {arg} must be a non-empty string, got {value!r}")
     if not isinstance(client_or_url, str) and not hasattr(client_or_url, "xreadgroup"):
         raise TypeError(
-            f"{who}(): client_or_url must be a redis:// URL or a coredis.Redis client, "
-            f"got {type(client_or_url).__name__}"
+            f"{who}(): client_or_url must be a redis:// (or redis+cluster://) URL or a "
+            f"coredis.Redis (or RedisCluster) client, got {type(client_or_url).__name__}"
         )
     check_int(who, "batch", batch, minimum=1)
     block = check_number(who, "block", block, allow_zero=True)
