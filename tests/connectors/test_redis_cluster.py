@@ -407,3 +407,53 @@ async def test_a_plain_url_to_a_cluster_node_says_to_use_a_cluster_url(
             a.from_iterable([{"n": str(i)} for i in range(30)])
             | to_redis_stream(node, "s", key=lambda d: d["n"], partitions=3)
         ).collect()
+
+
+# -- lost connections ------------------------------------------------------------------------------
+
+
+async def test_source_and_sink_ride_out_dropped_connections_on_every_node(
+    redis_cluster_url: str, redis_cluster: Any
+) -> None:
+    streams = partition_streams("in", 3, cluster=True)
+    n = 600
+    async with _client(redis_cluster_url) as r:
+        await _fill(r, streams, n)
+
+    async def slow(entry: RedisEntry) -> dict[str, str]:
+        await anyio.sleep(0.003)
+        return {"n": entry.fields["n"]}
+
+    def kill_clients() -> None:
+        # Every node drops every client connection but the killer's own (SKIPME).
+        for port in redis_cluster.ports:
+            killed = _fixture.command(port, "CLIENT", "KILL", "TYPE", "normal")
+            assert killed.startswith(b":"), killed
+
+    async def drop_twice() -> None:
+        for _ in range(2):
+            await anyio.sleep(0.4)
+            await anyio.to_thread.run_sync(kill_clients)
+
+    stream = (
+        from_redis_stream(
+            redis_cluster_url, streams, group="g", consumer="w", batch=20, block=0.1,
+            idle_stop=1.5, reconnect=20,
+        )
+        | a.map_async(slow, concurrency=2)
+        | to_redis_stream(redis_cluster_url, "out", key=lambda d: d["n"], partitions=3)
+    )  # fmt: skip
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(drop_twice)
+            written = await stream.collect()
+    # Who recovers varies: coredis's cluster client retries a command on a fresh
+    # connection by itself, the operators reconnect (counted as retried) when that fails.
+    assert {e.fields["n"] for e in written} == {str(i) for i in range(n)}
+    async with _client(redis_cluster_url) as r:
+        for stream_name in streams:
+            assert await _pending(r, stream_name, "g") == 0
+        out = set()
+        for name in partition_streams("out", 3, cluster=True):
+            out |= {e.field_values["n"] for e in await r.xrange(name)}
+        assert out == {str(i) for i in range(n)}
