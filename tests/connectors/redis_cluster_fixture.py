@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,73 +100,105 @@ def node_of(ports: tuple[int, ...], key: str) -> int:
     raise AssertionError(f"no node serves {key!r}")
 
 
-def _start(binary: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
-    with (folder / "redis.log").open("wb") as out:
-        return subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(folder), "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "5000"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+class Cluster:
+    """Three cluster nodes on free ports, each in a folder of its own; restartable."""
 
+    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
+        binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if binary is None or cli is None:
+            _base._unavailable(
+                "redis-server or redis-cli is not installed (apt-get install redis-server)"
+            )
+        if importlib.util.find_spec("coredis") is None:
+            _base._unavailable("coredis is not installed (pip install 'anystream[redis]')")
+        assert binary is not None
+        assert cli is not None
+        self.binary, self.cli = binary, cli
+        self.appendonly = appendonly
+        taken: set[int] = set()
+        self.ports = tuple(_free_cluster_port(taken) for _ in range(PRIMARIES))
+        self.folders = [folder / f"node-{port}" for port in self.ports]
+        for node in self.folders:
+            node.mkdir(parents=True)
+        self.logs = tuple(node / "redis.log" for node in self.folders)
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    if binary is None or cli is None:
-        _base._unavailable(
-            "redis-server or redis-cli is not installed (apt-get install redis-server)"
-        )
-    if importlib.util.find_spec("coredis") is None:
-        _base._unavailable("coredis is not installed (pip install 'anystream[redis]')")
-    assert binary is not None
-    assert cli is not None
-    taken: set[int] = set()
-    ports = tuple(_free_cluster_port(taken) for _ in range(PRIMARIES))
-    folders = [tmp_path_factory.mktemp(f"cluster-{port}") for port in ports]
-    logs = tuple(folder / "redis.log" for folder in folders)
-    procs = [_start(binary, port, folder) for port, folder in zip(ports, folders, strict=True)]
+    def tail(self) -> str:
+        return "\n".join(f"{log}:\n{log.read_text()[-1500:]}" for log in self.logs)
 
-    def tail() -> str:
-        return "\n".join(f"{log}:\n{log.read_text()[-1500:]}" for log in logs)
-
-    try:
+    def start_node(self, port: int) -> None:
+        folder = self.folders[self.ports.index(port)]
+        with (folder / "redis.log").open("ab") as out:
+            self.procs[port] = subprocess.Popen(
+                [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "yes" if self.appendonly else "no", "--dir", str(folder),
+                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                 "--cluster-node-timeout", "5000"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + 15
-        for port, proc in zip(ports, procs, strict=True):
-            while True:
-                try:
-                    if command(port, "PING").startswith(b"+PONG"):
-                        break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"a cluster node did not start:\n{tail()}")
-                time.sleep(0.02)
+        while True:
+            try:
+                if command(port, "PING").startswith(b"+PONG"):
+                    return
+            except OSError:
+                pass
+            if self.procs[port].poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"a cluster node did not start:\n{self.tail()}")
+            time.sleep(0.02)
+
+    def stop_node(self, port: int) -> None:
+        """SIGTERM (with appendonly on, the node keeps its data and its slots)."""
+        proc = self.procs.pop(port)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
+
+    def wait_ok(self, timeout: float = 30) -> None:
+        """Until every node says ``cluster_state:ok`` (it knows the whole layout)."""
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            while b"cluster_state:ok" not in command(port, "CLUSTER", "INFO"):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the cluster did not reach cluster_state:ok:\n{self.tail()}")
+                time.sleep(0.05)
+
+    def create(self) -> None:
+        for port in self.ports:
+            self.start_node(port)
         created = subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports),
+            [self.cli, "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
              "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         if created.returncode != 0:
             pytest.fail(f"redis-cli --cluster create failed: {created.stdout}{created.stderr}")
-        # Every node must know the whole layout before a client asks any of them.
-        for port in ports:
-            while b"cluster_state:ok" not in command(port, "CLUSTER", "INFO"):
-                if time.monotonic() > deadline + 15:
-                    pytest.fail(f"the cluster did not reach cluster_state:ok:\n{tail()}")
-                time.sleep(0.05)
-        url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
-        yield RedisCluster(url, ports, logs)
+        self.wait_ok()
+
+    def close(self) -> None:
+        for port in list(self.procs):
+            self.stop_node(port)
+
+
+@contextmanager
+def running_cluster(folder: Path, *, appendonly: bool = False) -> Iterator[Cluster]:
+    cluster = Cluster(folder, appendonly=appendonly)
+    try:
+        cluster.create()
+        yield cluster
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                proc.kill()
-                proc.wait()
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield RedisCluster(cluster.url, cluster.ports, cluster.logs)
 
 
 @pytest.fixture

@@ -457,3 +457,68 @@ async def test_source_and_sink_ride_out_dropped_connections_on_every_node(
         for name in partition_streams("out", 3, cluster=True):
             out |= {e.field_values["n"] for e in await r.xrange(name)}
         assert out == {str(i) for i in range(n)}
+
+
+async def test_a_node_restarted_mid_run_then_gone_for_good(tmp_path: Path) -> None:
+    # A cluster of its own (appendonly on, so a restarted node keeps its entries).
+    with _fixture.running_cluster(tmp_path, appendonly=True) as cluster:
+        url = cluster.url
+        streams = partition_streams("in", 3, cluster=True)
+        n = 600
+        async with _client(url) as r:
+            await _fill(r, streams, n)
+
+        async def slow(entry: RedisEntry) -> dict[str, str]:
+            await anyio.sleep(0.004)
+            return {"n": entry.fields["n"]}
+
+        victim = cluster.ports[1]
+
+        async def restart() -> None:
+            await anyio.sleep(0.5)
+            await anyio.to_thread.run_sync(cluster.stop_node, victim)
+            await anyio.sleep(1.5)
+            await anyio.to_thread.run_sync(cluster.start_node, victim)
+
+        stream = (
+            from_redis_stream(
+                url, streams, group="g", consumer="w", batch=20, block=0.1, idle_stop=2.0,
+                reconnect=20,
+            )
+            | a.map_async(slow, concurrency=2)
+            | to_redis_stream(url, "out", key=lambda d: d["n"], partitions=3, reconnect=20)
+        )  # fmt: skip
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(restart)
+                written = await stream.collect()
+        stats = stream.stats()
+        assert stats[0].retried + stats["to_redis_stream"].retried >= 1
+        assert {e.fields["n"] for e in written} == {str(i) for i in range(n)}
+        cluster.wait_ok()
+        async with _client(url) as r:
+            for name in streams:
+                assert await _pending(r, name, "g") == 0
+            out = set()
+            for name in partition_streams("out", 3, cluster=True):
+                out |= {e.field_values["n"] for e in await r.xrange(name)}
+            assert out == {str(i) for i in range(n)}
+
+        # Now the node goes away for good: one clear error naming the cluster.
+        async def stop_soon() -> None:
+            await anyio.sleep(0.5)
+            await anyio.to_thread.run_sync(cluster.stop_node, victim)
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_soon)
+            with pytest.raises(ConnectionError) as info:
+                await from_redis_stream(
+                    url, streams, group="g2", consumer="w", block=0.1, reconnect=1.0
+                ).collect()
+        message = str(info.value)
+        assert "\n" not in message
+        assert message.startswith("from_redis_stream: lost the connection to Redis at")
+        assert f"127.0.0.1:{victim}" in message
+        assert "reconnect=1" in message
+        assert time.monotonic() - started < 15

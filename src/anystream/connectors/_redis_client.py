@@ -259,14 +259,17 @@ def connection_lost(exc: BaseException) -> bool:
     """``exc`` (or a leaf of its group) says the connection to the server is gone.
 
     A server still loading its data after a restart (``LOADING``) counts too: it will
-    answer once it has loaded.
+    answer once it has loaded; so does a cluster that is down (``CLUSTERDOWN``).
     """
     if isinstance(exc, BaseExceptionGroup):
         return any(connection_lost(inner) for inner in exc.exceptions)
     if _connection_error(exc) is not None:
         return True
     coredis = import_coredis("anystream.connectors.redis")
-    return isinstance(exc, coredis.exceptions.BusyLoadingError)
+    # A cluster whose node just came back says CLUSTERDOWN until the nodes agree again.
+    return isinstance(
+        exc, coredis.exceptions.BusyLoadingError | coredis.exceptions.ClusterDownError
+    )
 
 
 def check_reconnect(who: str, reconnect: object) -> float:

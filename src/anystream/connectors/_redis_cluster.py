@@ -293,16 +293,43 @@ def cluster_where(client: Any) -> str:
 
 
 async def primaries_answer(client: Any, connect_timeout: float) -> None:
-    """Raise unless every known primary accepts TCP connections and the cluster PINGs.
+    """Raise unless every known primary accepts TCP connections, says its cluster state
+    is ok (unless it wants a password first, or speaks TLS), and the cluster PINGs.
 
     Checking TCP first keeps coredis from opening (and leaking the memory streams of)
     connections that cannot connect while a node is down.
     """
+    plain = client.connection_pool.connection_kwargs.get("ssl_context") is None
     with anyio.fail_after(connect_timeout):
         for host, port in cluster_nodes(client):
-            stream = await anyio.connect_tcp(host, port)
-            await stream.aclose()
+            async with await anyio.connect_tcp(host, port) as stream:
+                if plain:
+                    await _cluster_state_ok(stream, host, port)
         await client.ping()
+
+
+async def _cluster_state_ok(stream: Any, host: str, port: int) -> None:
+    """Raise ``ConnectionError`` unless the node says ``cluster_state:ok``.
+
+    A node that has just restarted answers PING at once but refuses keyed commands
+    (CLUSTERDOWN) until the nodes agree again. Asked on the plain TCP connection just
+    opened: a node that wants a password answers NOAUTH, and then only PING decides.
+    """
+    await stream.send(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n")
+    reply = b""
+    # The state is the first line of the reply: read until it is there.
+    while b"\r\n" not in reply.partition(b"\r\n")[2] and len(reply) < 65536:
+        try:
+            reply += await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+            raise ConnectionError(
+                f"Redis Cluster node {host}:{port} closed the connection"
+            ) from exc
+        if reply.startswith(b"-"):
+            return  # NOAUTH (or an error): the PING that follows decides
+    if b"cluster_state:ok" not in reply:
+        state = reply.partition(b"cluster_state:")[2].partition(b"\r\n")[0].decode(errors="replace")
+        raise ConnectionError(f"Redis Cluster node {host}:{port} says cluster_state:{state}")
 
 
 def nodes_of(client: Any, streams: Sequence[str]) -> dict[str, tuple[str, int]]:
