@@ -269,6 +269,65 @@ async def test_collect_acknowledges_on_every_node_while_the_run_goes_on(
             assert await _pending(r, stream, "g") == 0
 
 
+async def test_slow_live_workers_over_a_cluster_do_not_steal_from_each_other(
+    redis_cluster_url: str,
+) -> None:
+    # 3 workers, 3 partitions on 3 nodes, a 50 ms stage and claim_idle=2: each worker
+    # holds far more than it finishes in 2 s; the heartbeat (per stream, on its node)
+    # keeps those entries from looking idle to the others.
+    streams = partition_streams("p", 3, cluster=True)
+    n = 900
+    processed: list[int] = []
+    async with _client(redis_cluster_url) as r:
+        await _fill(r, streams, n)
+
+        async def stage(entry: RedisEntry) -> int:
+            await anyio.sleep(0.05)
+            processed.append(int(entry.fields["n"]))
+            return int(entry.fields["n"])
+
+        async def worker(name: str) -> None:
+            await (
+                from_redis_stream(
+                    redis_cluster_url, streams, group="g", consumer=name, block=0.1,
+                    claim_idle=2.0, claim_interval=0.25, idle_stop=1.0,
+                )
+                | a.buffered(50)
+                | a.map_async(stage, concurrency=5)
+            ).collect()  # fmt: skip
+
+        with anyio.fail_after(100):
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(worker, f"w{i}")
+        assert len(processed) == n, f"{len(processed) - len(set(processed))} processed twice"
+        assert sorted(processed) == list(range(n))
+        for stream in streams:
+            assert await _pending(r, stream, "g") == 0
+
+
+async def test_idle_consumers_are_removed_from_every_partition(redis_cluster_url: str) -> None:
+    streams = partition_streams("s", 3, cluster=True)
+    async with _client(redis_cluster_url) as r:
+        await _fill(r, streams, 6)
+        for stream in streams:
+            await r.xgroup_create(stream, "g", identifier="0")
+            # "stale" read one entry of each partition and acknowledged it.
+            reply = await r.xreadgroup("g", "stale", {stream: ">"}, count=1)
+            assert reply is not None
+            await r.xack(stream, "g", [entry.identifier for entry in reply[stream]])
+        assert await r.xreadgroup("g", "holder", {streams[0]: ">"}, count=1)  # keeps one
+        await anyio.sleep(0.4)
+        entries = await from_redis_stream(
+            r, streams, group="g", consumer="w", block=0.05, claim_idle=60,
+            claim_interval=0.1, delete_idle_consumers=0.2, idle_stop=0.5,
+        ).collect()  # fmt: skip
+        assert len(entries) == 6 - 3 - 1
+        for stream in streams:
+            names = {str(info["name"]) for info in await r.xinfo_consumers(stream, "g")}
+            assert names == ({"holder", "w"} if stream == streams[0] else {"w"})
+
+
 # -- dead letters ----------------------------------------------------------------------------------
 
 
