@@ -581,3 +581,40 @@ async def test_a_node_restarted_mid_run_then_gone_for_good(tmp_path: Path) -> No
         assert f"127.0.0.1:{victim}" in message
         assert "reconnect=1" in message
         assert time.monotonic() - started < 15
+
+
+# -- credentials -----------------------------------------------------------------------------------
+
+
+async def test_acl_user_with_a_percent_encoded_password_on_every_node(
+    redis_cluster_url: str, redis_cluster: Any
+) -> None:
+    password = "p@ss:w/rd#1"
+    encoded = "p%40ss%3Aw%2Frd%231"
+    for port in redis_cluster.ports:  # ACLs are per node
+        reply = _fixture.command(
+            port, "ACL", "SETUSER", "alice", "reset", "on", f">{password}", "~*", "&*", "+@all"
+        )
+        assert reply.startswith(b"+OK"), reply
+    try:
+        nodes = redis_cluster_url.removeprefix("redis+cluster://")
+        url = f"redis+cluster://alice:{encoded}@{nodes}"
+        streams = partition_streams("s", 3, cluster=True)
+        written = await (
+            a.from_iterable([{"n": str(i)} for i in range(30)])
+            | to_redis_stream(url, "s", key=lambda d: d["n"], partitions=3)
+        ).collect()
+        assert {e.stream for e in written} == set(streams)
+        got = await from_redis_stream(
+            url, streams, group="g", consumer="c", block=0.05, idle_stop=0.4
+        ).collect()
+        assert sorted(int(e.fields["n"]) for e in got) == list(range(30))
+        wrong = f"redis+cluster://alice:not-{encoded}@{nodes}"
+        with pytest.raises(PermissionError, match="refused the credentials") as info:
+            await from_redis_stream(wrong, streams, group="g", consumer="c").collect()
+        message = str(info.value)
+        assert "alice:***@" in message
+        assert all(secret not in message for secret in ("not-", "p@ss", "p%40ss", "rd#1"))
+    finally:
+        for port in redis_cluster.ports:
+            _fixture.command(port, "ACL", "DELUSER", "alice")

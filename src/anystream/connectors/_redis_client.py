@@ -227,7 +227,11 @@ def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
             if found is not None:
                 return found
         return None
-    return exc if isinstance(exc, coredis.exceptions.AuthenticationError) else None
+    if isinstance(exc, coredis.exceptions.AuthenticationError):
+        return exc
+    # A cluster client reports a refused discovery as "cannot be connected", caused by it.
+    cause = exc.__cause__
+    return _auth_error(cause, coredis) if cause is not None else None
 
 
 async def _probe(url: str, who: str, connect_timeout: float) -> None:
