@@ -227,8 +227,9 @@ def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
             if found is not None:
                 return found
         return None
+    refused: BaseException = exc  # (coredis is Any: isinstance would make exc Any too)
     if isinstance(exc, coredis.exceptions.AuthenticationError):
-        return exc
+        return refused
     # A cluster client reports a refused discovery as "cannot be connected", caused by it.
     cause = exc.__cause__
     return _auth_error(cause, coredis) if cause is not None else None
