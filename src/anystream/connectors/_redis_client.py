@@ -20,6 +20,16 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import anyio
 
 from .._core.callables import check_int
+from ._redis_cluster import (
+    cluster_partition_streams,
+    cluster_where,
+    is_cluster,
+    is_cluster_url,
+    open_cluster,
+    primaries_answer,
+    probe_cluster,
+    release_cluster,
+)
 
 __all__ = [
     "ClientOrUrl",
@@ -84,8 +94,15 @@ def partition_for(key: object, partitions: int) -> int:
     return stable_hash(key) % partitions
 
 
-def partition_streams(stream: str, partitions: int) -> list[str]:
-    """The stream names ``to_redis_stream(..., partitions=n)`` writes: ``stream:0`` ... ."""
+def partition_streams(stream: str, partitions: int, *, cluster: bool = False) -> list[str]:
+    """The stream names ``to_redis_stream(..., partitions=n)`` writes: ``stream:0`` ... .
+
+    ``cluster=True``: the names it writes on a Redis Cluster, ``stream:{0}``,
+    ``stream:{1-3}``, ...: hash-tagged so that the partitions spread evenly over the
+    cluster's 16384 slots, hence over its primaries (see ``docs/redis.md``, Cluster).
+    """
+    if cluster:
+        return cluster_partition_streams(stream, partitions)
     check_int("partition_streams", "partitions", partitions, minimum=1)
     return [f"{stream}:{n}" for n in range(partitions)]
 
@@ -121,6 +138,8 @@ def describe(client_or_url: ClientOrUrl) -> str:
     """The server of a URL (password masked) or of a client (``host:port``), for messages."""
     if isinstance(client_or_url, str):
         return masked_url(client_or_url)
+    if is_cluster(client_or_url):
+        return cluster_where(client_or_url)
     location = getattr(getattr(client_or_url, "connection_pool", None), "location", None)
     host, port = getattr(location, "host", None), getattr(location, "port", None)
     if host is not None:
@@ -163,23 +182,32 @@ async def open_client(
         return
     coredis = import_coredis(who)
     url = client_or_url
-    context = tls_context(url, who)
-    await _probe(url, who, connect_timeout, context)
+    cluster = is_cluster_url(url)
+    context = None if cluster else tls_context(url, who)
+    if cluster:
+        await probe_cluster(url, who, connect_timeout)
+    else:
+        await _probe(url, who, connect_timeout, context)
     # coredis builds a TLS context of its own from the URL unless it is given one: give
     # it ours, so that the probe and the client verify the server the same way.
     tls: dict[str, Any] = {} if context is None else {"ssl_context": context}
     try:
-        client = coredis.Redis.from_url(
-            url,
-            decode_responses=False,
-            connect_timeout=connect_timeout,
-            decode_components=True,
-            **tls,
+        client = (
+            open_cluster(url, who, connect_timeout)
+            if cluster
+            else coredis.Redis.from_url(
+                url,
+                decode_responses=False,
+                connect_timeout=connect_timeout,
+                decode_components=True,
+                **tls,
+            )
         )
     except ValueError:
         # coredis's own message may quote the URL: keep it out, the masked URL says which.
         raise ValueError(f"{who}: not a Redis URL: {masked_url(url)!r}") from None
-    entered = False
+    # A cluster client connects (discovers the nodes) as it is entered, a plain one later.
+    entered = cluster
     try:
         async with client:
             entered = True
@@ -203,6 +231,9 @@ async def open_client(
             f"{who}: cannot connect to Redis at {masked_url(url)!r} "
             f"within {connect_timeout:g} s: {found}"
         ) from found
+    finally:
+        if cluster:
+            release_cluster(client)
 
 
 def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
@@ -213,7 +244,12 @@ def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
             if found is not None:
                 return found
         return None
-    return exc if isinstance(exc, coredis.exceptions.AuthenticationError) else None
+    refused: BaseException = exc  # (coredis is Any: isinstance would make exc Any too)
+    if isinstance(exc, coredis.exceptions.AuthenticationError):
+        return refused
+    # A cluster client reports a refused discovery as "cannot be connected", caused by it.
+    cause = exc.__cause__
+    return _auth_error(cause, coredis) if cause is not None else None
 
 
 async def _probe(
@@ -595,14 +631,17 @@ def connection_lost(exc: BaseException) -> bool:
     """``exc`` (or a leaf of its group) says the connection to the server is gone.
 
     A server still loading its data after a restart (``LOADING``) counts too: it will
-    answer once it has loaded.
+    answer once it has loaded; so does a cluster that is down (``CLUSTERDOWN``).
     """
     if isinstance(exc, BaseExceptionGroup):
         return any(connection_lost(inner) for inner in exc.exceptions)
     if _connection_error(exc) is not None:
         return True
     coredis = import_coredis("anystream.connectors.redis")
-    return isinstance(exc, coredis.exceptions.BusyLoadingError)
+    # A cluster whose node just came back says CLUSTERDOWN until the nodes agree again.
+    return isinstance(
+        exc, coredis.exceptions.BusyLoadingError | coredis.exceptions.ClusterDownError
+    )
 
 
 def check_reconnect(who: str, reconnect: object) -> float:
@@ -704,7 +743,11 @@ class Reconnect:
 
         coredis 6.9 leaks the memory streams of a connection that never connected (a
         ResourceWarning per attempt), so while nothing listens the PING is not tried.
+        On a cluster every primary it knows must accept connections.
         """
+        if is_cluster(self.client):
+            await primaries_answer(self.client, self.connect_timeout)
+            return
         location = getattr(getattr(self.client, "connection_pool", None), "location", None)
         host, port = getattr(location, "host", None), getattr(location, "port", None)
         with anyio.fail_after(self.connect_timeout):

@@ -21,8 +21,10 @@ from ._redis_client import (
     describe,
     import_coredis,
     open_client,
+    partition_streams,
     stable_hash,
 )
+from ._redis_cluster import is_cluster, reject_moved
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -64,7 +66,9 @@ def to_redis_stream(
     :class:`RedisEntry`; ``fields(item)`` converts anything else. With ``key`` and
     ``partitions`` an item goes to ``f"{stream}:{partition_for(key(item), partitions)}"``
     (a CRC-32 of the key, the same in every process, so that one key always lands in one
-    partition). ``maxlen`` caps each stream at about that many entries (``MAXLEN ~``).
+    partition); on a Redis Cluster (a cluster client or a ``redis+cluster://`` URL) the
+    partitions are ``partition_streams(stream, partitions, cluster=True)``, spread over
+    the cluster's slots. ``maxlen`` caps each stream at about that many entries (``MAXLEN ~``).
 
     Writes are pipelined: the stage takes what is available in its input buffer (up to
     ``batch`` items, which is also the buffer's size) and sends them in one round trip,
@@ -97,11 +101,17 @@ def to_redis_stream(
     connect_timeout = check_number(who, "connect_timeout", connect_timeout)
     if not isinstance(client_or_url, str) and not hasattr(client_or_url, "xadd"):
         raise TypeError(
-            f"{who}(): client_or_url must be a redis:// URL or a coredis.Redis client, "
-            f"got {type(client_or_url).__name__}"
+            f"{who}(): client_or_url must be a redis:// (or redis+cluster://) URL or a "
+            f"coredis.Redis (or RedisCluster) client, got {type(client_or_url).__name__}"
         )
     to_fields = fields or _default_fields
     name = f"{who}({stream!r})"
+    # On a cluster the partitions are hash-tagged names spread over the slots.
+    names = (
+        partition_streams(stream, partitions, cluster=is_cluster(client_or_url))
+        if partitions is not None
+        else []
+    )
 
     def target(item: Any) -> str:
         if key is None or partitions is None:
@@ -111,7 +121,7 @@ def to_redis_stream(
         except Exception as exc:
             add_operator_note(exc, name)
             raise
-        return f"{stream}:{stable_hash(k) % partitions}"  # partition_for, checked once
+        return names[stable_hash(k) % partitions]  # partition_for, checked once
 
     def convert(item: Any) -> Mapping[str, FieldValue]:
         try:
@@ -156,6 +166,7 @@ def to_redis_stream(
                         if reconnect and connection_lost(exc):
                             await again.recover(exc)  # raises once it gives up
                             continue
+                        reject_moved(exc, who, describe(client_or_url))  # a cluster node
                         add_operator_note(exc, name)
                         raise
                     break

@@ -25,6 +25,7 @@ from ._redis_client import (
     logger,
     open_client,
 )
+from ._redis_cluster import is_cluster, reject_moved
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -294,7 +295,11 @@ def from_redis_stream(
 
     ``client_or_url``: a ``redis://`` URL (a client is opened and closed per run, with a
     ``connect_timeout``) or a ``coredis.Redis`` client already entered with ``async with``
-    (use ``decode_responses=False`` to get malformed entries reported per entry).
+    (use ``decode_responses=False`` to get malformed entries reported per entry). A Redis
+    Cluster: a ``redis+cluster://host:port[,host:port...]`` URL or a ``coredis.RedisCluster``
+    client; each stream is then read with an XREADGROUP of its own (a cluster serves one
+    slot per command), and ``partition_streams(..., cluster=True)`` spreads partitions over
+    the cluster's slots.
     """
     who = "from_redis_stream"
     if not isinstance(streams, str) and not isinstance(streams, Sequence):
@@ -313,8 +318,8 @@ def from_redis_stream(
             raise TypeError(f"{who}(): {arg} must be a non-empty string, got {value!r}")
     if not isinstance(client_or_url, str) and not hasattr(client_or_url, "xreadgroup"):
         raise TypeError(
-            f"{who}(): client_or_url must be a redis:// URL or a coredis.Redis client, "
-            f"got {type(client_or_url).__name__}"
+            f"{who}(): client_or_url must be a redis:// (or redis+cluster://) URL or a "
+            f"coredis.Redis (or RedisCluster) client, got {type(client_or_url).__name__}"
         )
     check_int(who, "batch", batch, minimum=1)
     block = check_number(who, "block", block, allow_zero=True)
@@ -360,7 +365,11 @@ def from_redis_stream(
         acks = _Acks()
         try:
             async with open_client(client_or_url, who, connect_timeout) as client:
-                await _prepare_groups(client, names, group, start_id, create_group=create_group)
+                try:
+                    await _prepare_groups(client, names, group, start_id, create_group=create_group)
+                except Exception as exc:
+                    reject_moved(exc, who, describe(client_or_url))  # a node of a cluster
+                    raise
                 letters = _Letters(client, dead_letter_stream)
                 again = Reconnect(
                     client, who, describe(client_or_url), reconnect, connect_timeout,
@@ -375,7 +384,7 @@ def from_redis_stream(
                         batch=batch, block=block, claim_idle=claim_idle,
                         claim_interval=interval, dead_letter=dead_letter, idle_stop=idle_stop,
                         delete_idle=delete_idle_consumers, max_deliveries=max_deliveries,
-                        reconnect=again, read_ahead=read_ahead,
+                        reconnect=again, read_ahead=read_ahead, per_stream=is_cluster(client),
                     )  # fmt: skip
                     await reader.run()
                     # End of input for the pipeline; what is in flight still drains and is
@@ -494,6 +503,7 @@ class _Reader:
         max_deliveries: int | None = None,
         reconnect: Reconnect | None = None,
         read_ahead: int | None = None,
+        per_stream: bool = False,
     ) -> None:
         self.client = client
         self.streams = streams
@@ -513,6 +523,10 @@ class _Reader:
         self.max_deliveries = max_deliveries
         self.reconnect = reconnect
         self.read_ahead = read_ahead
+        # One XREADGROUP per stream (a cluster: streams of different slots).
+        self.per_stream = per_stream
+        self._last_entry = anyio.current_time()
+        self._failure: Exception | None = None  # the first reading loop's failure
 
     async def run(self) -> None:
         """Read until the end (``idle_stop``, a stop); reconnect when the server goes away.
@@ -537,21 +551,44 @@ class _Reader:
         # Phase 1: this consumer's own pending entries (a restart after a crash).
         await self._own_pending(probation=suspects)
         # Phase 2: claim from dead consumers now and then; read new entries.
+        self._last_entry = anyio.current_time()
+        if not self.per_stream or len(self.streams) == 1:
+            await self._read_new(self.streams)
+            return
+        # A cluster serves one slot per command: each stream gets a reading loop of its
+        # own (they share the client's pool, the acks and the idle_stop clock). The first
+        # failure ends the others after their current read instead of cancelling them:
+        # coredis 6.9 leaks a connection cancelled while it connects.
+        self._failure = None
+        async with anyio.create_task_group() as tg:
+            for name in self.streams:
+                tg.start_soon(self._read_one, name)
+        if self._failure is not None:
+            raise self._failure
+
+    async def _read_one(self, stream: str) -> None:
+        try:
+            await self._read_new([stream])
+        except Exception as exc:
+            if self._failure is None:
+                self._failure = exc
+
+    async def _read_new(self, streams: list[str]) -> None:
+        """Claim now and then and read new entries of ``streams`` until the end."""
         next_claim = anyio.current_time()
-        last_entry = anyio.current_time()
-        new = dict.fromkeys(self.streams, ">")
-        while not self.stop.stopping:
+        new = dict.fromkeys(streams, ">")
+        while not self.stop.stopping and self._failure is None:
             now = anyio.current_time()
             if now >= next_claim:
-                if await self._claim():
-                    last_entry = anyio.current_time()  # after the hand-over, as below
+                if await self._claim(streams):
+                    self._last_entry = anyio.current_time()  # after the hand-over, as below
                 if self.delete_idle_ms is not None:
-                    await self._delete_idle_consumers(self.delete_idle_ms)
+                    await self._delete_idle_consumers(self.delete_idle_ms, streams)
                 next_claim = anyio.current_time() + self.claim_interval
                 continue
             block = self.block_ms
             if self.idle_stop is not None:
-                left = last_entry + self.idle_stop - now
+                left = self._last_entry + self.idle_stop - now
                 if left <= 0:
                     return
                 block = min(block, max(1, int(left * 1000)))
@@ -574,7 +611,7 @@ class _Reader:
                     await self._hand_over(as_text(stream), entries, {})
                     # Idle from when the pipeline took the last one: time spent waiting
                     # for it to take them (backpressure) is not idle.
-                    last_entry = anyio.current_time()
+                    self._last_entry = anyio.current_time()
 
     async def _own_pending(self, *, probation: bool = True) -> None:
         """Re-read the entries delivered to this consumer name and never acknowledged.
@@ -620,7 +657,7 @@ class _Reader:
         )  # fmt: skip
         return {as_text(row.identifier): int(row.delivered) for row in rows}
 
-    async def _claim(self) -> int:
+    async def _claim(self, streams: list[str]) -> int:
         """Take over every stream's entries pending elsewhere for over ``claim_idle``.
 
         XPENDING with IDLE lists them (with their owner and delivery count), then XCLAIM
@@ -629,7 +666,7 @@ class _Reader:
         deliveries that never happened. Returns the number handed over.
         """
         handed = 0
-        for stream in self.streams:
+        for stream in streams:
             start = "-"
             while not self.stop.stopping:
                 rows = await self.client.xpending(
@@ -666,10 +703,10 @@ class _Reader:
                     break
         return handed
 
-    async def _delete_idle_consumers(self, idle_ms: int) -> int:
+    async def _delete_idle_consumers(self, idle_ms: int, streams: list[str]) -> int:
         """XGROUP DELCONSUMER the group's idle consumers without pending entries."""
         removed = 0
-        for stream in self.streams:
+        for stream in streams:
             for info in await self.client.xinfo_consumers(stream, self.group):
                 fields = {as_text(k): v for k, v in info.items()}
                 name = as_text(fields["name"])

@@ -29,8 +29,15 @@ The client is `coredis <https://coredis.readthedocs.io>`_ (6.x), which is built 
 so both operators run on asyncio and on trio. coredis is imported only when one of them
 is called.
 
+Redis Cluster: pass a ``redis+cluster://host:port[,host:port...]`` URL or a
+``coredis.RedisCluster`` client, and name the partitions with
+``partition_streams(stream, n, cluster=True)`` (hash-tagged names spread over the
+cluster's slots, which ``to_redis_stream(..., partitions=n)`` writes on a cluster); the
+source reads each stream with a command of its own, from the node that serves it.
+
 The implementation is split by job: _redis_client.py (entries, partitioning, clients),
-_redis_source.py (:func:`from_redis_stream`) and _redis_sink.py (:func:`to_redis_stream`).
+_redis_cluster.py (cluster URLs, slots and partition names), _redis_source.py
+(:func:`from_redis_stream`) and _redis_sink.py (:func:`to_redis_stream`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@ acknowledgements through windows its events would be redelivered and counted by 
 survivor, but the commit would then need to be per window; the per-event form is correct
 either way and keeps the sink exact.)
 
+Against a Redis Cluster, give ``--url redis+cluster://host:port[,host:port...]``: the
+partitions are spread over the cluster's slots (``partition_streams(..., cluster=True)``)
+and the sink, seen-set and window keys share the hash tag ``{<prefix>}`` so that the
+commit script's keys are in one slot.
+
 Run it by hand: see ``docs/redis.md``.
 """
 
@@ -55,6 +60,7 @@ from ..connectors._redis_client import (
     open_client,
     with_tls_ca,
 )
+from ..connectors._redis_cluster import is_cluster_url
 from ..connectors.redis import (
     RedisEntry,
     from_redis_stream,
@@ -103,13 +109,19 @@ return 1
 """
 
 
-def keys(prefix: str) -> dict[str, str]:
-    """The Redis keys the demo uses under ``prefix``."""
+def keys(prefix: str, *, cluster: bool = False) -> dict[str, str]:
+    """The Redis keys the demo uses under ``prefix``.
+
+    On a cluster the commit script's three keys share the hash tag ``{prefix}`` (one
+    slot, so one script may write them all), and the event partitions are
+    ``partition_streams(events, P, cluster=True)``, spread over the slots.
+    """
+    tag = f"{{{prefix}}}" if cluster else prefix
     return {
         "events": f"{prefix}:events",
-        "sink": f"{prefix}:sink",
-        "seen": f"{prefix}:seen",
-        "windows": f"{prefix}:windows",
+        "sink": f"{tag}:sink",
+        "seen": f"{tag}:seen",
+        "windows": f"{tag}:windows",
     }
 
 
@@ -138,6 +150,7 @@ async def produce(
     malformed: int = 0,
 ) -> int:
     """Write the demo's events to ``partitions`` streams; return the number written."""
+    # On a cluster the sink writes the cluster's partition names (the worker reads them).
     stream = from_iterable(make_events(events, seed=seed, malformed=malformed)) | to_redis_stream(
         url, keys(prefix)["events"], key=lambda e: e["id"], partitions=partitions, batch=500
     )
@@ -220,7 +233,8 @@ def build_worker(
     ``client`` (a coredis client, entered) runs the commit script; the source opens its
     own connection from ``url``.
     """
-    names = keys(prefix)
+    cluster = is_cluster_url(url)
+    names = keys(prefix, cluster=cluster)
     service = RegionService(latency)
     tally = summary if summary is not None else WorkerSummary(consumer)
     script = client.register_script(COMMIT_SCRIPT)
@@ -264,7 +278,7 @@ def build_worker(
 
     source = from_redis_stream(
         url,
-        partition_streams(names["events"], partitions),
+        partition_streams(names["events"], partitions, cluster=cluster),
         group=group,
         consumer=consumer,
         batch=50,
@@ -346,7 +360,11 @@ async def worker(
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default="redis://localhost:6379", help="Redis URL")
+    parser.add_argument(
+        "--url",
+        default="redis://localhost:6379",
+        help="Redis URL; a cluster: redis+cluster://host:port[,host:port...]",
+    )
     parser.add_argument(
         "--tls-ca",
         default=None,
