@@ -89,7 +89,6 @@ import anyio
 __all__ = ["STOPPED", "Aborted", "StopState", "check_grace", "relay_signals"]
 
 T = TypeVar("T")
-R = TypeVar("R")
 P = ParamSpec("P")
 
 
@@ -198,17 +197,18 @@ class StopState:
             self.pulling = False
 
     async def finish_item(
-        self, finish: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R:
+        self, finish: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         """Finish the item in hand after a stop: ``await finish(*args, **kwargs)`` shielded.
 
         For the item a loop pulled as the stop arrived (see :meth:`pull`); the loop ends
         after it. Shielded from the stop, not from an abort (:meth:`finishing`): the
         stop's cancellation of the source's scope must not land on the hand-off of an
-        item already pulled, and an abort must still end the wait.
+        item already pulled, and an abort must still end the wait. After an abort the
+        finish is abandoned and this returns.
         """
         with self.finishing():
-            return await finish(*args, **kwargs)
+            await finish(*args, **kwargs)
 
     @contextmanager
     def finishing(self) -> Iterator[anyio.CancelScope]:
