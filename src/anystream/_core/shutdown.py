@@ -23,8 +23,9 @@ cancelled: the flag is seen right after the send completes). Everything already 
 flows through to the consumer, windows flush, and iteration ends normally. Any other
 wait with an item in hand (a sync source's checkpoint every ``CHECKPOINT_EVERY`` items)
 is not "inside the source": ``pulling`` stays false there and the flag is seen right
-after. Every loop that pulls does so through :meth:`StopState.pull` (the generated loops
-inline it), which is this paragraph in code.
+after. Every loop that waits inside its source pulls through :meth:`StopState.pull` (the
+generated loops inline it), which is this paragraph in code; a sync source's pull does
+not wait, so its loop just checks the flag first.
 
 Two consequences. The source must be alone in that cancel scope, so when generator
 operators follow the source the runner puts a rendezvous between them. And a pipeline

@@ -570,8 +570,10 @@ class _Reader:
             # Not cancel-safe: entries a cancelled XREADGROUP delivered would sit in this
             # consumer's pending list without reaching the pipeline. A stop is seen after
             # at most ``block``.
-            read = partial(self.client.xreadgroup, self.group, self.consumer, new)
-            reply = await self.stop.pull(partial(read, count=count, block=block), cancel_safe=False)
+            read = partial(
+                self.client.xreadgroup, self.group, self.consumer, new, count=count, block=block
+            )
+            reply = await self.stop.pull(read, cancel_safe=False)
             if reply is STOPPED:
                 return
             for stream, entries in (reply or {}).items():
