@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 
 from anystream import (
     Aborted,
+    Acked,
     Stream,
     Window,
     buffered,
+    from_acked,
     from_iterable,
     map,
     map_async,
@@ -607,3 +609,42 @@ async def test_a_stop_at_a_sync_sources_checkpoint_keeps_the_item_in_hand(shape:
             got.append(x)
     assert len(pulled) > 1
     assert got == pulled
+
+
+class AckedGate:
+    """Gate's items as Acked ones, recording which were acked."""
+
+    def __init__(self) -> None:
+        self.gate = Gate()
+        self.acked: list[int] = []
+
+    def __aiter__(self) -> AckedGate:
+        return self
+
+    async def __anext__(self) -> Acked[int]:
+        x = await self.gate.__anext__()
+        return Acked(x, ack=lambda: self.acked.append(x), nack=lambda reason: None)
+
+
+async def test_an_acknowledged_item_pulled_as_the_stop_arrives_is_delivered_and_acked() -> None:
+    """The race of finish_item's test through the runner's tracked loop (acks.py)."""
+    src = AckedGate()
+    got: list[int] = []
+    async with (
+        anyio.create_task_group() as tg,
+        (from_acked(src) | buffered(0)).stream() as run,
+    ):
+
+        async def driver() -> None:
+            src.gate.event.set()  # item 1 flows to the consumer
+            await anyio.sleep(0.5)  # the consumer is busy: nobody waits on the hand-off
+            src.gate.event.set()  # the source's pull completes...
+            run.stop()  # ...and the stop arrives in the same step
+
+        tg.start_soon(driver)
+        async for x in run:
+            got.append(x)
+            await anyio.sleep(1)
+    assert src.gate.produced == 2
+    assert got == [1, 2]
+    assert src.acked == [1, 2]
