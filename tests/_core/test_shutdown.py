@@ -71,6 +71,10 @@ async def _slow(x: int) -> int:
     return x
 
 
+def _same(x: int) -> int:
+    return x
+
+
 async def _forever(x: int) -> int:
     await anyio.sleep(3600)
     return x
@@ -592,7 +596,7 @@ async def test_a_stop_at_a_sync_sources_checkpoint_keeps_the_item_in_hand(shape:
 
     stream: Stream[int] = from_iterable(numbers())
     if shape in ("map", "map_into_buffer_of_1"):
-        stream = stream | map(lambda x: x)
+        stream = stream | map(_same)
     elif shape == "take":
         stream = stream | take(10**9)
     stream = stream | buffered(1 if shape == "map_into_buffer_of_1" else 100_000)
