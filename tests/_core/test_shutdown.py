@@ -10,25 +10,31 @@ source's ``finally`` must have run by the time the ``async with`` block exits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
+from anyio.streams.memory import MemoryObjectSendStream
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from anystream import (
     Aborted,
+    Acked,
     Stream,
     Window,
     buffered,
+    from_acked,
     from_iterable,
     map,
     map_async,
+    take,
     tumbling_window,
     where,
 )
+from anystream._core.shutdown import STOPPED, StopState
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +68,10 @@ class Ticker:
 
 async def _slow(x: int) -> int:
     await anyio.sleep(0.05)
+    return x
+
+
+def _same(x: int) -> int:
     return x
 
 
@@ -392,3 +402,253 @@ async def test_abort_during_a_graceful_stop_raises_its_error() -> None:
     assert src.closed
     assert got == list(range(6))
     assert src.produced > 6
+
+
+# -- the protocol's helpers: StopState.pull() and StopState.finish_item() -------------------
+
+
+async def _source_loop(
+    st: StopState, source: Any, tx: MemoryObjectSendStream[int], *, shielded: bool = True
+) -> None:
+    """A source loop written with the helpers, as StopState's docstring shows."""
+    anext = source.__anext__
+    while True:
+        try:
+            x = await st.pull(anext)
+        except StopAsyncIteration:
+            break
+        if x is STOPPED:
+            break
+        if st.stopping and shielded:
+            await st.finish_item(tx.send, x)
+            break
+        await tx.send(x)
+
+
+def _stop(st: StopState, scope: anyio.CancelScope) -> None:
+    """What Run.stop() does: request the stop, and interrupt a wait inside the source."""
+    st.request()
+    if st.pulling:
+        scope.cancel()
+
+
+async def test_pull_after_a_stop_returns_stopped_without_pulling() -> None:
+    st = StopState()
+    calls: list[str] = []
+
+    async def receive() -> int:
+        calls.append("receive")
+        return 1
+
+    assert await st.pull(receive) == 1
+    st.request()
+    assert await st.pull(receive) is STOPPED
+    assert await st.pull(receive, cancel_safe=False) is STOPPED
+    assert calls == ["receive"]
+    assert repr(STOPPED) == "STOPPED"
+
+
+async def test_pull_marks_pulling_only_while_waiting_inside_a_cancel_safe_receive() -> None:
+    st = StopState()
+    seen: list[bool] = []
+
+    async def receive() -> str:
+        seen.append(st.pulling)
+        await anyio.sleep(0.1)
+        seen.append(st.pulling)
+        return "item"
+
+    async def end() -> str:
+        assert st.pulling
+        raise StopAsyncIteration
+
+    assert await st.pull(receive) == "item"
+    assert not st.pulling
+    assert await st.pull(receive, cancel_safe=False) == "item"
+    assert seen == [True, True, False, False]
+    with pytest.raises(StopAsyncIteration):  # the end of input is the caller's to handle
+        await st.pull(end)
+    assert not st.pulling
+
+
+async def test_a_stop_while_parked_in_pull_interrupts_the_wait_and_loses_nothing() -> None:
+    st = StopState()
+    gate = Gate()
+    tx, rx = anyio.create_memory_object_stream[int](10)
+    scope = anyio.CancelScope()
+    start = anyio.current_time()
+
+    async def later() -> None:
+        gate.event.set()  # item 1
+        await anyio.sleep(1.0)
+        _stop(st, scope)  # the loop is parked inside the source, waiting for item 2
+
+    with rx:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(later)
+            with tx, scope:
+                await _source_loop(st, gate, tx)
+        assert scope.cancelled_caught  # the wait was interrupted, not waited out
+        assert anyio.current_time() - start == pytest.approx(1.0)
+        assert gate.produced == 1
+        assert [x async for x in rx] == [1]
+
+
+async def test_a_stop_before_the_first_pull_pulls_nothing() -> None:
+    st = StopState()
+    gate = Gate()
+    tx, rx = anyio.create_memory_object_stream[int](10)
+    st.request()
+    gate.event.set()
+    with rx:
+        with tx:
+            await _source_loop(st, gate, tx)
+        assert gate.produced == 0
+        assert [x async for x in rx] == []
+
+
+@pytest.mark.parametrize("shielded", [True, False])
+async def test_finish_item_keeps_the_item_pulled_as_the_stop_arrived(shielded: bool) -> None:
+    """The pull completes in the same step as the stop, and the hand-off is full.
+
+    The stop cancels the source's scope (the loop was pulling), but the cancellation can
+    only land at the loop's next wait: the send of the item just pulled. Under
+    ``finish_item`` the item is delivered; the unshielded loop (the control) loses it,
+    which shows the race really happens here.
+    """
+    st = StopState()
+    gate = Gate()
+    tx, rx = anyio.create_memory_object_stream[int](0)
+    scope = anyio.CancelScope()
+    got: list[int] = []
+
+    async def consume() -> None:
+        async with rx:
+            async for x in rx:
+                got.append(x)
+                await anyio.sleep(1)  # busy: nobody waits on the hand-off meanwhile
+
+    async def driver() -> None:
+        gate.event.set()  # item 1 flows to the consumer
+        await anyio.sleep(0.5)
+        gate.event.set()  # the source's pull completes...
+        _stop(st, scope)  # ...and the stop arrives in the same step
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        tg.start_soon(driver)
+        with scope:
+            await _source_loop(st, gate, tx, shielded=shielded)
+        tx.close()
+    assert gate.produced == 2
+    if shielded:
+        assert got == [1, 2]
+        assert not scope.cancelled_caught
+    else:
+        assert got == [1]
+        assert scope.cancelled_caught
+
+
+async def test_an_abort_ends_finish_item_still_waiting_for_a_reader() -> None:
+    st = StopState()
+    tx, rx = anyio.create_memory_object_stream[int](0)
+    outer = anyio.CancelScope()
+    start = anyio.current_time()
+
+    async def abort_later() -> None:
+        await anyio.sleep(1.0)
+        outer.cancel()  # the stop's cancellation: the shield keeps it out
+        await anyio.sleep(1.0)
+        st.abort()  # the abort's: it gets in
+
+    finished_at = None
+    with tx, rx:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(abort_later)
+            with outer:
+                st.request()
+                await st.finish_item(tx.send, 7)  # nobody ever reads
+                finished_at = anyio.current_time()
+        assert finished_at is not None  # the shield held the stop's cancellation off...
+        assert finished_at - start == pytest.approx(2.0)  # ...until the abort
+        assert rx.statistics().current_buffer_used == 0  # the send was abandoned
+        # After an abort a new finish does not wait at all.
+        await st.finish_item(tx.send, 8)
+        assert anyio.current_time() - start == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("shape", ["plain", "map", "take", "map_into_buffer_of_1"])
+async def test_a_stop_at_a_sync_sources_checkpoint_keeps_the_item_in_hand(shape: str) -> None:
+    """A sync source yields to the event loop every CHECKPOINT_EVERY items, after a pull.
+
+    That wait is not inside the source (the item just pulled is in hand), so a stop from
+    another task arriving there must not cancel the source's scope: the item is finished
+    and the loop ends. The loop used to mark ``pulling`` there, and the item was lost.
+    """
+    pulled: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        i = 0
+        while True:
+            pulled.append(i)
+            yield i
+            i += 1
+
+    stream: Stream[int] = from_iterable(numbers())
+    if shape in ("map", "map_into_buffer_of_1"):
+        stream = stream | map(_same)
+    elif shape == "take":
+        stream = stream | take(10**9)
+    stream = stream | buffered(1 if shape == "map_into_buffer_of_1" else 100_000)
+    got: list[int] = []
+    async with anyio.create_task_group() as tg, stream.stream() as run:
+
+        async def stopper() -> None:
+            for _ in range(3):  # into the source task's first few checkpoints
+                await anyio.lowlevel.checkpoint()
+            run.stop()
+
+        tg.start_soon(stopper)
+        async for x in run:
+            got.append(x)
+    assert len(pulled) > 1
+    assert got == pulled
+
+
+class AckedGate:
+    """Gate's items as Acked ones, recording which were acked."""
+
+    def __init__(self) -> None:
+        self.gate = Gate()
+        self.acked: list[int] = []
+
+    def __aiter__(self) -> AckedGate:
+        return self
+
+    async def __anext__(self) -> Acked[int]:
+        x = await self.gate.__anext__()
+        return Acked(x, ack=lambda: self.acked.append(x), nack=lambda reason: None)
+
+
+async def test_an_acknowledged_item_pulled_as_the_stop_arrives_is_delivered_and_acked() -> None:
+    """The race of finish_item's test through the runner's tracked loop (acks.py)."""
+    src = AckedGate()
+    got: list[int] = []
+    async with (
+        anyio.create_task_group() as tg,
+        (from_acked(src) | buffered(0)).stream() as run,
+    ):
+
+        async def driver() -> None:
+            src.gate.event.set()  # item 1 flows to the consumer
+            await anyio.sleep(0.5)  # the consumer is busy: nobody waits on the hand-off
+            src.gate.event.set()  # the source's pull completes...
+            run.stop()  # ...and the stop arrives in the same step
+
+        tg.start_soon(driver)
+        async for x in run:
+            got.append(x)
+            await anyio.sleep(1)
+    assert src.gate.produced == 2
+    assert got == [1, 2]
+    assert src.acked == [1, 2]

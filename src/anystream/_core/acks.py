@@ -54,6 +54,7 @@ from .handoff import END, receive_or_end
 from .kernels import Chain
 from .operator import Kernel
 from .poll import WAIT, poll
+from .shutdown import STOPPED, StopState
 from .stats import StageCounts
 
 __all__ = ["Acked", "Token", "Tokens", "tracked_loop"]
@@ -175,18 +176,17 @@ def _open_tracked_source(
         return from_sync(it)
 
     async def from_async(source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Token]]:
-        # The same stop protocol as the fused loops (see shutdown.py): ``pulling`` is set
-        # only while waiting inside the source, where a stop may cancel the wait.
+        # The same stop protocol as the fused loops (StopState.pull, shutdown.py): a stop
+        # may cancel only the wait inside the source.
         anext = source.__anext__
         try:
-            while not stop.stopping:
-                stop.pulling = True
+            while True:
                 try:
-                    item = await anext()
+                    item = await stop.pull(anext)
                 except StopAsyncIteration:
                     return
-                finally:
-                    stop.pulling = False
+                if item is STOPPED:
+                    return
                 yield wrap(item)
         finally:
             if owned:
@@ -233,8 +233,9 @@ def tracked_loop(
     """
     kind, it = source
     if is_source:
-        # A task source stops by itself; only an iterated source needs the stop flags.
-        flags = _NoStop() if task_source else stop
+        # A task source stops by itself; only an iterated source needs the stop flags
+        # (the task's items are pulled through a StopState that is never stopped).
+        flags = StopState() if task_source else stop
         pairs = _open_tracked_source(kind, it, live, source_name, flags)
     else:
         pairs = _from_stream(it)
@@ -297,8 +298,7 @@ def tracked_loop(
                     # had already produced ``x`` (the cancellation is delivered at the next
                     # wait): finish this item shielded from the stop (not from an abort:
                     # shutdown.py) so it is not lost, then stop.
-                    with stop.finishing():
-                        await handle(x, token)
+                    await stop.finish_item(handle, x, token)
                     break
                 await handle(x, token)
                 if satisfied():
@@ -307,11 +307,6 @@ def tracked_loop(
             await pairs.aclose()  # type: ignore[attr-defined]
 
     return drive()
-
-
-class _NoStop:
-    stopping = False
-    pulling = False
 
 
 async def _send_pair(stream: Any, pair: tuple[Any, Any]) -> None:

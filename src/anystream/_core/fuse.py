@@ -8,7 +8,7 @@ a cheap per-item pipeline (docs/concepts.md). The runner instead generates, once
     async def seg(src, out, cnt, st, close_upstream):
         anext = src.__anext__
         while True:
-            if st.stopping: break
+            if st.stopping: break              # StopState.pull(), inlined
             st.pulling = True
             try:
                 x = await anext()
@@ -212,6 +212,8 @@ inbuf, waiting_senders = rx_fast(src)
 patient_rx = True  # yield once before parking (see "Parking")
 """
 
+# ``$stop_check`` .. ``$pulled`` is StopState.pull() inlined (shutdown.py): the stop is
+# checked before the pull, and ``pulling`` is set only while waiting inside the source.
 AITER = """\
 while $running:
     $stop_check
@@ -245,15 +247,15 @@ while $running:
     $item
 """
 
-# Every CHECKPOINT_EVERY items, a sync source lets the event loop run.
+# Every CHECKPOINT_EVERY items, a sync source lets the event loop run. Not a wait inside
+# the source: ``x`` is in hand, so ``pulling`` stays false and a stop cannot cancel it
+# here; the stop flag is seen right after (shutdown.py).
 TICK = """\
 tick += 1
 if tick >= K:
     tick = 0
     $publish
-    $pulling
     await checkpoint()
-    $pulled
     $refresh
 """
 
@@ -308,9 +310,9 @@ PUT_BACK = "inbuf.extendleft(reversed([*batch]))"
 
 # -- the item in hand --
 
-# After a stop, finish the item in hand shielded from the stop but not from an abort
-# (StopState.finishing, shutdown.py), then stop (see compile_kernels). A one-pass loop:
-# the body's ``continue`` (a drop) must end this item, not pull the next.
+# After a stop, finish the item in hand shielded from the stop but not from an abort,
+# then stop: StopState.finish_item() inlined (shutdown.py). A one-pass loop: the body's
+# ``continue`` (a drop) must end this item, not pull the next.
 SHIELDED_ITEM = """\
 if st.stopping:
     with st.finishing():

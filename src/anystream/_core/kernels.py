@@ -36,12 +36,15 @@ drops are counted in the field of ``cnt[i]`` named by its reason (``filtered``,
 
 Stop (``StopState``, see ``shutdown.py``), for a *stoppable* loop (the one that owns the
 source; a loop fed by a memory stream never looks at the flag: a stop reaches it as the
-end of its input): the stop flag is checked before each pull, and ``pulling`` is set while the loop
-waits inside an async source (or at a sync source's checkpoint). One exception, kept from
-the fused loop for speed: a sync source with no ``take``, whose output is not
-``"yield"``, is read with a ``for`` loop, which checks the flag only *after* each pull.
-When the flag is seen after a pull (output not ``"yield"``), the item in hand is
-finished under a shield and the loop ends, so a stop never loses a pulled item.
+end of its input): an async source is read through ``StopState.pull``, which checks the flag
+before each pull and sets ``pulling`` while the loop waits inside the source; a sync
+source's flag is checked before each pull too, and ``pulling`` is never set at its
+checkpoint, where the item just pulled is in hand. One exception, kept from the fused
+loop for speed: a sync source with no ``take``, whose output is not ``"yield"``, is read
+with a ``for`` loop, which checks the flag only *after* each pull. When the flag is seen
+after a pull (output not ``"yield"``), the item in hand is finished by
+``StopState.finish_item`` (under a shield) and the loop ends, so a stop never loses a
+pulled item.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from anyio import EndOfStream
 from ._backends import native_checkpoint
 from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
+from .shutdown import STOPPED
 
 if TYPE_CHECKING:
     from .operator import Kernel
@@ -221,27 +225,21 @@ def interpret(
     """
     _check_shape([k.kind for k in kernels], source, output)
     has_take = any(k.kind == "take" for k in kernels)
-    # See "Stop" in the module docstring.
-    checks_before_pull = stoppable and (
-        source == "aiter" or (source == "iter" and (has_take or output == "yield"))
-    )
+    # See "Stop" in the module docstring (an async source checks in StopState.pull).
+    sync_checks_first = stoppable and source == "iter" and (has_take or output == "yield")
     shielded = stoppable and output != "yield" and source in ("iter", "aiter")
 
     def puller(src: Any, st: Any) -> Callable[[], Any]:
-        """``await pull()``: the next item, or ``_END``."""
+        """``await pull()``: the next item, or ``_END`` (end of input, or stopped first)."""
         if source == "aiter":
             anext = src.__anext__
 
             async def pull_async() -> Any:
-                if stoppable:
-                    st.pulling = True
                 try:
-                    x = await anext()
+                    x = await st.pull(anext) if stoppable else await anext()
                 except StopAsyncIteration:
                     return _END
-                if stoppable:
-                    st.pulling = False
-                return x
+                return _END if x is STOPPED else x
 
             return pull_async
         if source == "iter":
@@ -251,6 +249,8 @@ def interpret(
 
             async def pull_sync() -> Any:
                 nonlocal tick
+                if sync_checks_first and st.stopping:
+                    return _END
                 try:
                     x = nxt()
                 except StopIteration:
@@ -258,11 +258,9 @@ def interpret(
                 tick += 1
                 if tick >= CHECKPOINT_EVERY:
                     tick = 0
-                    if stoppable:
-                        st.pulling = True
+                    # Not a wait inside the source: ``x`` is in hand, so a stop must not
+                    # cancel this (``pulling`` stays false); the flag is seen right after.
                     await checkpoint()
-                    if stoppable:
-                        st.pulling = False
                 return x
 
             return pull_sync
@@ -294,8 +292,6 @@ def interpret(
             chain = Chain(kernels, cnt)
             pull = puller(src, st)
             while not chain.done:
-                if checks_before_pull and st.stopping:
-                    break
                 x = await pull()
                 if x is _END:
                     break
@@ -321,23 +317,20 @@ def interpret(
             async def deliver(x: Any) -> None:
                 append(x)
 
+        async def handle(x: Any) -> None:
+            keep, x = await chain.apply(x)
+            if keep:
+                await deliver(x)
+
         while not chain.done:
-            if checks_before_pull and st.stopping:
-                break
             x = await pull()
             if x is _END:
                 break
             if shielded and st.stopping:
-                # Finish the item in hand, then stop (see "Stop" above): shielded from
-                # the stop, not from an abort (StopState.finishing, shutdown.py).
-                with st.finishing():
-                    keep, x = await chain.apply(x)
-                    if keep:
-                        await deliver(x)
+                # Finish the item in hand, then stop (see "Stop" above).
+                await st.finish_item(handle, x)
                 break
-            keep, x = await chain.apply(x)
-            if keep:
-                await deliver(x)
+            await handle(x)
         await finish(chain, src, close_upstream)
 
     return seg

@@ -20,7 +20,12 @@ own cancel scope. That scope encloses the source loop but the loop only ever wai
 there in two places: inside the source (cancelling loses nothing that was pulled: the
 source's ``finally`` runs and it is done) or inside a hand-off to the next stage (never
 cancelled: the flag is seen right after the send completes). Everything already pulled
-flows through to the consumer, windows flush, and iteration ends normally.
+flows through to the consumer, windows flush, and iteration ends normally. Any other
+wait with an item in hand (a sync source's checkpoint every ``CHECKPOINT_EVERY`` items)
+is not "inside the source": ``pulling`` stays false there and the flag is seen right
+after. Every loop that waits inside its source pulls through :meth:`StopState.pull` (the
+generated loops inline it), which is this paragraph in code; a sync source's pull does
+not wait, so its loop just checks the flag first.
 
 Two consequences. The source must be alone in that cancel scope, so when generator
 operators follow the source the runner puts a rendezvous between them. And a pipeline
@@ -49,7 +54,8 @@ the user: a call in progress in a worker thread or process (``map_thread`` and
 ``kill_on_cancel=True``), a generator's own ``finally``. No wait of the runner's may
 depend on another task of the same run once the abort is under way, and a shield is the
 easy way to break that: the graceful stop's finish of the item in hand is a send, and a
-send waits for a reader. So that shield comes from :meth:`StopState.finishing`, which
+send waits for a reader. So that shield comes from :meth:`StopState.finishing` (through
+:meth:`StopState.finish_item`, the one way a loop finishes the item in hand), which
 keeps the *stop's* cancellation out but is cancelled by :meth:`StopState.abort`, and once
 the consumer has left its loop the runner closes the consumer's side of its hand-off, so
 a sender still parked on it fails at once instead of waiting for a reader that is gone.
@@ -72,15 +78,19 @@ behaves as Python normally does.
 
 from __future__ import annotations
 
+import enum
 import math
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import anyio
 
-__all__ = ["Aborted", "EndOfInput", "StopState", "check_grace", "relay_signals"]
+__all__ = ["STOPPED", "Aborted", "EndOfInput", "StopState", "check_grace", "relay_signals"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Aborted(Exception):
@@ -97,6 +107,17 @@ def check_grace(where: str, grace: object) -> None:
         raise ValueError(f"{where}: grace must be a finite number of seconds >= 0, got {grace}")
 
 
+class _Pulled(enum.Enum):
+    STOPPED = "STOPPED"
+
+    def __repr__(self) -> str:
+        return "STOPPED"
+
+
+#: What :meth:`StopState.pull` returns instead of an item when a stop came first.
+STOPPED: Final = _Pulled.STOPPED
+
+
 class StopState:
     """The flags a graceful stop works through (shared by the runner and the source loop).
 
@@ -105,6 +126,24 @@ class StopState:
     the source's scope now loses nothing. ``await wait()`` returns once a stop was
     requested: for task sources and staged operators that must stop inputs of their own
     (``merge``, ``merge_with``) without polling.
+
+    A loop that owns a source follows the protocol through two helpers: each item comes
+    from :meth:`pull`, and an item pulled while a stop arrived is finished with
+    :meth:`finish_item` before the loop ends::
+
+        while True:
+            try:
+                x = await stop.pull(source.__anext__)
+            except StopAsyncIteration:
+                break  # end of input
+            if x is STOPPED:
+                break  # stopped before the pull: nothing in hand
+            if stop.stopping:  # the stop came while the pull completed
+                await stop.finish_item(handle, x)
+                break
+            await handle(x)
+
+    The fused loops (``fuse.py``) inline both, for speed, and say so where they do.
     """
 
     __slots__ = ("_event", "_finishing", "aborting", "pulling", "source_stats", "stopping")
@@ -130,6 +169,47 @@ class StopState:
         self.aborting = True
         for scope in list(self._finishing):
             scope.cancel()
+
+    async def pull(
+        self, receive: Callable[[], Awaitable[T]], *, cancel_safe: bool = True
+    ) -> T | Literal[_Pulled.STOPPED]:
+        """The next item from ``await receive()``, or :data:`STOPPED` if a stop came first.
+
+        The stop is checked just before the pull, so a loop that stops after an item
+        pulls nothing more. With ``cancel_safe`` (``receive()`` loses nothing when
+        cancelled: an async iterator's ``__anext__``, a memory stream's ``receive()``)
+        ``pulling`` is set for the duration of the wait, so a stop arriving meanwhile
+        cancels the source's scope and interrupts the wait instead of waiting for the next
+        item. A ``receive()`` that may lose what it was receiving (a network request
+        whose reply would be cut off) passes ``cancel_safe=False``: the stop then takes
+        effect when it returns. Whatever ``receive()`` raises to end its input
+        (``StopAsyncIteration``, ``EndOfStream``) propagates. The returned item may have
+        completed at the very moment of a stop, whose cancellation would then reach the
+        loop's next wait: check ``stopping`` and finish it with :meth:`finish_item`.
+        """
+        if self.stopping:
+            return STOPPED
+        if not cancel_safe:
+            return await receive()
+        self.pulling = True
+        try:
+            return await receive()
+        finally:
+            self.pulling = False
+
+    async def finish_item(
+        self, finish: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        """Finish the item in hand after a stop: ``await finish(*args, **kwargs)`` shielded.
+
+        For the item a loop pulled as the stop arrived (see :meth:`pull`); the loop ends
+        after it. Shielded from the stop, not from an abort (:meth:`finishing`): the
+        stop's cancellation of the source's scope must not land on the hand-off of an
+        item already pulled, and an abort must still end the wait. After an abort the
+        finish is abandoned and this returns.
+        """
+        with self.finishing():
+            await finish(*args, **kwargs)
 
     @contextmanager
     def finishing(self) -> Iterator[anyio.CancelScope]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -11,6 +12,7 @@ import anyio
 from .._core.acks import Acked
 from .._core.callables import check_int, check_number
 from .._core.handoff import send
+from .._core.shutdown import STOPPED
 from .._core.source import TaskSource
 from .._core.stream import Stream
 from ._redis_client import (
@@ -602,9 +604,15 @@ class _Reader:
                         await self.acks.wait_for_room(self.read_ahead)
                     continue
                 count = max(1, min(self.batch, room // len(self.streams)))
-            reply = await self.client.xreadgroup(
-                self.group, self.consumer, new, count=count, block=block
+            # Not cancel-safe: entries a cancelled XREADGROUP delivered would sit in this
+            # consumer's pending list without reaching the pipeline. A stop is seen after
+            # at most ``block``.
+            read = partial(
+                self.client.xreadgroup, self.group, self.consumer, new, count=count, block=block
             )
+            reply = await self.stop.pull(read, cancel_safe=False)
+            if reply is STOPPED:
+                return
             for stream, entries in (reply or {}).items():
                 if entries:
                     # A new entry (">") is on its first delivery.

@@ -48,7 +48,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .._core.callables import check_int, check_number
 from .._core.handoff import send
-from .._core.shutdown import StopState
+from .._core.shutdown import STOPPED, StopState
 from .._core.source import FactorySource, IterableSource, TaskSource
 from .._core.stream import Stream
 
@@ -263,25 +263,24 @@ def from_receive_stream(stream: ObjectReceiveStream[T]) -> Stream[T]:
             try:
                 if receive_nowait is None:
                     raise WouldBlock
-                item = receive_nowait()
+                item: T = receive_nowait()
             except WouldBlock:
-                # Only this wait may be interrupted by a stop (the runner cancels our scope
-                # while ``pulling``); a memory stream's receive() is cancel-safe.
-                stop.pulling = True
+                # Only this wait may be interrupted by a stop (StopState.pull); a memory
+                # stream's receive() is cancel-safe.
                 try:
-                    item = await stream.receive()
+                    pulled = await stop.pull(stream.receive)
                 except EndOfStream:
                     return
-                finally:
-                    stop.pulling = False
+                if pulled is STOPPED:
+                    return
+                item = pulled
             except EndOfStream:
                 return
             if _stop_requested(stop):
                 # The stop may have cancelled our scope just after the item was handed to
                 # us: deliver it anyway (downstream is draining), then end. Shielded from
                 # the stop only: an abort still ends the wait (shutdown.py).
-                with stop.finishing():
-                    await send(tx, item)
+                await stop.finish_item(send, tx, item)
                 return
             await send(tx, item)
 
