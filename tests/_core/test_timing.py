@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator
 
 import anyio
@@ -77,3 +78,29 @@ async def test_latency_of_an_untimed_run_is_a_clear_error() -> None:
     async with from_iterable([1]).stream() as run:
         with pytest.raises(RuntimeError, match="timing=True"):
             run.latency()
+
+
+def _boom(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x * 2
+
+
+async def test_a_timed_run_runs_its_kernels_in_the_reference_interpreter() -> None:
+    # A timed run wraps every hand-off (the fused loops' fast path cannot apply), so its
+    # per-item operators run in kernels.interpret rather than in generated code: the
+    # same items and counters, and a traceback through kernels.py, not a fused loop.
+    s = from_iterable(range(6)) | map(_boom) | buffered(2) | map(lambda x: x + 1)
+    async with s.stream(timing=True, clock=anyio.current_time) as run:
+        with pytest.raises(ValueError, match="three") as caught:
+            _ = [x async for x in run]
+    files = {frame.f_code.co_filename for frame, _ in traceback.walk_tb(caught.tb)}
+    assert any(f.endswith("kernels.py") for f in files)
+    assert not any(f.startswith("<anystream fused") for f in files)
+
+    plain = from_iterable(range(6)) | map(lambda x: x * 2) | buffered(2) | take(4)
+    async with plain.stream(timing=True, clock=anyio.current_time) as run:
+        timed = [x async for x in run]
+        timed_stats = run.stats()
+    assert timed == await plain.collect() == [0, 2, 4, 6]
+    assert timed_stats["map"].emitted == plain.stats()["map"].emitted

@@ -681,7 +681,12 @@ _ONCE = (None,)
 
 
 def compile_kernels(
-    kernels: Sequence[Kernel], source: str, output: str, *, stoppable: bool = False
+    kernels: Sequence[Kernel],
+    source: str,
+    output: str,
+    *,
+    stoppable: bool = False,
+    interpreted: bool = False,
 ) -> Callable[..., Any]:
     """Return ``seg(src, out, cnt, st, close_upstream)`` running ``kernels``.
 
@@ -692,8 +697,10 @@ def compile_kernels(
     closes everything upstream of an iterator input, called when a ``take`` is done.
     A *stoppable* loop (the one that owns the source) checks the stop flag before each
     pull and, after a stop, finishes the item in hand shielded (see ``kernels.py``).
+    ``interpreted`` (a timed run) asks for the reference interpreter's loop instead of
+    generated code, as ``ANYSTREAM_NO_FUSE=1`` does for every loop.
     """
-    if not FUSE:
+    if interpreted or not FUSE:
         return interpret(kernels, source, output, stoppable=stoppable)
     if source not in INPUTS or output not in OUTPUTS:
         raise ValueError(f"no fused loop from {source!r} to {output!r}")

@@ -106,12 +106,14 @@ class Segment:
         closables: list[Any],
         tracking: Any = None,
         is_source: bool = False,
+        interpreted: bool = False,
     ) -> Any:
         """Chain the fused groups and generators; return the last group's loop object.
 
         ``closables`` holds what is upstream of this segment (the source, for the first
         one); the generators made here are appended to it. With ``tracking`` (the source
-        acknowledges items) the kernels run in the interpreted loop of ``acks.py``.
+        acknowledges items) the kernels run in the interpreted loop of ``acks.py``; with
+        ``interpreted`` (a timed run) in the reference interpreter of ``kernels.py``.
         """
         if tracking is not None:
             return tracked_loop(
@@ -129,7 +131,9 @@ class Segment:
         last = len(self.groups) - 1
         for gi, group in enumerate(self.groups):
             out_kind, out = output if gi == last else ("yield", None)
-            loop = compile_kernels(group, kind, out_kind, stoppable=stoppable and gi == 0)
+            loop = compile_kernels(
+                group, kind, out_kind, stoppable=stoppable and gi == 0, interpreted=interpreted
+            )
             upstream = list(closables)
 
             async def close_upstream(upstream: list[Any] = upstream) -> None:

@@ -116,11 +116,7 @@ class Run(Generic[T_co]):
         Available during and after the run; see ``anystream._core.timing``.
         """
         if self._timer is None:
-            raise RuntimeError(
-                "this run was not timed: start it with stream.stream(timing=True)"
-                if not self._timing
-                else "timing starts when the run is entered (async with)"
-            )
+            raise _untimed(self._timing)
         return self._timer.report()
 
     @property
@@ -213,7 +209,7 @@ class Run(Generic[T_co]):
         # Unwound in reverse: leave (close the consumer's loop, cancel what is left), the
         # task group's exit, the resources, and last the count of what an abort discarded.
         stack = self._stack = AsyncExitStack()
-        stack.callback(self._count_discarded, wiring)
+        stack.callback(_count_discarded, self, wiring)
         try:
             try:
                 wiring.tasks_for(nodes, timing=self._timing, clock=self._clock)
@@ -275,10 +271,6 @@ class Run(Generic[T_co]):
             for scope in self._helper_scopes:
                 scope.cancel()
 
-    def _count_discarded(self, wiring: Wiring) -> None:
-        if not self._ran_to_end:  # left early: count what the tasks' cancellation discarded
-            wiring._count_discarded()
-
     async def _exit(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         assert self._stack is not None
         try:
@@ -333,6 +325,19 @@ async def _watch_signals(
 ) -> None:
     with scope:
         await relay_signals(lambda: state.stopping, stop, abort, task_status=task_status)
+
+
+def _untimed(timing: bool) -> RuntimeError:
+    return RuntimeError(
+        "this run was not timed: start it with stream.stream(timing=True)"
+        if not timing
+        else "timing starts when the run is entered (async with)"
+    )
+
+
+def _count_discarded(run: Run[Any], wiring: Wiring) -> None:
+    if not run._ran_to_end:  # left early: count what the tasks' cancellation discarded
+        wiring._count_discarded()
 
 
 def _stats_and_tracking(stream: Stream[Any]) -> tuple[RunStats, RunTracking | None]:

@@ -26,8 +26,10 @@ it takes an item (memory object streams are FIFO, so the two stay in step) and k
 workers of a concurrent stage each see their own. A result sent by a stage is charged
 to the last item that stage's task took: exact for one-to-one stages, the newest
 contributor for aggregating ones (a window's latency is its newest item's). The wrapped
-streams are not anyio's own types, so the fused loops' inline fast path switches itself
-off: a timed run is slower, which is why timing is opt-in.
+streams are not anyio's own types, so the fused loops' inline fast path could not apply
+anyway: a timed run runs its per-item operators in the reference interpreter of
+``kernels.py`` (the same items, counters and stop behaviour, written as a plain loop)
+instead of generated code. A timed run is slower, which is why timing is opt-in.
 """
 
 from __future__ import annotations

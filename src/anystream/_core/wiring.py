@@ -130,6 +130,7 @@ class Wiring:
                 closables=self.closables,
                 tracking=self._tracking,
                 is_source=True,
+                interpreted=self.timer is not None,
             )
 
         self.final = final
@@ -280,6 +281,7 @@ class Wiring:
             closables=closables,
             tracking=self._tracking,
             is_source=is_head,
+            interpreted=self.timer is not None,
         )
         self.closables += closables  # the source and the generators build() made
         if owns_source:
@@ -345,6 +347,7 @@ class Wiring:
             closables=self.final_closables,
             tracking=self._tracking,
             is_source=from_source,
+            interpreted=self.timer is not None,
         )
         if self.timer is None:
             return final
