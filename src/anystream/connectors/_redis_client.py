@@ -6,6 +6,7 @@ client is opened.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -195,12 +196,15 @@ async def open_client(
         client = (
             open_cluster(url, who, connect_timeout)
             if cluster
-            else coredis.Redis.from_url(
-                url,
+            else coredis.Redis(
+                connection_pool=_plain_pool_class(coredis).from_url(
+                    url,
+                    decode_responses=False,
+                    connect_timeout=connect_timeout,
+                    decode_components=True,
+                    **tls,
+                ),
                 decode_responses=False,
-                connect_timeout=connect_timeout,
-                decode_components=True,
-                **tls,
             )
         )
     except ValueError:
@@ -234,6 +238,38 @@ async def open_client(
     finally:
         if cluster:
             release_cluster(client)
+
+
+@functools.cache
+def _plain_pool_class(coredis: Any) -> Any:
+    """coredis's pool, closing the buffers of connections that never connected.
+
+    A coredis 6.9 connection creates memory streams when it is made and closes them only
+    once it has connected, so one cancelled while it connects (the run ended while the
+    acknowledgement task opened a second connection, say) leaves them for the garbage
+    collector and a ResourceWarning. The pool runs each connection in a task of its own
+    (a name-mangled method); this one closes the connection's memory streams when that
+    task ends, however it ends. (``_redis_cluster`` does the same for a cluster's pool.)
+    """
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    base = coredis.pool.ConnectionPool
+    wrap: Any = getattr(base, "_ConnectionPool__wrap_connection", None)
+    if wrap is None:  # another coredis: its own pool, unchanged
+        return base
+
+    class Pool(base):  # type: ignore[misc, valid-type]
+        async def _ConnectionPool__wrap_connection(  # coredis's name-mangled method
+            self, connection: Any, **kwargs: Any
+        ) -> None:
+            try:
+                await wrap(self, connection, **kwargs)
+            finally:
+                for value in list(vars(connection).values()):
+                    if isinstance(value, MemoryObjectSendStream | MemoryObjectReceiveStream):
+                        value.close()
+
+    return Pool
 
 
 def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:
