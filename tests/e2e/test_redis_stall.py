@@ -259,6 +259,7 @@ def test_a_stopped_worker_is_claimed_from_and_resumes_harmlessly(
     _wait_for_sink(port, n // 6, deadline, workers)
     victim.send_signal(signal.SIGSTOP)
     stopped_at = time.monotonic()
+    time.sleep(0.1)  # a read it sent just before the stop is answered (and held) by now
     taken = _held_ids(port, "w0")
     held = len(taken)
     assert held > 0, "the stopped worker held nothing: the test did not test claiming"
