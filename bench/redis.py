@@ -173,8 +173,9 @@ def _worker_counts(text: str) -> list[int]:
 
 def table(rounds: list[list[Result]]) -> str:
     """One row per worker count: the round with the median steady rate (and the spread)."""
-    rows = []
-    for column in zip(*rounds, strict=True):
+    rows: list[tuple[Result, float, float]] = []
+    for n in range(len(rounds[0])):
+        column = [one_round[n] for one_round in rounds]
         ranked = sorted(column, key=lambda r: r.steady_rate)
         rows.append((ranked[len(ranked) // 2], ranked[0].steady_rate, ranked[-1].steady_rate))
     base = rows[0][0].steady_rate

@@ -187,7 +187,7 @@ class Workers:
             w.send_signal(signal.SIGCONT)  # harmless unless it is stopped
             w.send_signal(signal.SIGTERM)
         self.outputs = [w.communicate(timeout=30) for w in self.procs]
-        summaries = []
+        summaries: list[dict[str, Any]] = []
         for w, (out, err) in zip(self.procs, self.outputs, strict=True):
             assert w.returncode == 0, err[-3000:]
             assert err == "", err[-3000:]
