@@ -11,16 +11,18 @@ producer and of every worker) holds the password, raw or encoded.
   entries; the other two claim them (its heartbeat is frozen with it). Then SIGCONT: it
   finishes what it had in memory, which the sink's atomic dedup reports as duplicates; it
   does not take its old entries back (the heartbeat resets only entries still its own) and
-  corrupts nothing.
+  corrupts nothing. The duplicates are bounded by what it held when stopped: more would
+  mean live workers claimed from each other (which this scenario caught once: the entries
+  of a read's later streams, not yet handed to the pipeline, missed the heartbeat).
 - ``CLIENT PAUSE <ms> ALL`` and ``CLIENT PAUSE <ms> WRITE`` for 2.5 s mid-run: the
   connection stays up and the server merely holds every (every writing) command, so the
   workers' commands wait and then carry on. They *survive* without a reconnect (the test
   asserts none died and each exits 0 on SIGTERM; no supervisor restart is needed).
 - No failure, a 50 ms lookup stage and ``--claim-idle 2``: the read-ahead (150 entries per
   worker plus buffers) takes several seconds to get through, far longer than
-  ``claim_idle``, yet no entry is processed twice (the sink's dedup reports no duplicate
-  and no entry was ever delivered twice), because each worker's heartbeat keeps the idle
-  time of the entries it holds fresh.
+  ``claim_idle``, yet no entry is processed twice (the sink's dedup reports no duplicate,
+  and no pending entry, sampled every 0.1 s, ever shows a second delivery), because each
+  worker's heartbeat keeps the idle time of the entries it holds fresh.
 """
 
 from __future__ import annotations
