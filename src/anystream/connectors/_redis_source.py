@@ -613,13 +613,23 @@ class _Reader:
             reply = await self.stop.pull(read, cancel_safe=False)
             if reply is STOPPED:
                 return
-            for stream, entries in (reply or {}).items():
-                if entries:
+            replies: Mapping[Any, Sequence[Any]] = reply or {}
+            batches = [(as_text(s), entries) for s, entries in replies.items() if entries]
+            # The reply's entries of every stream are ours from now on, but they are handed
+            # over one stream after the other: while the first stream's wait for a slow
+            # pipeline, the heartbeat must keep the later streams' fresh as well, or other
+            # workers claim them from this live one after claim_idle.
+            waiting = {(stream, as_text(raw.identifier)) for stream, es in batches for raw in es}
+            self.acks.reading.update(waiting)
+            try:
+                for stream, entries in batches:
                     # A new entry (">") is on its first delivery.
-                    await self._hand_over(as_text(stream), entries, {})
+                    await self._hand_over(stream, entries, {})
                     # Idle from when the pipeline took the last one: time spent waiting
                     # for it to take them (backpressure) is not idle.
                     self._last_entry = anyio.current_time()
+            finally:
+                self.acks.reading.difference_update(waiting)
 
     async def _own_pending(self, *, probation: bool = True) -> None:
         """Re-read the entries delivered to this consumer name and never acknowledged.
