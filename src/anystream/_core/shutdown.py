@@ -149,9 +149,9 @@ class StopState:
     __slots__ = ("_event", "_finishing", "aborting", "pulling", "source_stats", "stopping")
 
     def __init__(self) -> None:
-        self.stopping = False
-        self.pulling = False
-        self.aborting = False
+        self.stopping: bool = False
+        self.pulling: bool = False
+        self.aborting: bool = False
         self._event: anyio.Event | None = None
         self._finishing: set[anyio.CancelScope] = set()
         # The source's OpStats (set by the runner): a task source counts its own events
