@@ -649,9 +649,18 @@ class _Reader:
             for name in list(history):
                 if handed >= window:
                     break
-                reply = await self.client.xreadgroup(
-                    self.group, self.consumer, {name: history[name]}, count=window - handed
+                # Through the stop protocol like the read of new entries (not cancel-safe
+                # either: what it returned must reach the pipeline).
+                read = partial(
+                    self.client.xreadgroup,
+                    self.group,
+                    self.consumer,
+                    {name: history[name]},
+                    count=window - handed,
                 )
+                reply = await self.stop.pull(read, cancel_safe=False)
+                if reply is STOPPED:
+                    return
                 entries = _key(reply or {}, name)
                 if not entries:
                     del history[name]  # caught up with this stream's own pending entries
