@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import anyio
 
 from .._core.callables import check_int
+from ._redis_base import closing_pool, import_coredis, masked_url
 from ._redis_cluster import (
     cluster_partition_streams,
     cluster_where,
@@ -109,30 +110,6 @@ def partition_streams(stream: str, partitions: int, *, cluster: bool = False) ->
 
 
 # -- clients --------------------------------------------------------------------------------
-
-
-def import_coredis(who: str) -> Any:
-    try:
-        import coredis
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"{who} needs the coredis package: pip install 'anystream[redis]'"
-        ) from exc
-    return coredis
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for messages and logs.
-
-    Only the password goes: the user name and the server stay, since they are what an
-    operator needs to tell which credentials and which server a message is about.
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, sep, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return parts._replace(netloc=f"{user}:***{sep}{hostport}").geturl()
 
 
 def describe(client_or_url: ClientOrUrl) -> str:
@@ -242,34 +219,8 @@ async def open_client(
 
 @functools.cache
 def _plain_pool_class(coredis: Any) -> Any:
-    """coredis's pool, closing the buffers of connections that never connected.
-
-    A coredis 6.9 connection creates memory streams when it is made and closes them only
-    once it has connected, so one cancelled while it connects (the run ended while the
-    acknowledgement task opened a second connection, say) leaves them for the garbage
-    collector and a ResourceWarning. The pool runs each connection in a task of its own
-    (a name-mangled method); this one closes the connection's memory streams when that
-    task ends, however it ends. (``_redis_cluster`` does the same for a cluster's pool.)
-    """
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-    base = coredis.pool.ConnectionPool
-    wrap: Any = getattr(base, "_ConnectionPool__wrap_connection", None)
-    if wrap is None:  # another coredis: its own pool, unchanged
-        return base
-
-    class Pool(base):  # type: ignore[misc, valid-type]
-        async def _ConnectionPool__wrap_connection(  # coredis's name-mangled method
-            self, connection: Any, **kwargs: Any
-        ) -> None:
-            try:
-                await wrap(self, connection, **kwargs)
-            finally:
-                for value in list(vars(connection).values()):
-                    if isinstance(value, MemoryObjectSendStream | MemoryObjectReceiveStream):
-                        value.close()
-
-    return Pool
+    """coredis's plain pool, closing the buffers of a connection cancelled mid-connect."""
+    return closing_pool(coredis.pool.ConnectionPool, "_ConnectionPool__wrap_connection")
 
 
 def _auth_error(exc: BaseException, coredis: Any) -> BaseException | None:

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from .._core.callables import check_int
+from ._redis_base import closing_pool, import_coredis, masked_url
 
 __all__ = [
     "CLUSTER_SCHEME",
@@ -154,7 +155,6 @@ def cluster_partition_streams(stream: str, partitions: int) -> list[str]:
 
 def parse_cluster_url(url: str, who: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
     """The nodes, user name and password (percent-decoded) of a ``redis+cluster://`` URL."""
-    from ._redis_client import masked_url
 
     parts = urlsplit(url)
     if parts.scheme.lower() != CLUSTER_SCHEME:
@@ -187,7 +187,6 @@ def parse_cluster_url(url: str, who: str) -> tuple[list[tuple[str, int]], str | 
 
 async def probe_cluster(url: str, who: str, connect_timeout: float) -> None:
     """Fail fast when none of the URL's nodes accepts TCP connections (one is enough)."""
-    from ._redis_client import masked_url
 
     nodes, _, _ = parse_cluster_url(url, who)
     reasons = []
@@ -210,7 +209,6 @@ async def probe_cluster(url: str, who: str, connect_timeout: float) -> None:
 
 def open_cluster(url: str, who: str, connect_timeout: float) -> Any:
     """A ``coredis.RedisCluster`` for a cluster URL (not entered yet)."""
-    from ._redis_client import import_coredis
 
     coredis = import_coredis(who)
     nodes, user, password = parse_cluster_url(url, who)
@@ -228,25 +226,10 @@ def open_cluster(url: str, who: str, connect_timeout: float) -> Any:
 def _pool_class(coredis: Any) -> Any:
     """coredis's cluster pool, closing the buffers of connections that never connected.
 
-    A coredis 6.9 connection creates memory streams when it is made and closes them only
-    once it has connected, so one cancelled while it connects (the run ended, a reader
-    failed) leaves them for the garbage collector and a ResourceWarning. A cluster client
-    opens more connections at once than a plain one (one per node and reading loop).
+    A cluster client opens more connections at once than a plain one (one per node and
+    reading loop), so it meets coredis's leak more often (see ``closing_pool``).
     """
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-    base = coredis.pool.ClusterConnectionPool
-
-    class Pool(base):  # type: ignore[misc, valid-type]
-        async def _wrap_connection(self, connection: Any, **kwargs: Any) -> None:
-            try:
-                await super()._wrap_connection(connection, **kwargs)
-            finally:
-                for value in list(vars(connection).values()):
-                    if isinstance(value, MemoryObjectSendStream | MemoryObjectReceiveStream):
-                        value.close()
-
-    return Pool
+    return closing_pool(coredis.pool.ClusterConnectionPool, "_wrap_connection")
 
 
 def reject_moved(exc: BaseException, who: str, where: str) -> None:
@@ -255,7 +238,6 @@ def reject_moved(exc: BaseException, who: str, where: str) -> None:
     A ``redis://`` URL (or a ``coredis.Redis`` client) pointed at one node of a cluster
     gets MOVED for every key that node does not serve: say what to use instead.
     """
-    from ._redis_client import import_coredis
 
     moved = import_coredis(who).exceptions.MovedError
     leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
