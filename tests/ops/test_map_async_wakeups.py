@@ -53,6 +53,82 @@ async def test_calls_that_complete_at_once_wake_no_other_worker(
     assert woken == 0
 
 
+async def _bursts(bursts: int, size: int, gap: float = 0.01) -> AsyncIterator[int]:
+    """``bursts`` bursts of ``size`` items, the stage idle between them."""
+    for b in range(bursts):
+        for i in range(size):
+            yield b * size + i
+        await anyio.sleep(gap)
+
+
+def _count_wakes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    woken = [0]
+    wake_one = _map_async._Intake.wake_one
+
+    def counting(self: _map_async._Intake) -> None:
+        if self.woken is None and self.idle:
+            woken[0] += 1
+        wake_one(self)
+
+    monkeypatch.setattr(_map_async._Intake, "wake_one", counting)
+    return woken
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_small_bursts_of_calls_that_complete_at_once_wake_no_other_worker(
+    ordered: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A paced source at moderate load: a few items per timer tick, fewer than
+    # WAKE_AHEAD behind the first, so no worker is woken "in case" before a call.
+    woken = _count_wakes(monkeypatch)
+
+    async def at_once(x: int) -> int:
+        return x * 10
+
+    size = _map_async.WAKE_AHEAD // 2
+    with anyio.fail_after(60):
+        s = from_iterable(_bursts(10, size)) | map_async(at_once, concurrency=4, ordered=ordered)
+        out = await s.collect()
+    assert sorted(out) == [x * 10 for x in range(10 * size)]
+    assert woken[0] == 0
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_large_burst_wakes_at_most_one_worker_in_case(
+    ordered: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    woken = _count_wakes(monkeypatch)
+
+    async def at_once(x: int) -> int:
+        return x * 10
+
+    size = 2 * _map_async.WAKE_AHEAD
+    with anyio.fail_after(60):
+        s = from_iterable(_bursts(6, size)) | map_async(at_once, concurrency=4, ordered=ordered)
+        out = await s.collect()
+    assert sorted(out) == [x * 10 for x in range(6 * size)]
+    assert 1 <= woken[0] <= 6
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_calls_that_suspend_in_small_bursts_still_run_concurrently(ordered: bool) -> None:
+    running = peak = 0
+
+    async def slow(x: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.5)
+        running -= 1
+        return x
+
+    with anyio.fail_after(60):
+        s = from_iterable(_bursts(3, 4, gap=2.0)) | map_async(slow, concurrency=4, ordered=ordered)
+        out = await s.collect()
+    assert (out if ordered else sorted(out)) == list(range(12))
+    assert peak == 4
+
+
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_calls_that_suspend_still_run_concurrently_when_items_trickle(ordered: bool) -> None:
     running = peak = 0

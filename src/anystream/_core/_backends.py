@@ -149,6 +149,22 @@ def _task_info_cache(current_task: Callable[[], Any]) -> Callable[[], Any]:
     return task_info
 
 
+def _asyncio_task_info(current_task: Callable[[], Any]) -> Callable[[], Any]:
+    # A plain dict and a done callback, not a WeakKeyDictionary: its get() is Python
+    # code that builds a weak reference per lookup, on every park.
+    infos: dict[Any, Any] = {}
+
+    def task_info() -> Any:
+        task = current_task()
+        info = infos.get(task)
+        if info is None:
+            info = infos[task] = get_current_task()
+            task.add_done_callback(infos.pop)
+        return info
+
+    return task_info
+
+
 _parking: dict[str, Parking] = {}
 
 
@@ -169,7 +185,7 @@ def parking() -> Parking:
             def new_event() -> _FutureEvent:
                 return _FutureEvent(asyncio.get_running_loop().create_future())
 
-            kit = (new_event, _task_info_cache(asyncio.current_task))
+            kit = (new_event, _asyncio_task_info(asyncio.current_task))
         else:
             trio: Any = sys.modules["trio"]
             kit = (trio.Event, _task_info_cache(trio.lowlevel.current_task))

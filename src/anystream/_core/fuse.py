@@ -81,7 +81,11 @@ that one yield (it was woken by this loop's own hand-offs), so the retry succeed
 park proper costs a second scheduler pass plus an Event and its wake-up. When items
 trickle (one per wake-up) the yield never helps and would cost a pass per item, so each
 side stays *patient* only while its last park ended with more than one item to move:
-more input already waiting, or more than one free place. Cancellation is delivered at
+more input already waiting, or more than one free place. Items that come in small
+batches at moderate load (a paced source whose timer releases a few at a time) end
+every park with more waiting, yet the producer has nothing more: so a receiving loop
+whose patient yield moved nothing parks at once for its next 8 parks before trying
+patience again (one futile pass in 9 batches, not one per batch). Cancellation is delivered at
 the checkpoint exactly as at ``receive()``/``send()``'s own. The receive side parks
 with ``handoff.parking_receive``, which skips ``receive()``'s own leading checkpoint:
 the loop has just found the buffer empty, and that checkpoint would be one more pass
@@ -210,6 +214,7 @@ OPEN_STREAM = """\
 receive_nowait = src.receive_nowait; receive = rx_park(src)
 inbuf, waiting_senders = rx_fast(src)
 patient_rx = True  # yield once before parking (see "Parking")
+shy_rx = 0  # parks left before trying patience again after a yield that did not help
 """
 
 # ``$stop_check`` .. ``$pulled`` is StopState.pull() inlined (shutdown.py): the stop is
@@ -273,12 +278,18 @@ while $running:
             if patient_rx:
                 await checkpoint()
                 $receive_nowait
+                if x is MISSING:
+                    shy_rx = 8  # the yield moved nothing: park at once for a while
             if x is MISSING:
                 try:
                     x = await receive()
                 except EndOfStream:
                     break
-                patient_rx = bool(inbuf)
+                if shy_rx:
+                    shy_rx -= 1
+                    patient_rx = False
+                else:
+                    patient_rx = bool(inbuf)
             $refresh
         $batch_of_one
     $item

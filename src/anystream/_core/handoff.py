@@ -338,10 +338,11 @@ def _can_park(stream: MemoryObjectReceiveStream[Any]) -> bool:
 
 
 async def _park(stream: Any, kit: Parking) -> Any:
-    try:
+    state = stream._state
+    # receive_nowait() would raise WouldBlock here (the caller has just seen that): call
+    # it only where it would take an item, end the stream or refuse a closed one.
+    if state.buffer or state.waiting_senders or stream._closed or not state.open_send_channels:
         return stream.receive_nowait()
-    except WouldBlock:
-        pass
     new_event, task_info = kit
     waiters: set[Any] | None = stream._waiters
     if waiters is None:
@@ -349,7 +350,6 @@ async def _park(stream: Any, kit: Parking) -> Any:
     event = new_event()
     waiters.add(event)
     receiver = _Receiver(task_info())
-    state = stream._state
     state.waiting_receivers[event] = receiver
     try:
         await event.wait()

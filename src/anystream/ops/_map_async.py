@@ -132,6 +132,13 @@ def _make_call(
 HANDOFF_MIN = 32
 
 
+#: A worker that takes an item with at least this many more behind it wakes an idle
+#: worker before the call, "in case it suspends" (see _Intake); with fewer, it runs the
+#: call's first step itself and wakes someone only if the call suspends. A wasted
+#: wake-up costs about as much as stepping 8-16 calls by hand.
+WAKE_AHEAD = 12
+
+
 def handoff_size(concurrency: int) -> int:
     """The room of the hand-offs into and out of a ``map_async(concurrency=c)`` stage."""
     return max(concurrency, HANDOFF_MIN)
@@ -196,16 +203,17 @@ class _Intake:
     ``concurrency`` workers are busy after one pass of the scheduler. When it wakes one depends on
     how the item came (see the workers):
 
-    - taken from a buffer that holds more items behind it (a batch): at once, before the
-      call. If the calls complete without suspending, one worker goes through the whole
-      batch with no task switch and the woken one finds nothing to do: one wasted
-      wake-up per batch.
-    - the last item in the buffer, or one handed over after a wait (items arriving one by
-      one, at moderate load): only once the call has actually suspended. The worker runs
-      the call's first step itself (``_resume``); a call that completes at once wakes
-      nobody. Waking "in case" here cost a wasted wake-up per item, a third of the
-      stage's scheduler passes. (Not for every item: catching the ``StopIteration`` of a
-      call that completes costs ~0.4 us, more than a wasted wake-up spread over a batch.)
+    - taken from a buffer that holds at least ``WAKE_AHEAD`` items behind it (a large
+      batch, as at saturation): at once, before the call. If the calls complete without
+      suspending, one worker goes through the whole batch with no task switch and the
+      woken one finds nothing to do: one wasted wake-up per batch.
+    - any other item (a small batch, the last item in the buffer, or one handed over
+      after a wait: items arriving a few at a time, at moderate load): only once the
+      call has actually suspended. The worker runs the call's first step itself
+      (``_resume``); a call that completes at once wakes nobody. Waking "in case" here
+      cost a wasted wake-up per small batch, a third of the stage's scheduler passes.
+      (Not for every item: catching the ``StopIteration`` of a call that completes
+      costs ~0.4 us, more than a wasted wake-up spread over a batch of ``WAKE_AHEAD``.)
 
     (Waking one worker per item cost a task switch per item; waking them all was a
     thundering herd.)
@@ -334,7 +342,7 @@ async def _run_unordered(
             if bi and not ws and not intake.reading:
                 item = bi.popleft()
                 intake.taken += 1
-                batch = bool(bi)  # more items wait behind this one
+                batch = len(bi) >= WAKE_AHEAD  # a large batch waits behind this one
                 if batch and idle and intake.woken is None and not stalled:
                     intake.wake_one()  # in case this call suspends: see _Intake
             else:
@@ -471,7 +479,7 @@ async def _run_ordered(
             if bi and not ws and not intake.reading:
                 item = bi.popleft()
                 intake.taken += 1
-                batch = bool(bi)  # more items wait behind this one
+                batch = len(bi) >= WAKE_AHEAD  # a large batch waits behind this one
                 if batch and idle and intake.woken is None and not flushing:
                     intake.wake_one()  # in case this call suspends: see _Intake
             else:
