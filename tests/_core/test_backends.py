@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 
 import anyio
@@ -76,6 +77,7 @@ async def test_a_parked_tasks_record_is_made_once_and_dropped_when_the_task_ends
             tg.start_soon(park_twice)
     assert len({id(info) for info in seen}) == 20
     await checkpoint()  # asyncio runs done callbacks one pass after a task ends
+    gc.collect()  # trio's records are weakly held: a task in a cycle goes at a collection
     cache = [
         cell.cell_contents
         for cell in task_info.__closure__ or ()
@@ -83,3 +85,37 @@ async def test_a_parked_tasks_record_is_made_once_and_dropped_when_the_task_ends
     ]
     assert cache
     assert len(cache[0]) <= 1  # only this test's own task, if it parked: the rest are gone
+
+
+async def test_the_parking_event_wakes_its_waiter_once_and_is_cancellable() -> None:
+    from anystream._core._backends import parking
+
+    new_event = parking()[0]
+
+    early = new_event()
+    early.set()
+    early.set()  # a second set() is a no-op
+    assert early.is_set()
+    await early.wait()  # already set: returns (after a checkpoint)
+
+    woken: list[str] = []
+    late = new_event()
+
+    async def waiter() -> None:
+        await late.wait()
+        woken.append("woken")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await anyio.sleep(0.01)
+        assert not late.is_set()
+        assert woken == []
+        late.set()
+    assert woken == ["woken"]
+
+    cancelled = new_event()
+    with anyio.move_on_after(0.01) as scope:
+        await cancelled.wait()
+    assert scope.cancelled_caught
+    cancelled.set()  # set after its waiter left: nobody to wake, no error
+    assert cancelled.is_set()

@@ -136,6 +136,45 @@ class _FutureEvent:
         return self._future
 
 
+class _TrioOneShot:
+    """A one-shot event for one waiting task on trio: ``set()``, ``is_set()``, ``await wait()``.
+
+    ``trio.Event`` is general (any number of waiters, each parked in a ``ParkingLot``);
+    a park here has exactly one waiter, so this keeps the task itself and reschedules
+    it, as trio's own memory channels do. Cancellation is trio's: the abort callback
+    forgets the task and lets trio raise ``Cancelled`` in it.
+    """
+
+    __slots__ = ("_flag", "_task")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._task: Any = None
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            task, self._task = self._task, None
+            if task is not None:
+                sys.modules["trio"].lowlevel.reschedule(task)
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    async def wait(self) -> None:
+        lowlevel: Any = sys.modules["trio"].lowlevel
+        if self._flag:
+            await lowlevel.checkpoint()  # as trio.Event.wait(): a set event still yields
+            return
+        self._task = lowlevel.current_task()
+
+        def abort(_raise_cancel: Any) -> Any:
+            self._task = None
+            return lowlevel.Abort.SUCCEEDED
+
+        await lowlevel.wait_task_rescheduled(abort)
+
+
 def _task_info_cache(current_task: Callable[[], Any]) -> Callable[[], Any]:
     infos: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -188,6 +227,6 @@ def parking() -> Parking:
             kit = (new_event, _asyncio_task_info(asyncio.current_task))
         else:
             trio: Any = sys.modules["trio"]
-            kit = (trio.Event, _task_info_cache(trio.lowlevel.current_task))
+            kit = (_TrioOneShot, _task_info_cache(trio.lowlevel.current_task))
         _parking[backend] = kit
     return kit
