@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 CANDIDATES = [
     ("asyncio textbook", "asyncio"),
@@ -53,9 +52,9 @@ def child(name: str, backend: str, batches: int, k: int) -> None:
     from bench import services
     from bench.workload import make_lines
 
-    lines = make_lines(LINES)
+    made = make_lines(LINES)
 
-    async def batched(_lines: list[str], _rate: float | None) -> AsyncIterator[services.Stamped]:
+    async def batched(lines: list[str], rate: float | None) -> AsyncIterator[services.Stamped]:
         for b in range(batches):
             for line in lines[b * k : (b + 1) * k]:
                 yield (0.0, line)
@@ -64,7 +63,7 @@ def child(name: str, backend: str, batches: int, k: int) -> None:
     services._paced = batched  # the paced source, with its timer replaced by batches
 
     async def main() -> int:
-        run = await services._pipeline(name, lines, 1.0)()
+        run = await services._pipeline(name, made, 1.0)()
         return len(run.results)  # not the run itself: its repr would be counted
 
     if anyio.run(main, backend=backend) == 0:
