@@ -184,3 +184,80 @@ async def test_an_already_cancelled_scope_cancels_the_park() -> None:
             pytest.fail("a cancelled scope must not let the park return")  # pragma: no cover
         assert scope.cancelled_caught
         assert rx.statistics().tasks_waiting_receive == 0
+
+
+async def test_a_receiver_cancelled_before_it_took_its_item_gives_it_back() -> None:
+    # The reader's scope is cancelled and, in the same step, a sender hands it "a": our
+    # receivers tell senders "no cancellation pending" (no walk over cancel scopes per
+    # hand-off), so the reader is handed the item, and gives it back when it sees the
+    # cancellation. The item is not lost: the next receiver gets it.
+    tx, rx = anyio.create_memory_object_stream[str](0)
+    got: list[str] = []
+    scope = anyio.CancelScope()
+
+    async def reader() -> None:
+        with scope:
+            got.append(await parking_receive(rx)())
+
+    with tx, rx:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+            tx.send_nowait("a")
+        assert got == []
+        assert rx.receive_nowait() == "a"  # back in the stream, for the next receiver
+        assert rx.statistics().tasks_waiting_receive == 0
+
+
+async def test_an_item_given_back_goes_to_the_next_parked_receiver() -> None:
+    tx, rx = anyio.create_memory_object_stream[str](0)
+    first: list[str] = []
+    second: list[str] = []
+    scope = anyio.CancelScope()
+
+    async def reader(into: list[str], cancel: anyio.CancelScope) -> None:
+        with cancel:
+            into.append(await parking_receive(rx)())
+
+    with tx, rx:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader, first, scope)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(reader, second, anyio.CancelScope())
+            await anyio.wait_all_tasks_blocked()
+            assert rx.statistics().tasks_waiting_receive == 2
+            scope.cancel()
+            tx.send_nowait("a")  # to the first reader, which hands it on as it leaves
+        assert first == []
+        assert second == ["a"]  # woken with it, not left parked beside a buffered item
+        assert rx.statistics().tasks_waiting_receive == 0
+
+
+async def test_an_item_given_back_goes_to_the_front_of_the_buffer() -> None:
+    tx, rx = anyio.create_memory_object_stream[str](4)
+    scope = anyio.CancelScope()
+
+    async def reader() -> None:
+        with scope:
+            await parking_receive(rx)()
+
+    with tx, rx:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+            tx.send_nowait("a")  # handed to the cancelled reader
+            tx.send_nowait("b")  # buffered behind it
+        assert [rx.receive_nowait(), rx.receive_nowait()] == ["a", "b"]  # order kept
+
+
+async def test_a_cancelled_receiver_with_nothing_handed_leaves_the_stream_as_it_was() -> None:
+    tx, rx = anyio.create_memory_object_stream[int](2)
+    with tx, rx:
+        with anyio.move_on_after(0.01) as scope:
+            await parking_receive(rx)()
+        assert scope.cancelled_caught
+        assert rx.statistics().tasks_waiting_receive == 0
+        tx.send_nowait(1)  # buffered, not handed to the receiver that left
+        assert rx.receive_nowait() == 1

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import sys
 import types
-import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Literal
 
-from anyio import Event, get_current_task
+from anyio import Event
 from anyio.lowlevel import checkpoint
 
-__all__ = ["Parking", "native_checkpoint", "parking", "running_backend", "spawn_detached"]
+__all__ = ["NewEvent", "native_checkpoint", "parking", "running_backend", "spawn_detached"]
 
 Checkpoint = Callable[[], Awaitable[None]]
 
@@ -101,17 +100,13 @@ def spawn_detached(fn: Callable[[], Awaitable[None]]) -> None:
 
 # -- what a parked receiver needs -----------------------------------------------------------
 # handoff._park parks a task on an anyio memory stream the way anyio's receive() does: an
-# event in the stream's ``waiting_receivers`` and a receiver record whose ``task_info``
-# the sender asks whether the task is being cancelled (anyio then hands the item to the
-# next receiver instead of losing it). anyio builds both anew for every park: an
-# ``anyio.Event`` (a backend lookup, then the loop's own event) and a ``TaskInfo`` (task
-# name, coroutine, parent: about 2.5 us on CPython 3.11), which at moderate load is most
-# of what a hand-off costs. Here the event is the running loop's cheapest one-shot
-# primitive and the ``TaskInfo`` is anyio's own, made once per task and kept while the
-# task lives. The sender only calls ``event.set()`` and ``task_info.has_pending_cancellation()``,
-# which read the task's live state, so neither can tell the difference.
+# event in the stream's ``waiting_receivers`` that the sender sets once it has handed the
+# receiver its item. anyio builds an ``anyio.Event`` for every park (a backend lookup,
+# then the loop's own event, a trio ``Event`` with its ``ParkingLot``); here the event is
+# the running loop's cheapest one-shot primitive for one waiting task. The sender only
+# calls ``event.set()``, so it cannot tell the difference.
 
-Parking = tuple[Callable[[], Any], Callable[[], Any]]
+NewEvent = Callable[[], Any]
 
 
 class _FutureEvent:
@@ -175,58 +170,26 @@ class _TrioOneShot:
         await lowlevel.wait_task_rescheduled(abort)
 
 
-def _task_info_cache(current_task: Callable[[], Any]) -> Callable[[], Any]:
-    infos: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-    def task_info() -> Any:
-        task = current_task()
-        info = infos.get(task)
-        if info is None:
-            info = infos[task] = get_current_task()
-        return info
-
-    return task_info
+_parking: dict[str, NewEvent] = {}
 
 
-def _asyncio_task_info(current_task: Callable[[], Any]) -> Callable[[], Any]:
-    # A plain dict and a done callback, not a WeakKeyDictionary: its get() is Python
-    # code that builds a weak reference per lookup, on every park.
-    infos: dict[Any, Any] = {}
-
-    def task_info() -> Any:
-        task = current_task()
-        info = infos.get(task)
-        if info is None:
-            info = infos[task] = get_current_task()
-            task.add_done_callback(infos.pop)
-        return info
-
-    return task_info
-
-
-_parking: dict[str, Parking] = {}
-
-
-def parking() -> Parking:
-    """``(new_event, current_task_info)`` for parking on the running loop.
-
-    Outside asyncio and trio (or outside any loop): anyio's own ``Event`` and
-    ``get_current_task``.
+def parking() -> NewEvent:
+    """The factory of one-shot events (``set()``, ``is_set()``, ``await wait()``) for parking
+    one task on the running loop; outside asyncio and trio, anyio's own ``Event``.
     """
     backend = running_backend()
     if backend is None:
-        return Event, get_current_task
-    kit = _parking.get(backend)
-    if kit is None:
+        return Event
+    new_event = _parking.get(backend)
+    if new_event is None:
         if backend == "asyncio":
             asyncio: Any = sys.modules["asyncio"]
 
-            def new_event() -> _FutureEvent:
+            def new_future_event() -> _FutureEvent:
                 return _FutureEvent(asyncio.get_running_loop().create_future())
 
-            kit = (new_event, _asyncio_task_info(asyncio.current_task))
+            new_event = new_future_event
         else:
-            trio: Any = sys.modules["trio"]
-            kit = (_TrioOneShot, _task_info_cache(trio.lowlevel.current_task))
-        _parking[backend] = kit
-    return kit
+            new_event = _TrioOneShot
+        _parking[backend] = new_event
+    return new_event

@@ -32,7 +32,7 @@ from anyio import (
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._backends import Parking, parking
+from ._backends import NewEvent, parking
 from .stats import OpStats
 
 if TYPE_CHECKING:
@@ -311,22 +311,39 @@ def receive_fast_path(stream: MemoryObjectReceiveStream[Any]) -> tuple[Any, Any]
 #
 # ``_park`` does what the rest of anyio's ``receive()`` does, over the same private
 # state the fast path reads (``_state``, ``_closed``, ``_waiters``), so senders, closing
-# and ``statistics()`` cannot tell the difference; its event and the task record a
-# sender consults come from ``_backends.parking()``, made cheaply. Where that state is
-# not as expected (another anyio), ``parking_receive`` hands out the stream's own
-# ``receive`` and tests/_core/test_handoff_park.py fails, so the slower fallback cannot
-# go unnoticed.
+# and ``statistics()`` cannot tell the difference; its event comes from
+# ``_backends.parking()``, made cheaply. Where that state is not as expected (another
+# anyio), ``parking_receive`` hands out the stream's own ``receive`` and
+# tests/_core/test_handoff_park.py fails, so the slower fallback cannot go unnoticed.
+#
+# One thing it does differently, and more safely. A sender hands an item to the first
+# parked receiver whose task has no cancellation pending; anyio's receiver record makes
+# that check walk the task's cancel scopes on every hand-off (and building the record,
+# a ``TaskInfo``, costs more than the rest of the park). Our receivers answer "none
+# pending" at once, and a receiver that is cancelled after all, before it could take
+# what it was handed (asyncio delivers a cancellation at the task's next step even when
+# its wait has just been satisfied), gives the item back: to the next parked receiver,
+# or to the front of the buffer. So a cancellation never loses an item, which anyio's
+# check does not promise either (a cancel can land between its check and the wake-up).
+
+
+class _NoPendingCancellation:
+    """The ``task_info`` a sender consults: "no cancellation pending" (see above)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def has_pending_cancellation() -> bool:
+        return False
 
 
 class _Receiver:
     """What a sender looks at in ``waiting_receivers``: anyio's receiver record, slotted."""
 
-    __slots__ = ("item", "task_info")
+    __slots__ = ("item",)
 
     item: Any  # set by the sender that hands this receiver its item
-
-    def __init__(self, task_info: Any) -> None:
-        self.task_info = task_info
+    task_info = _NoPendingCancellation()
 
 
 def _can_park(stream: MemoryObjectReceiveStream[Any]) -> bool:
@@ -337,22 +354,44 @@ def _can_park(stream: MemoryObjectReceiveStream[Any]) -> bool:
     )
 
 
-async def _park(stream: Any, kit: Parking) -> Any:
+def _give_back(state: Any, item: Any) -> None:
+    """An item handed to a receiver that was cancelled: as its sender would have placed it."""
+    waiting = state.waiting_receivers
+    while waiting:
+        event, receiver = waiting.popitem(last=False)
+        if not receiver.task_info.has_pending_cancellation():
+            receiver.item = item
+            event.set()
+            return
+    # No one is parked: the buffer was empty when this receiver parked, and senders
+    # hand to parked receivers before they buffer, so the item is still the oldest.
+    state.buffer.appendleft(item)
+
+
+async def _park(stream: Any, new_event: NewEvent) -> Any:
     state = stream._state
     # receive_nowait() would raise WouldBlock here (the caller has just seen that): call
     # it only where it would take an item, end the stream or refuse a closed one.
     if state.buffer or state.waiting_senders or stream._closed or not state.open_send_channels:
         return stream.receive_nowait()
-    new_event, task_info = kit
     waiters: set[Any] | None = stream._waiters
     if waiters is None:
         waiters = stream._waiters = set[Any]()
     event = new_event()
     waiters.add(event)
-    receiver = _Receiver(task_info())
+    receiver = _Receiver()
     state.waiting_receivers[event] = receiver
     try:
         await event.wait()
+    except BaseException:
+        try:
+            item = receiver.item
+        except AttributeError:
+            pass
+        else:
+            state.waiting_receivers.pop(event, None)
+            _give_back(state, item)
+        raise
     finally:
         state.waiting_receivers.pop(event, None)
         waiters = stream._waiters  # None once the stream was closed
@@ -376,10 +415,10 @@ def parking_receive(stream: MemoryObjectReceiveStream[T]) -> Callable[[], Awaita
     """
     if not _can_park(stream):
         return stream.receive
-    kit = parking()
+    new_event = parking()
 
     def receive() -> Awaitable[T]:
-        return _park(stream, kit)
+        return _park(stream, new_event)
 
     return receive
 

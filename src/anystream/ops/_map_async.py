@@ -226,7 +226,7 @@ class _Intake:
         # After receive_nowait() found nothing: park at once (see _core/handoff.py); and
         # the running loop's cheapest one-shot event for the turns (see _core/_backends.py).
         self._receive = parking_receive(rx)
-        self._new_event = parking()[0]
+        self._new_event = parking()
         self.reading = False  # a worker is waiting in receive()
         self.idle: deque[Any] = deque()  # workers waiting for their turn (their events)
         self.woken: Any = None  # an idle worker woken, not yet running
@@ -411,7 +411,7 @@ class _Slots:
     def __init__(self, size: int) -> None:
         self.free = size
         self.waiters: deque[Any] = deque()  # their events
-        self._new_event = parking()[0]  # see _Intake
+        self._new_event = parking()  # see _Intake
 
     async def acquire(self) -> None:
         if self.free > 0 and not self.waiters:
