@@ -228,11 +228,26 @@ while $running:
 """
 
 # A sync source read by ``for``: the fastest way, but the stop can only be seen after a
-# pull, so the item in hand is finished first (``$item`` starts with the shielded case).
+# pull (ITER_FOR_STOPPABLE).
 ITER_FOR = """\
 for x in src:
     $tick
     $item
+"""
+
+# The same for the loop that owns the source: a stop seen after a pull ends the loop, and
+# the item in hand is finished after it, shielded (see SHIELDED_ITEM). ``$look`` is the
+# tick, then the stop check.
+ITER_FOR_STOPPABLE = """\
+for x in src:
+    $look
+    $item
+else:
+    x = MISSING
+if x is not MISSING:
+    with st.finishing():
+        for _ in ONCE:
+            $body
 """
 
 # A sync source read one ``next_item()`` at a time: the stop is checked before each pull.
@@ -270,6 +285,14 @@ if tick >= K:
     $publish
     await checkpoint()
     $refresh
+"""
+
+# TICK_COUNTING and the stop check of the loop that owns the source, in one compare per
+# item: ``st.tick_limit`` is K until a stop is requested, and 0 from then on (shutdown.py).
+LOOK_COUNTING = """\
+if tick >= st.tick_limit:
+    $tick
+    if st.stopping: break
 """
 
 # Fast path: take straight from the buffer when it has data and no sender is parked (a
@@ -638,7 +661,7 @@ def _generate(shape: FusedShape) -> str:
         )
         return "".join(parts)
 
-    item = fill(SHIELDED_ITEM, body=body(False)) if shielded else ""
+    item = fill(SHIELDED_ITEM, body=body(False)) if shielded and not iter_for else ""
     if batch:
         stop_when_taken = "if done: break" if has_take else ""
         item += fill(BATCH, stop_when_taken=stop_when_taken, body=body(False))
@@ -653,7 +676,10 @@ def _generate(shape: FusedShape) -> str:
         if bulk:  # one iterator for the loop and for the bulk pulls
             open_input += "\nsrc = iter(src)"
         tick = fill(TICK_COUNTING if counting else TICK, **common)
-        if iter_for:
+        if iter_for and shielded:
+            look = fill(LOOK_COUNTING, tick=tick) if counting else tick + "if st.stopping: break"
+            loop = fill(ITER_FOR_STOPPABLE, look=look, item=item, body=body(False))
+        elif iter_for:
             loop = fill(ITER_FOR, tick=tick, item=item)
         else:
             open_input += "\nnext_item = iter(src).__next__"
