@@ -73,6 +73,14 @@ to the StageCounts before every ``await`` and when it ends: other tasks can only
 the counters while the loop is suspended, so they always see exact figures, for less
 than an attribute increment per item (docs/performance.md). (Code called *by* the loop,
 e.g. a kernel reading ``run.stats()``, sees the figures as of the loop's last wait.)
+Such a loop counts only two things per item, both in ints small enough for CPython to
+keep preallocated (adding to a larger one allocates): ``tick``, the items that entered
+it since the last *fold* (which for a sync source is also its checkpoint tick), and
+each kernel's drops since then; a fold (at each tick, each batch) adds them to running
+totals. Everything else is derived when it is published: what entered kernel ``J`` is
+what entered the loop less what the kernels before ``J`` dropped, less the item in hand
+if it stopped at a kernel before ``J`` (``pos``: set when a kernel raises or awaits, so
+a failed or waiting item is counted where it is). See ``_local_counters``.
 
 Parking: while items flow in batches, a stream-fed loop that finds its input empty, or
 a loop whose output is full, first yields once with ``checkpoint()`` and tries again,
