@@ -384,7 +384,10 @@ for x in batch:
 #
 # ``$enter`` counts the item into the kernel; ``$failed`` (in every handler that lets an
 # exception out) and ``$at``/``$past`` (around a wait inside the kernel) tell derived
-# counters that the item in hand stopped at this kernel (see "Counters").
+# counters that the item in hand stopped at this kernel (see "Counters"). ``$rest`` is
+# what follows the kernel, in its ``try``'s ``else``: CPython lays a ``try`` out with its
+# ``else`` straight after the body and the handlers at the end, so an item that passes
+# every kernel runs straight through, with no jump over a handler per kernel.
 
 KERNELS: dict[str, str] = {
     "map": """\
@@ -396,6 +399,8 @@ except Exception as e:
     note(e, name$i)
     raise
 $base_failed
+else:
+    $rest
 """,
     "amap": """\
 $enter
@@ -404,7 +409,9 @@ try:
 except Exception as e:
     note(e, name$i)
     raise
-$refresh
+else:
+    $refresh
+    $rest
 """,
     # A sync predicate may still return an awaitable (a lambda calling an async def).
     # ``True`` costs one identity test; anything else but ``False`` takes the slow path.
@@ -417,26 +424,28 @@ except Exception as e:
     note(e, name$i)
     raise
 $base_failed
-if keep is not True:
-    if keep is not False:
-        try:
-            if isawaitable(keep):
-                $at
-                $publish
-                $put_back
-                keep = await keep
-                $past
-                $refresh
-            elif type(keep) is AGEN:  # always truthy: refused, not taken for "keep"
-                pred(arg$i, name$i, keep)
-        except Exception as e:
-            $failed
-            note(e, name$i)
-            raise
-        $base_failed
-    if not keep:
-        $dropped += 1
-        continue
+else:
+    if keep is not True:
+        if keep is not False:
+            try:
+                if isawaitable(keep):
+                    $at
+                    $publish
+                    $put_back
+                    keep = await keep
+                    $past
+                    $refresh
+                elif type(keep) is AGEN:  # always truthy: refused, not taken for "keep"
+                    pred(arg$i, name$i, keep)
+            except Exception as e:
+                $failed
+                note(e, name$i)
+                raise
+            $base_failed
+        if not keep:
+            $dropped += 1
+            continue
+    $rest
 """,
     "afilter": """\
 $enter
@@ -445,10 +454,12 @@ try:
 except Exception as e:
     note(e, name$i)
     raise
-$refresh
-if not keep:
-    $dropped += 1
-    continue
+else:
+    $refresh
+    if not keep:
+        $dropped += 1
+        continue
+    $rest
 """,
     # The first result of a run is checked as for map, outside the ``try``: the check's
     # TypeError must not be taken for a malformed input. After that, one flag test.
@@ -464,16 +475,19 @@ except Exception as e:
     note(e, name$i)
     raise
 $base_failed
-if unchecked$i:
-    unchecked$i = False
-    $at
-    first(arg$i, name$i, x)
-    $past
+else:
+    if unchecked$i:
+        unchecked$i = False
+        $at
+        first(arg$i, name$i, x)
+        $past
+    $rest
 """,
     "take": """\
 $enter
 taken$i += 1
 if taken$i >= arg$i: done = True
+$rest
 """,
 }
 
@@ -620,7 +634,7 @@ def _generate(shape: FusedShape) -> str:
         "pulled": "st.pulling = False" if stoppable else "",
     }
 
-    def kernel(i: int, kind: str) -> str:
+    def kernel(i: int, kind: str, rest: str) -> str:
         if counting is None:
             enter, dropped, at, past, failed, base_failed = (
                 f"counts{i}.received += 1",
@@ -645,6 +659,7 @@ def _generate(shape: FusedShape) -> str:
             past=past,
             failed=failed,
             base_failed=base_failed,
+            rest=rest,
         )
 
     if counting is None:
@@ -655,19 +670,18 @@ def _generate(shape: FusedShape) -> str:
         send_checkpointed = "entered += tick - 1; tick = 1"  # see TICK_COUNTING
 
     def body(more: bool) -> str:
-        """The kernels and the output for one item ``x``."""
-        parts = [kernel(i, kind) for i, kind in enumerate(kinds)]
-        parts.append(
-            fill(
-                OUTPUTS_TEMPLATES[output],
-                **common,
-                emit=emit,
-                fill_from_source=fill(FILL_FROM_SOURCE, **common) if more else "",
-                # send() is a checkpoint: the next tick is K items from here.
-                send_checkpointed=send_checkpointed if source == "iter" else "",
-            )
+        """The kernels and the output for one item ``x``, each nested in the one before."""
+        rest = fill(
+            OUTPUTS_TEMPLATES[output],
+            **common,
+            emit=emit,
+            fill_from_source=fill(FILL_FROM_SOURCE, **common) if more else "",
+            # send() is a checkpoint: the next tick is K items from here.
+            send_checkpointed=send_checkpointed if source == "iter" else "",
         )
-        return "".join(parts)
+        for i in reversed(range(m)):
+            rest = kernel(i, kinds[i], rest)
+        return rest
 
     item = fill(SHIELDED_ITEM, body=body(False)) if shielded and not iter_for else ""
     if batch:
