@@ -505,7 +505,7 @@ patient_tx = True  # yield once before parking (see "Parking")
 $refresh
 """
 
-OPEN_LIST = "append = out.append; extend = out.extend"
+OPEN_LIST = "extend = out.extend"
 
 # Free places in the output buffer that the loop may fill without asking anyone: none
 # while a receiver is parked (it must be handed the item and woken) or once every
@@ -520,9 +520,11 @@ OUTPUTS_TEMPLATES: dict[str, str] = {
 $emit
 yield x
 """,
+    # ``out.append`` spelt out: CPython 3.11 specialises it to an inline list append,
+    # where a bound method in a local is a call into C.
     "list": """\
 $emit
-append(x)
+out.append(x)
 """,
     "put": """\
 $emit
