@@ -380,7 +380,6 @@ for x in batch:
 """
 
 # -- kernels: what each kind does with ``x`` (kernels.py says the same in words) --
-
 #
 # ``$enter`` counts the item into the kernel; ``$failed`` (in every handler that lets an
 # exception out) and ``$at``/``$past`` (around a wait inside the kernel) tell derived
