@@ -26,6 +26,8 @@ import pytest
 from anystream import Stream, buffered, from_iterable, map, parse, take, where
 from anystream._core.fuse import CHECKPOINT_EVERY, FUSE, compile_kernels, source_of
 from anystream._core.operator import Kernel
+from anystream._core.shutdown import StopState
+from anystream._core.stats import StageCounts
 
 pytestmark = pytest.mark.anyio
 
@@ -197,6 +199,95 @@ async def test_counters_include_the_item_a_kernel_raised_on() -> None:
         assert op.emitted == 300
 
 
+@pytest.mark.parametrize("source", ["iter", "stream"])
+async def test_counters_published_while_a_filter_awaits_mid_chain(source: str) -> None:
+    """A loop with local counters derives every kernel's figure but the first one's.
+
+    While a filter awaits (the result of a sync predicate turned out to be awaitable) the
+    item in hand has entered the filter and nothing after it; the awaited coroutine runs
+    after the loop published, so it reads what any other task would at that moment.
+    """
+    cnt = [StageCounts() for _ in range(4)]
+    seen: list[tuple[int, ...]] = []
+    n, slow = 1_000, 301
+
+    async def later() -> bool:
+        await anyio.lowlevel.checkpoint()
+        c0, c1, c2, out = cnt
+        seen.append(
+            (c0.received, c0.malformed, c1.received, c1.filtered, c2.received, out.received)
+        )
+        return True
+
+    def check(x: int) -> int:
+        if x % 5 == 0:
+            raise ValueError(x)
+        return x
+
+    def keep(x: int) -> Any:
+        return later() if x == slow else x % 2 == 0
+
+    kernels = [Kernel("parse", "parse", check), Kernel("filter", "where", keep)]
+    kernels.append(Kernel("map", "map", _inc))
+    loop = compile_kernels(kernels, source, "list", stoppable=source == "iter")
+    got: list[int] = []
+
+    async def nothing() -> None:
+        pass
+
+    if source == "iter":
+        await loop(iter(range(n)), got, cnt, StopState(), nothing)
+    else:
+        tx, rx = anyio.create_memory_object_stream[int](n)
+        async with tx:
+            for x in range(n):
+                tx.send_nowait(x)
+        with rx:
+            await loop(rx, got, cnt, StopState(), nothing)
+    before = range(slow)  # the items handled before the slow one
+    parsed = [x for x in before if x % 5]
+    kept = [x for x in parsed if x % 2 == 0]
+    entered_filter = len(parsed) + 1  # the slow item is in the filter, not past it
+    assert seen == [
+        (
+            slow + 1,
+            slow + 1 - len(parsed) - 1,
+            entered_filter,
+            len(parsed) - len(kept),
+            *[len(kept)] * 2,
+        )
+    ]
+    passed = [x for x in range(n) if x % 5 and (x % 2 == 0 or x == slow)]
+    assert got == [x + 1 for x in passed]
+    c0, c1, c2, out = cnt
+    assert (c0.received, c1.received, c2.received, out.received) == (
+        n,
+        n - n // 5,
+        *[len(passed)] * 2,
+    )
+    assert (c0.malformed, c1.filtered) == (n // 5, n - n // 5 - len(passed))
+
+
+async def test_counters_of_a_sync_source_loop_stop_at_the_kernel_that_raised() -> None:
+    # Each kernel's figure is derived when published: the failing item entered the
+    # kernel that raised and none after it, as when every kernel counted for itself.
+    for fail_in in range(3):
+
+        def fail(i: int, fail_in: int = fail_in) -> Callable[[int], int]:
+            def f(x: int) -> int:
+                if i == fail_in and x == 700:
+                    raise RuntimeError("boom")
+                return x
+
+            return f
+
+        s = from_iterable(range(1_000)) | map(fail(0)) | map(fail(1)) | map(fail(2))
+        with pytest.raises(RuntimeError, match="boom"):
+            await s.collect()
+        received = [op.received for op in s.stats().operators[1:]]
+        assert received == [701 if i <= fail_in else 700 for i in range(3)], fail_in
+
+
 async def test_take_after_a_buffer_stops_the_sync_source_within_the_bound() -> None:
     src = Counting()
     out = await (from_iterable(src) | buffered(20) | map(_inc) | take(5)).collect()
@@ -239,9 +330,15 @@ def test_generated_sources_compile_for_every_shape() -> None:
 
 def test_local_counters_only_without_per_item_awaits() -> None:
     # A loop with a per-item await publishes counts in place (another task may read them
-    # at every await); one without keeps them in locals and publishes before each wait.
-    assert "entered0 += 1" in source_of((("parse", "map"), "stream", "send", False))
-    assert "entered0 += 1" in source_of((("parse", "map"), "iter", "list", True))
+    # at every await); one without keeps them in locals and publishes before each wait,
+    # and counts per item only what entered the loop (the rest is derived).
+    for shape in (
+        (("parse", "map"), "stream", "send", False),
+        (("parse", "map"), "iter", "list", True),
+    ):
+        local = source_of(shape)  # type: ignore[arg-type]
+        assert "tick += 1" in local
+        assert "received +=" not in local
     assert "counts0.received += 1" in source_of((("map",), "aiter", "send", False))
     assert "counts0.received += 1" in source_of((("amap",), "stream", "send", False))
     assert "counts0.received += 1" in source_of((("map",), "stream", "yield", False))

@@ -73,6 +73,14 @@ to the StageCounts before every ``await`` and when it ends: other tasks can only
 the counters while the loop is suspended, so they always see exact figures, for less
 than an attribute increment per item (docs/performance.md). (Code called *by* the loop,
 e.g. a kernel reading ``run.stats()``, sees the figures as of the loop's last wait.)
+Such a loop counts only two things per item, both in ints small enough for CPython to
+keep preallocated (adding to a larger one allocates): ``tick``, the items that entered
+it since the last *fold* (which for a sync source is also its checkpoint tick), and
+each kernel's drops since then; a fold (at each tick, each batch) adds them to running
+totals. Everything else is derived when it is published: what entered kernel ``J`` is
+what entered the loop less what the kernels before ``J`` dropped, less the item in hand
+if it stopped at a kernel before ``J`` (``pos``: set when a kernel raises or awaits, so
+a failed or waiting item is counted where it is). See ``_local_counters``.
 
 Parking: while items flow in batches, a stream-fed loop that finds its input empty, or
 a loop whose output is full, first yields once with ``checkpoint()`` and tries again,
@@ -233,11 +241,26 @@ while $running:
 """
 
 # A sync source read by ``for``: the fastest way, but the stop can only be seen after a
-# pull, so the item in hand is finished first (``$item`` starts with the shielded case).
+# pull (ITER_FOR_STOPPABLE).
 ITER_FOR = """\
 for x in src:
     $tick
     $item
+"""
+
+# The same for the loop that owns the source: a stop seen after a pull ends the loop, and
+# the item in hand is finished after it, shielded (see SHIELDED_ITEM). ``$look`` is the
+# tick, then the stop check.
+ITER_FOR_STOPPABLE = """\
+for x in src:
+    $look
+    $item
+else:
+    x = MISSING
+if x is not MISSING:
+    with st.finishing():
+        for _ in ONCE:
+            $body
 """
 
 # A sync source read one ``next_item()`` at a time: the stop is checked before each pull.
@@ -262,6 +285,27 @@ if tick >= K:
     $publish
     await checkpoint()
     $refresh
+"""
+
+# The same with local counters (see "Counters"): ``tick`` is also the count of items
+# that entered the loop since the last fold, and goes up when the item in hand enters
+# its first kernel, so here it still counts the previous item as the last one in: the
+# item in hand is not counted while the loop waits, and the cadence is TICK's (``tick``
+# starts at 1).
+TICK_COUNTING = """\
+if tick >= K:
+    $fold
+    $publish
+    await checkpoint()
+    $refresh
+"""
+
+# TICK_COUNTING and the stop check of the loop that owns the source, in one compare per
+# item: ``st.tick_limit`` is K until a stop is requested, and 0 from then on (shutdown.py).
+LOOK_COUNTING = """\
+if tick >= st.tick_limit:
+    $tick
+    if st.stopping: break
 """
 
 # Fast path: take straight from the buffer when it has data and no sender is parked (a
@@ -307,11 +351,19 @@ except EndOfStream:
 ONE_FROM_BUFFER = "x = inbuf.popleft()"
 
 # See "Batches": everything the input holds, in one C call.
-BATCH_FROM_BUFFER = "batch = iter([*inbuf]); inbuf.clear()"
+BATCH_FROM_BUFFER = """\
+$fold
+batch = iter([*inbuf]); inbuf.clear()
+"""
+
+BATCH_OF_ONE = """\
+$fold
+batch = iter((x,))
+"""
 
 # Nothing to apply (collect() after a staged operator): the list takes the whole batch.
 ALL_FROM_BUFFER = """\
-$emitted += len(inbuf); extend(inbuf); inbuf.clear()
+entered += len(inbuf); extend(inbuf); inbuf.clear()
 continue
 """
 
@@ -339,77 +391,113 @@ for x in batch:
 """
 
 # -- kernels: what each kind does with ``x`` (kernels.py says the same in words) --
+#
+# ``$enter`` counts the item into the kernel; ``$failed`` (in every handler that lets an
+# exception out) and ``$at``/``$past`` (around a wait inside the kernel) tell derived
+# counters that the item in hand stopped at this kernel (see "Counters"). ``$rest`` is
+# what follows the kernel, in its ``try``'s ``else``: CPython lays a ``try`` out with its
+# ``else`` straight after the body and the handlers at the end, so an item that passes
+# every kernel runs straight through, with no jump over a handler per kernel.
 
 KERNELS: dict[str, str] = {
     "map": """\
-$entered += 1
+$enter
 try:
     x = fn$i(x)
 except Exception as e:
+    $failed
     note(e, name$i)
     raise
+$base_failed
+else:
+    $rest
 """,
     "amap": """\
-$entered += 1
+$enter
 try:
     x = await fn$i(x)
 except Exception as e:
     note(e, name$i)
     raise
-$refresh
+else:
+    $refresh
+    $rest
 """,
     # A sync predicate may still return an awaitable (a lambda calling an async def).
+    # ``True`` costs one identity test; anything else but ``False`` takes the slow path.
     "filter": """\
-$entered += 1
+$enter
 try:
     keep = fn$i(x)
-    if keep is not True and keep is not False:
-        if isawaitable(keep):
-            $publish
-            $put_back
-            keep = await keep
-            $refresh
-        elif type(keep) is AGEN:  # always truthy: refused, not taken for "keep"
-            pred(arg$i, name$i, keep)
 except Exception as e:
+    $failed
     note(e, name$i)
     raise
-if not keep:
-    $dropped += 1
-    continue
+$base_failed
+else:
+    if keep is not True:
+        if keep is not False:
+            try:
+                if isawaitable(keep):
+                    $at
+                    $publish
+                    $put_back
+                    keep = await keep
+                    $past
+                    $refresh
+                elif type(keep) is AGEN:  # always truthy: refused, not taken for "keep"
+                    pred(arg$i, name$i, keep)
+            except Exception as e:
+                $failed
+                note(e, name$i)
+                raise
+            $base_failed
+        if not keep:
+            $dropped += 1
+            continue
+    $rest
 """,
     "afilter": """\
-$entered += 1
+$enter
 try:
     keep = await fn$i(x)
 except Exception as e:
     note(e, name$i)
     raise
-$refresh
-if not keep:
-    $dropped += 1
-    continue
+else:
+    $refresh
+    if not keep:
+        $dropped += 1
+        continue
+    $rest
 """,
     # The first result of a run is checked as for map, outside the ``try``: the check's
     # TypeError must not be taken for a malformed input. After that, one flag test.
     "parse": """\
-$entered += 1
+$enter
 try:
     x = fn$i(x)
 except MALFORMED:
     $dropped += 1
     continue
 except Exception as e:
+    $failed
     note(e, name$i)
     raise
-if unchecked$i:
-    unchecked$i = False
-    first(arg$i, name$i, x)
+$base_failed
+else:
+    if unchecked$i:
+        unchecked$i = False
+        $at
+        first(arg$i, name$i, x)
+        $past
+    $rest
 """,
     "take": """\
-$entered += 1
+$enter
 taken$i += 1
 if taken$i >= arg$i: done = True
+$rest
 """,
 }
 
@@ -427,7 +515,7 @@ patient_tx = True  # yield once before parking (see "Parking")
 $refresh
 """
 
-OPEN_LIST = "append = out.append; extend = out.extend"
+OPEN_LIST = "extend = out.extend"
 
 # Free places in the output buffer that the loop may fill without asking anyone: none
 # while a receiver is parked (it must be handed the item and woken) or once every
@@ -439,21 +527,23 @@ ROOM = (
 
 OUTPUTS_TEMPLATES: dict[str, str] = {
     "yield": """\
-$emitted += 1
+$emit
 yield x
 """,
+    # ``out.append`` spelt out: CPython 3.11 specialises it to an inline list append,
+    # where a bound method in a local is a call into C.
     "list": """\
-$emitted += 1
-append(x)
+$emit
+out.append(x)
 """,
     "put": """\
-$emitted += 1
+$emit
 await out(x)
 """,
     # Fast path: append to the buffer while there is room and no receiver is parked.
     # Full: let the consumer run once before parking while it takes items in batches.
     "send": """\
-$emitted += 1
+$emit
 if room:
     room -= 1
     outbuf.append(x)
@@ -492,14 +582,14 @@ $send_checkpointed
 # between two checkpoints. The counter is right even if the iterator raises half way,
 # because what it yielded is already in the buffer.
 FILL_FROM_SOURCE = """\
-k = K - tick
+k = K + 1 - tick  # TICK_COUNTING's tick has counted the item in hand already
 if room < k: k = room
 if k > 0:
     n = len(outbuf)
     try:
         outbuf.extend(islice(src, k))
     finally:
-        n = len(outbuf) - n; $emitted += n; room -= n; tick += n
+        n = len(outbuf) - n; room -= n; tick += n
 """
 
 _HOLE = re.compile(r"\$(\w+)")
@@ -541,50 +631,71 @@ def _generate(shape: FusedShape) -> str:
     # at the next wait: finish the item in hand shielded so it is not lost (shutdown.py).
     shielded = stoppable and output != "yield" and source in ("iter", "aiter")
 
-    # Each counter's field (see "Counters") and, with local counters, the local it is
-    # kept in. Kernels that never drop (map, take) have no drop counter at all.
-    fields = {f"entered{i}": f"counts{i}.received" for i in range(m)}
-    fields["emitted"] = "counts_out.received"
-    for i, kind in enumerate(kinds):
-        reason = KINDS[kind].drop
-        if reason is not None:
-            fields[f"dropped{i}"] = f"counts{i}.{reason}"
-    slots = {name: name if local else field for name, field in fields.items()}
-    publish = "; ".join(f"{field} = {name}" for name, field in fields.items()) if local else ""
+    # Kernels that never drop (map, take) have no drop counter at all.
+    drops = {i: f"counts{i}.{KINDS[kind].drop}" for i, kind in enumerate(kinds) if KINDS[kind].drop}
+    counting = _local_counters(m, drops, source) if local else None
+    publish = counting.publish if counting else ""
     common = {
         "publish": publish,
+        "fold": counting.fold if counting else "",
         "refresh": ROOM if output == "send" else "",
         "put_back": PUT_BACK if batch else "",
-        "emitted": slots["emitted"],
         "running": "not done" if has_take else "True",
         "stop_check": "if st.stopping: break" if stoppable else "",
         "pulling": "st.pulling = True" if stoppable else "",
         "pulled": "st.pulling = False" if stoppable else "",
     }
 
-    def body(more: bool) -> str:
-        """The kernels and the output for one item ``x``."""
-        parts = [
-            fill(
-                KERNELS[kind],
-                **common,
-                i=str(i),
-                entered=slots[f"entered{i}"],
-                dropped=slots.get(f"dropped{i}", ""),
+    def kernel(i: int, kind: str, rest: str) -> str:
+        if counting is None:
+            enter, dropped, at, past, failed, base_failed = (
+                f"counts{i}.received += 1",
+                drops.get(i, ""),
+                "",
+                "",
+                "",
+                "",
             )
-            for i, kind in enumerate(kinds)
-        ]
-        parts.append(
-            fill(
-                OUTPUTS_TEMPLATES[output],
-                **common,
-                fill_from_source=fill(FILL_FROM_SOURCE, **common) if more else "",
-                send_checkpointed="tick = 0" if source == "iter" else "",  # send() is one
-            )
+        else:
+            # Only the first kernel counts its items (in ``tick``); the others' are derived.
+            enter, dropped = ("tick += 1" if i == 0 else ""), f"dropped{i}"
+            at, past, failed = f"pos = {i}", f"pos = {m}", f"pos = {i}"
+            base_failed = f"except BaseException:\n    pos = {i}\n    raise"
+        return fill(
+            KERNELS[kind],
+            **common,
+            i=str(i),
+            enter=enter,
+            dropped=dropped,
+            at=at,
+            past=past,
+            failed=failed,
+            base_failed=base_failed,
+            rest=rest,
         )
-        return "".join(parts)
 
-    item = fill(SHIELDED_ITEM, body=body(False)) if shielded else ""
+    if counting is None:
+        emit, send_checkpointed = "counts_out.received += 1", "tick = 0"
+    else:
+        # A loop without kernels counts what it emits as the first kernel would.
+        emit = "" if m else "tick += 1"
+        send_checkpointed = "entered += tick - 1; tick = 1"  # see TICK_COUNTING
+
+    def body(more: bool) -> str:
+        """The kernels and the output for one item ``x``, each nested in the one before."""
+        rest = fill(
+            OUTPUTS_TEMPLATES[output],
+            **common,
+            emit=emit,
+            fill_from_source=fill(FILL_FROM_SOURCE, **common) if more else "",
+            # send() is a checkpoint: the next tick is K items from here.
+            send_checkpointed=send_checkpointed if source == "iter" else "",
+        )
+        for i in reversed(range(m)):
+            rest = kernel(i, kinds[i], rest)
+        return rest
+
+    item = fill(SHIELDED_ITEM, body=body(False)) if shielded and not iter_for else ""
     if batch:
         stop_when_taken = "if done: break" if has_take else ""
         item += fill(BATCH, stop_when_taken=stop_when_taken, body=body(False))
@@ -595,11 +706,14 @@ def _generate(shape: FusedShape) -> str:
         open_input = OPEN_AITER
         loop = fill(AITER, **common, item=item)
     elif source == "iter":
-        open_input = OPEN_ITER
+        open_input = "" if counting else OPEN_ITER
         if bulk:  # one iterator for the loop and for the bulk pulls
             open_input += "\nsrc = iter(src)"
-        tick = fill(TICK, **common)
-        if iter_for:
+        tick = fill(TICK_COUNTING if counting else TICK, **common)
+        if iter_for and shielded:
+            look = fill(LOOK_COUNTING, tick=tick) if counting else tick + "if st.stopping: break"
+            loop = fill(ITER_FOR_STOPPABLE, look=look, item=item, body=body(False))
+        elif iter_for:
             loop = fill(ITER_FOR, tick=tick, item=item)
         else:
             open_input += "\nnext_item = iter(src).__next__"
@@ -609,13 +723,13 @@ def _generate(shape: FusedShape) -> str:
         if batch and not kinds and output == "list":
             from_buffer = fill(ALL_FROM_BUFFER, **common)
         else:
-            from_buffer = BATCH_FROM_BUFFER if batch else ONE_FROM_BUFFER
+            from_buffer = fill(BATCH_FROM_BUFFER, **common) if batch else ONE_FROM_BUFFER
         loop = fill(
             STREAM,
             **common,
             from_buffer=from_buffer,
             receive_nowait=RECEIVE_NOWAIT,
-            batch_of_one="batch = iter((x,))" if batch else "",
+            batch_of_one=fill(BATCH_OF_ONE, **common) if batch else "",
             item=item,
         )
 
@@ -634,11 +748,10 @@ def _generate(shape: FusedShape) -> str:
         )
         close = "src.close()" if source == "stream" else f"{publish}\nawait close_upstream()"
         when_taken = fill(WHEN_TAKEN, close=close)
-    if local:
-        load = "; ".join(f"{name} = {field}" for name, field in fields.items())
+    if counting:
         run = fill(
             RUN_WITH_LOCAL_COUNTERS,
-            load_counters=load,
+            load_counters=counting.load,
             loop=loop,
             when_taken=when_taken,
             publish=publish,
@@ -661,6 +774,48 @@ def _generate(shape: FusedShape) -> str:
         open_takes=open_takes,
         run=run,
     )
+
+
+class _Counting:
+    """The statements of a loop with local counters (see "Counters")."""
+
+    __slots__ = ("fold", "load", "publish")
+
+    def __init__(self, load: str, fold: str, publish: str) -> None:
+        self.load = load
+        self.fold = fold
+        self.publish = publish
+
+
+def _local_counters(m: int, drops: dict[int, str], source: str) -> _Counting:
+    """Load, fold and publish statements for ``m`` kernels dropping into ``drops``.
+
+    Per item the loop adds to small ints only: ``tick`` (items that entered the first
+    kernel, or the output when there is none, since the last fold) and ``droppedI`` (what
+    kernel ``I`` dropped since then); a fold moves them into ``entered`` and ``goneI``.
+    Every other figure is derived when it is published: what entered kernel ``J`` is what
+    entered the loop less what the kernels before ``J`` dropped, less the item in hand
+    when it stopped at a kernel before ``J`` (``pos``: its kernel, or ``m`` when none).
+    Every field is published as its value at the loop's start plus this run's figure.
+    """
+    fields = [f"counts{j}.received" for j in range(m)] + ["counts_out.received"]
+    # A sync source starts ``tick`` at 1: see TICK_COUNTING.
+    first = ("entered = -1; tick = 1",) if source == "iter" else ("entered = 0; tick = 0",)
+    load = [f"base{j} = {field}" for j, field in enumerate(fields)]
+    load += [f"lost{i} = {field}; gone{i} = 0; dropped{i} = 0" for i, field in drops.items()]
+    fold = ["entered += tick; tick = 0"]
+    fold += [f"gone{i} += dropped{i}; dropped{i} = 0" for i in drops]
+    publish = []
+    for j, field in enumerate(fields):
+        value = f"base{j} + entered + tick"
+        value += "".join(f" - gone{i} - dropped{i}" for i in drops if i < j)
+        if j:
+            value += f" - (pos < {j})"
+        publish.append(f"{field} = {value}")
+    publish += [f"{field} = lost{i} + gone{i} + dropped{i}" for i, field in drops.items()]
+    if m:
+        load.append(f"pos = {m}")
+    return _Counting("\n".join([*first, *load]), "; ".join(fold), "; ".join(publish))
 
 
 _cache: dict[FusedShape, Callable[..., Any]] = {}

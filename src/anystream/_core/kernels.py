@@ -59,7 +59,7 @@ from anyio import EndOfStream
 from ._backends import native_checkpoint
 from .callables import refuse_async_gen_result, refuse_unawaited
 from .errors import add_operator_note
-from .shutdown import STOPPED
+from .shutdown import CHECKPOINT_EVERY, STOPPED
 
 if TYPE_CHECKING:
     from .operator import Kernel
@@ -79,9 +79,6 @@ __all__ = [
 
 #: Exceptions that make ``parse`` treat an input as malformed.
 MALFORMED = (ValueError, TypeError, KeyError, IndexError)
-
-#: A sync source yields to the event loop after this many items.
-CHECKPOINT_EVERY = 128
 
 Input = Literal["aiter", "iter", "stream"]
 Output = Literal["yield", "send", "put", "list"]

@@ -87,7 +87,18 @@ from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import anyio
 
-__all__ = ["STOPPED", "Aborted", "EndOfInput", "StopState", "check_grace", "relay_signals"]
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "STOPPED",
+    "Aborted",
+    "EndOfInput",
+    "StopState",
+    "check_grace",
+    "relay_signals",
+]
+
+#: A sync source yields to the event loop after this many items.
+CHECKPOINT_EVERY = 128
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -125,7 +136,10 @@ class StopState:
     ``pulling``: the source task is currently waiting inside the source, so cancelling
     the source's scope now loses nothing. ``await wait()`` returns once a stop was
     requested: for task sources and staged operators that must stop inputs of their own
-    (``merge``, ``merge_with``) without polling.
+    (``merge``, ``merge_with``) without polling. ``tick_limit``: the count of items at
+    which a sync source's fused loop next looks at this state, ``CHECKPOINT_EVERY`` (its
+    checkpoint) until a stop is requested and 0 from then on, so that the loop's one
+    compare per item sees a stop at the next item as a flag test would (``fuse.py``).
 
     A loop that owns a source follows the protocol through two helpers: each item comes
     from :meth:`pull`, and an item pulled while a stop arrived is finished with
@@ -146,10 +160,19 @@ class StopState:
     The fused loops (``fuse.py``) inline both, for speed, and say so where they do.
     """
 
-    __slots__ = ("_event", "_finishing", "aborting", "pulling", "source_stats", "stopping")
+    __slots__ = (
+        "_event",
+        "_finishing",
+        "aborting",
+        "pulling",
+        "source_stats",
+        "stopping",
+        "tick_limit",
+    )
 
     def __init__(self) -> None:
         self.stopping: bool = False
+        self.tick_limit: int = CHECKPOINT_EVERY
         self.pulling: bool = False
         self.aborting: bool = False
         self._event: anyio.Event | None = None
@@ -161,6 +184,7 @@ class StopState:
     def request(self) -> None:
         """Mark the stop (the runner calls this from ``Run.stop()``)."""
         self.stopping = True
+        self.tick_limit = 0
         if self._event is not None:
             self._event.set()
 
