@@ -44,25 +44,11 @@ def overloads() -> str:
     """The generated block, markers included."""
     lines = [BEGIN.rstrip("\n")]
     for n in range(1, MAX_COMBINED + 1):
-        for same in itertools.product((True, False), repeat=n):
-            lines += ["    @overload", "    def pipe(", "        self,"]
-            current = "T_co"
-            first = True
-            for i, is_same in enumerate(same, 1):
-                if is_same:
-                    lines.append(f"        op{i}: SameOperator,")
+        for function_first in (False, True):
+            for same in itertools.product((True, False), repeat=n):
+                if function_first and all(same):
                     continue
-                out = f"_A{i}"
-                if first:
-                    lines.append(f"        op{i}: Pipeable[{current}, {out}],")
-                    first = False
-                else:
-                    lines.append(
-                        f"        op{i}: Pipeable[{current}, {out}]"
-                        f" | Callable[[Stream[{current}]], Stream[{out}]],"
-                    )
-                current = out
-            lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
+                lines += _combined(same, function_first)
     for n in range(MAX_COMBINED + 1, MAX_OPERATORS + 1):
         lines += ["    @overload", "    def pipe(", "        self,"]
         current = "T_co"
@@ -79,6 +65,28 @@ def overloads() -> str:
         lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
     lines.append(END.rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _combined(same: tuple[bool, ...], function_first: bool) -> list[str]:
+    """One overload: ``same[i]`` says whether operator ``i + 1`` is a SameOperator."""
+    lines = ["    @overload", "    def pipe(", "        self,"]
+    current = "T_co"
+    first = True
+    for i, is_same in enumerate(same, 1):
+        if is_same:
+            lines.append(f"        op{i}: SameOperator,")
+            continue
+        out = f"_A{i}"
+        function = f"Callable[[Stream[{current}]], Stream[{out}]]"
+        if first and function_first:
+            lines.append(f"        op{i}: {function},")
+        elif first:
+            lines.append(f"        op{i}: Pipeable[{current}, {out}],")
+        else:
+            lines.append(f"        op{i}: Pipeable[{current}, {out}] | {function},")
+        first = False
+        current = out
+    return [*lines, "        /,", f"    ) -> Stream[{current}]: ..."]
 
 
 def current_block(text: str) -> str:
