@@ -17,12 +17,22 @@ The shape, and why (both checkers must infer every lambda they can):
   first operator's output, so the second operator's lambda gets its parameter type.
   The ``Callable`` is also true at run time: ``pipe()`` calls a ``Stream -> Stream``
   function with the stream built so far.
+- Each combination is written a second time with the first other operator a
+  ``Callable[[Stream[A]], Stream[B]]``: what a generic ``@operator`` that changes the
+  item type gives (``listed()``, a generic ``Stream[T] -> Stream[list[T]]`` function),
+  or a function of the user's. Not a union with ``Pipeable`` in one overload: that
+  would push every first operator to mypy's second pass, and the next lambda would
+  lose its type. An operator is not a ``Callable`` for the checkers (its run-time
+  ``__call__`` is hidden from them), so it matches only the first copy and a function
+  only the second: no ambiguity. mypy infers such a function in its second pass (a
+  generic one could not solve its output earlier anyway), so a lambda after it in the
+  same call is ``Any`` there.
 
-Every combination is written out for up to ``MAX_COMBINED`` operators (2**n overloads
-for n operators: mypy lists them all when no overload matches, so not more). From there
-to ``MAX_OPERATORS``, one overload per count takes ``Pipeable | SamePipeable`` in each
-position: right in pyright, and in mypy only the first operator's lambda is typed
-there. A longer pipeline chains ``.pipe()`` calls.
+Every combination is written out for up to ``MAX_COMBINED`` operators (2**n + 2**n - 1
+overloads for n operators: mypy lists them all when no overload matches, so not more).
+From there to ``MAX_OPERATORS``, one overload per count takes ``Pipeable |
+SamePipeable`` in each position: right in pyright, and in mypy only the first operator's
+lambda is typed there. A longer pipeline chains ``.pipe()`` calls.
 """
 
 from __future__ import annotations
