@@ -38,6 +38,5 @@ def test_every_combination_of_same_and_other_operators_is_written() -> None:
     # The function-first variants: the function is a second-pass argument (a Callable).
     assert "        op1: Callable[[Stream[T_co]], Stream[_A1]],\n" in block
     assert (
-        "        op1: SameOperator,\n        op2: Callable[[Stream[T_co]], Stream[_A2]],\n"
-        in block
+        "        op1: SameOperator,\n        op2: Callable[[Stream[T_co]], Stream[_A2]],\n" in block
     )

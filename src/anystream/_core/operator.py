@@ -239,8 +239,14 @@ class Operator(Generic[T_contra, U_co]):
     def __ror__(
         self, other: Callable[[Stream[X]], Stream[T_contra]]
     ) -> Callable[[Stream[X]], Stream[U_co]]:
-        # Only reached for a left side that is not an operator (which composes in its
-        # own ``__or__``): a function from stream to stream, run before this operator.
+        # A left side that is an operator composes in its own ``__or__`` (Python asks a
+        # subclass's ``__ror__`` first: ``where(f) | take(2)`` lands here, and must stay
+        # one list of steps); anything else is a function from stream to stream, run
+        # before this operator.
+        left: object = other  # typed as a function, which an operator is not for checkers
+        if isinstance(left, Operator):
+            composed: object = left.__or__(self)  # pyright: ignore[reportUnknownMemberType]
+            return cast("Callable[[Stream[X]], Stream[U_co]]", composed)
         then = _then(other, self)
         return NotImplemented if then is None else then
 
@@ -288,6 +294,10 @@ class SameOperator(Operator[Any, Any]):
     def __ror__(  # pyright: ignore[reportIncompatibleMethodOverride]
         self, other: Callable[[Stream[X]], Stream[Y]]
     ) -> Callable[[Stream[X]], Stream[Y]]:
+        left: object = other
+        if isinstance(left, Operator):  # ``where(f) | take(2)``: see Operator.__ror__
+            composed: object = left.__or__(self)  # pyright: ignore[reportUnknownMemberType]
+            return cast("Callable[[Stream[X]], Stream[Y]]", composed)
         then = _then(other, self)
         return NotImplemented if then is None else then
 
@@ -351,7 +361,7 @@ def apply_stream_function(
             else ""
         )
         raise TypeError(
-            f"{what}: {fn!r:.60} returned {type(result).__name__} {result!r:.60}, "
+            f"{what}: {_name_of(fn)} returned {type(result).__name__} {result!r:.60}, "
             f"not a Stream{hint}"
         )
     return result
@@ -408,7 +418,7 @@ class _Then:
         self._second = second
 
     def __call__(self, stream: Stream[Any], /) -> Stream[Any]:
-        what = f"{self!r:.60}"
+        what = repr(self)
         return apply_stream_function(
             what, self._second, apply_stream_function(what, self._first, stream)
         )
