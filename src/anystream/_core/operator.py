@@ -196,12 +196,15 @@ class StagedStep(Step):
 class Operator(Generic[T_contra, U_co]):
     """A reusable pipeline step from items of type ``T`` to items of type ``U``.
 
-    Apply it with ``stream | op``, ``stream.pipe(op)`` or ``op(stream)``; compose with
-    ``op1 | op2``. Operators hold no per-run state, so one operator object can be used in
-    many streams and runs.
+    Apply it with ``stream | op`` or ``stream.pipe(op)``; compose with ``op1 | op2``.
+    Operators hold no per-run state, so one operator object can be used in many streams
+    and runs.
 
     A function from stream to stream composes with an operator on either side of ``|``
-    (``op | fn``, ``fn | op``): the result is such a function too, applying both in turn.
+    (``op | fn``, ``fn | op``): the result is such a function too, applying both in turn
+    (and typed so). At run time an operator is callable as well, ``op(stream)`` being
+    ``stream | op``: that is what a generic :func:`operator` factory is typed as
+    returning; type checkers do not see this call on other operators.
     """
 
     __slots__ = ("_steps",)

@@ -1230,11 +1230,12 @@ class Stream(Generic[T_co]):
         an event, where ``events | where(lambda e: e.ok)`` leaves ``e`` unknown in
         pyright. Up to eight operators per call (chain ``.pipe()`` calls for more).
 
-        Besides operators, a function from stream to stream is accepted after the first
-        operator that is not take-like (``events.pipe(where(ok), only_big)``, with
-        ``def only_big(s: Stream[E]) -> Stream[E]``). It is called with the stream built
-        so far and must return a :class:`Stream`. Anything else is a ``TypeError``
-        naming its position.
+        Besides operators, a function from stream to stream is accepted in any position
+        (``events.pipe(where(ok), only_big)``, with ``def only_big(s: Stream[E]) ->
+        Stream[E]``), as is what a generic ``@operator`` that changes the item type
+        gives (``events.pipe(listed())``). It is called with the stream built so far and
+        must return a :class:`Stream`. Anything else is a ``TypeError`` naming its
+        position.
         """
         out: Stream[Any] = self
         pending: tuple[Step, ...] = ()
