@@ -45,20 +45,41 @@ def evens(s: Stream[int]) -> Stream[int]:
     return s.pipe(where(lambda n: n % 2 == 0))
 
 
-async def test_an_operator_called_with_a_stream_is_the_stream_piped_into_it() -> None:
+async def test_an_operator_factory_gives_operators_callable_with_a_stream() -> None:
     numbers = from_iterable([1, 2, 3, 4])
-    big = where(lambda n: n > 2)
-    assert await big(numbers).collect() == [3, 4]
-    assert await take(2)(numbers).collect() == [1, 2]
-    assert await (where(lambda n: n > 1) | take(2))(numbers).collect() == [2, 3]
-    # The operator is unchanged and reusable.
-    assert await big(from_iterable([5, 0])).collect() == [5]
+    op = listed()
+    assert isinstance(op, SameOperator)
+    assert await op(numbers).collect() == [[1], [2], [3], [4]]
+    assert await tagged("x")(numbers).collect() == [("x", 1), ("x", 2), ("x", 3), ("x", 4)]
+    # Reusable, and the stream is unchanged.
+    assert await op(from_iterable([5])).collect() == [[5]]
     assert await numbers.collect() == [1, 2, 3, 4]
+    # Composed with any operator, on either side, it stays callable and an operator.
+    for composed in (
+        take(2) | listed(),
+        listed() | take(2),
+        where(lambda n: n > 2) | listed(),
+        listed() | map(len),
+        parse(int) | tagged("p"),
+    ):
+        assert isinstance(composed, Operator)
+        assert callable(composed)
+    assert await (where(lambda n: n > 2) | listed())(numbers).collect() == [[3], [4]]
+    assert await (listed() | take(2))(numbers).collect() == [[1], [2]]
+    assert await (listed() | map(len))(numbers).collect() == [1, 1, 1, 1]
+
+
+def test_other_operators_are_not_callable() -> None:
+    # An argument that takes a function refuses an operator at build time.
+    assert not callable(where(lambda n: n > 2))
+    assert not callable(take(2) | map(str))
+    with pytest.raises(TypeError, match="fn must be callable"):
+        map(take(2))  # type: ignore[call-overload]
 
 
 async def test_calling_an_operator_with_anything_but_a_stream_is_refused() -> None:
     with pytest.raises(TypeError, match=r"needs a Stream, got list \[1, 2\]"):
-        where(lambda n: n > 2)([1, 2])  # type: ignore[operator]
+        listed()([1, 2])  # type: ignore[arg-type]
 
 
 async def test_a_generic_operator_that_changes_the_type_works_every_way() -> None:

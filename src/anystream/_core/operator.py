@@ -202,9 +202,7 @@ class Operator(Generic[T_contra, U_co]):
 
     A function from stream to stream composes with an operator on either side of ``|``
     (``op | fn``, ``fn | op``): the result is such a function too, applying both in turn
-    (and typed so). At run time an operator is callable as well, ``op(stream)`` being
-    ``stream | op``: that is what a generic :func:`operator` factory is typed as
-    returning; type checkers do not see this call on other operators.
+    (and typed so).
     """
 
     __slots__ = ("_steps",)
@@ -216,15 +214,6 @@ class Operator(Generic[T_contra, U_co]):
     def steps(self) -> tuple[Step, ...]:
         return self._steps
 
-    if not TYPE_CHECKING:
-        # ``op(stream)`` is ``stream | op``, so that an operator is the function from
-        # stream to stream that a generic ``@operator`` factory is typed as returning.
-        # Hidden from type checkers: an operator that is also a ``Callable`` would match
-        # the function overloads of ``Stream.pipe`` as well as the operator ones, and a
-        # lambda's ``Any`` then makes mypy's choice between them ambiguous (``Any``).
-        def __call__(self, stream, /):
-            return _stream_of(self, stream)._extend(self._steps)
-
     @overload
     def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
     @overload
@@ -235,7 +224,7 @@ class Operator(Generic[T_contra, U_co]):
     ) -> Callable[[Stream[T_contra]], Stream[V]]: ...
     def __or__(self, other: object) -> object:
         if isinstance(other, Operator):
-            return Operator(self._steps + other._steps)
+            return _composed(Operator, self, other)
         then = _then(self, other)
         return NotImplemented if then is None else then
 
@@ -288,11 +277,10 @@ class SameOperator(Operator[Any, Any]):
         if not isinstance(other, Operator):
             then = _then(self, other)
             return NotImplemented if then is None else then
-        steps = self._steps + other._steps
         kind = type(other)
         # Every operator class of the package takes just its steps; a user's subclass
         # with another constructor gets a plain Operator.
-        return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
+        return _composed(kind if kind.__init__ is Operator.__init__ else Operator, self, other)
 
     def __ror__(  # pyright: ignore[reportIncompatibleMethodOverride]
         self, other: Callable[[Stream[X]], Stream[Y]]
@@ -339,6 +327,43 @@ class SamePipeable(Protocol[T_contra, U_co]):
     """
 
     def _pipe_same(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
+
+
+class _Applicable(Operator[Any, Any]):
+    """Mixed into what :func:`operator` factories return: ``op(stream)`` is ``stream | op``.
+
+    Those factories are typed as returning a function from stream to stream (for a
+    generator that changes the item type), so their operators must be callable, and so
+    must any operator composed from one. Other operators are not: a callable operator
+    would pass the ``callable()`` checks of every argument that takes a function.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, stream: object, /) -> Stream[Any]:
+        return _stream_of(self, stream)._extend(self._steps)
+
+
+_APPLICABLE: dict[type[Operator[Any, Any]], type[Operator[Any, Any]]] = {}
+
+
+def applicable(kind: type[OpT]) -> type[OpT]:
+    """``kind`` with :class:`_Applicable` mixed in (one class per kind, made once)."""
+    if issubclass(kind, _Applicable):
+        return kind
+    made = _APPLICABLE.get(kind)
+    if made is None:
+        made = _APPLICABLE[kind] = type(kind.__name__, (_Applicable, kind), {"__slots__": ()})
+        made.__qualname__ = kind.__qualname__
+        made.__module__ = kind.__module__
+    return cast("type[OpT]", made)
+
+
+def _composed(kind: type[OpT], left: Operator[Any, Any], right: Operator[Any, Any]) -> OpT:
+    """``left | right`` as a ``kind``: callable if either side was (see :class:`_Applicable`)."""
+    if isinstance(left, _Applicable) or isinstance(right, _Applicable):
+        kind = applicable(kind)
+    return kind(left._steps + right._steps)  # pyright: ignore[reportPrivateUsage]
 
 
 def is_anystream_factory(fn: object) -> bool:
@@ -421,9 +446,13 @@ class _Then:
         self._second = second
 
     def __call__(self, stream: Stream[Any], /) -> Stream[Any]:
-        what = repr(self)
+        return self._apply(self._second, self._apply(self._first, stream))
+
+    def _apply(self, part: object, stream: Stream[Any]) -> Stream[Any]:
+        if isinstance(part, Operator):  # not callable, unless made by @operator
+            return _stream_of(part, stream)._extend(part.steps)
         return apply_stream_function(
-            what, self._second, apply_stream_function(what, self._first, stream)
+            repr(self), cast("Callable[[Stream[Any]], object]", part), stream
         )
 
     def __repr__(self) -> str:
@@ -493,7 +522,8 @@ def operator(
     (``AsyncIterator[T]`` in and out, as ``every_other``) gives a :class:`SameOperator`,
     so ``stream | every_other()`` keeps the stream's item type. Any other generator gives
     a function from stream to stream, ``Callable[[Stream[In]], Stream[Out]]`` (true at
-    run time: an operator is callable, ``op(stream)`` is ``stream | op``); for a generic
+    run time: the operator it returns is callable, ``op(stream)`` being ``stream |
+    op``, and so is one composed from it with ``|``); for a generic
     one such as ``tagged`` it stays generic, so its type variables are solved where it is
     used: ``stream | tagged("a")``, ``stream.pipe(tagged("a"))``, ``op | tagged("a")`` and
     ``tagged("a") | op`` are all typed. (A factory returning ``Operator[T, U]`` would
@@ -512,9 +542,9 @@ def operator(
             return fn(upstream, *args, **kwargs)
 
         # A SameOperator for every decorated function: right for the type-preserving
-        # ones (the first overload), and for the others an operator, callable as their
-        # type says, all the same.
-        return SameOperator((GenStep(name, make),))
+        # ones (the first overload), and for the others an operator all the same, made
+        # callable as their type says.
+        return applicable(SameOperator)((GenStep(name, make),))
 
     return factory
 
