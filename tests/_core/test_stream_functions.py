@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 import pytest
 
 from anystream import (
+    Chunked,
     Operator,
     SameOperator,
     Stream,
+    chunks,
     from_iterable,
     map,
     operator,
@@ -61,12 +63,21 @@ async def test_an_operator_factory_gives_operators_callable_with_a_stream() -> N
         where(lambda n: n > 2) | listed(),
         listed() | map(len),
         parse(int) | tagged("p"),
+        listed() | chunks(2),
     ):
         assert isinstance(composed, Operator)
         assert callable(composed)
     assert await (where(lambda n: n > 2) | listed())(numbers).collect() == [[3], [4]]
     assert await (listed() | take(2))(numbers).collect() == [[1], [2]]
     assert await (listed() | map(len))(numbers).collect() == [1, 1, 1, 1]
+    # Keeping the class the right side gives (typed by the stream it meets).
+    by_two = listed() | chunks(2)
+    assert isinstance(by_two, Chunked)
+    assert await by_two(numbers).collect() == [[[1], [2]], [[3], [4]]]
+    assert await (numbers | (tagged("t") | chunks(3))).collect() == [
+        [("t", 1), ("t", 2), ("t", 3)],
+        [("t", 4)],
+    ]
 
 
 def test_other_operators_are_not_callable() -> None:

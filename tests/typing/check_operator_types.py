@@ -206,7 +206,9 @@ async def tagged(source: AsyncIterator[T], tag: str) -> AsyncIterator[tuple[str,
         yield (tag, x)
 
 
-def generic_type_changing_operators(events: Stream[Event], lines: Stream[str]) -> None:
+def generic_type_changing_operators(
+    events: Stream[Event], lines: Stream[str], texts: Stream[str]
+) -> None:
     # A generic @operator that changes the item type gives a generic Stream -> Stream
     # function; its type variable is solved where it is used, in both checkers.
     assert_type(events | listed(), Stream[list[Event]])
@@ -238,6 +240,11 @@ def generic_type_changing_operators(events: Stream[Event], lines: Stream[str]) -
     assert_type(events | (tagged("a") | map(len)), Stream[int])
     assert_type(events | (where(is_big) | tagged("a")), Stream[tuple[str, Event]])
     assert_type(events.pipe(where(is_big) | tagged("a") | take(1)), Stream[tuple[str, Event]])
+    assert_type(events | (listed() | chunks(2)), Stream[list[list[Event]]])
+    assert_type(events | (tagged("a") | enumerate()), Stream[tuple[int, tuple[str, Event]]])
+    assert_type(events | (keyed() | pairwise()), Stream[tuple[dict[str, Event], dict[str, Event]]])
+    assert_type(events | (doubled() | tumbling_window(1.0)), Stream[Window[tuple[Event, Event]]])
+    assert_type(events | (listed() | zip_with(texts)), Stream[tuple[list[Event], str]])
     assert_type(listed()(events), Stream[list[Event]])
 
 
