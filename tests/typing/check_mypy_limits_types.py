@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Never, TypeVar, assert_type
+from typing import Any, TypeVar, assert_type
 
 from anystream import (
-    Operator,
     Stream,
     chunks,
     enumerate,
@@ -44,6 +43,10 @@ def parse_event(line: str) -> Event:
 async def listed(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
     async for item in source:
         yield [item]
+
+
+def only_positive(s: Stream[Event]) -> Stream[Event]:
+    return s.pipe(where(lambda e: e.value > 0))
 
 
 def a_third_item_changing_operator(events: Stream[Event], lines: Stream[str]) -> None:
@@ -98,10 +101,12 @@ def flat_map_of_a_lambda_returning_a_stream(events: Stream[Event]) -> None:
     )
 
 
-def generic_decorated_operator() -> None:
-    # A generic @operator function that changes the item type: mypy binds its type
-    # variable to Never when the decorator is applied (it keeps a type variable only
-    # where it appears in a callable's parameters; pyright keeps it generic; the
-    # type-preserving ones are SameOperator in both). The workarounds: decorate
-    # functions over concrete types, or cast("Operator[Event, list[Event]]", listed()).
-    assert_type(listed(), Operator[Never, list[Never]])
+def a_lambda_after_a_function_in_one_pipe(events: Stream[Event]) -> None:
+    # A function from stream to stream as the first item-changing operator (a generic
+    # @operator that changes the type, or the user's own): mypy infers it in its second
+    # pass, so a lambda after it in the same call is Any there (pyright types it).
+    assert_type(events.pipe(listed(), map(lambda xs: xs[0].value)), Stream[Any])
+    assert_type(events.pipe(only_positive, map(lambda e: e.value)), Stream[Any])
+    # The workaround: a second pipe() call, or | for the function.
+    assert_type(events.pipe(listed()).pipe(map(lambda xs: xs[0].value)), Stream[float])
+    assert_type((events | only_positive).pipe(map(lambda e: e.value)), Stream[float])

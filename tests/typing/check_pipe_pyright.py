@@ -53,6 +53,10 @@ async def listed(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
         yield [item]
 
 
+def only_positive(s: Stream[Event]) -> Stream[Event]:
+    return s.pipe(where(lambda e: e.value > 0))
+
+
 def more_pipelines(events: Stream[Event], numbers: Stream[int]) -> None:
     assert_type(
         events.pipe(zip_with(numbers), where(lambda pair: pair[1] > 0)),
@@ -69,11 +73,12 @@ def more_pipelines(events: Stream[Event], numbers: Stream[int]) -> None:
         ),
         Stream[Window[Event, str, int]],
     )
-    # A generic @operator that changes the item type: its type variable is solved at the
-    # pipe() call in pyright (mypy: Operator[Never, list[Never]], check_mypy_limits_types).
+    # A lambda after a function from stream to stream (a generic @operator that changes
+    # the item type, or the user's own) in the same call: Any in mypy.
     # Three lambdas that change or filter items in one call, and one after enumerate.
-    assert_type(events.pipe(listed()), Stream[list[Event]])
-    assert_type(events.pipe(listed(), map(lambda b: len(b))), Stream[int])
+    assert_type(events.pipe(listed(), map(lambda b: b[0].value)), Stream[float])
+    assert_type(events.pipe(only_positive, map(lambda e: e.value)), Stream[float])
+    assert_type(events.pipe(take(1), listed(), where(lambda b: len(b) > 0)), Stream[list[Event]])
     assert_type(
         events.pipe(
             where(lambda e: e.value > 0),

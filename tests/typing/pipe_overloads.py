@@ -17,12 +17,22 @@ The shape, and why (both checkers must infer every lambda they can):
   first operator's output, so the second operator's lambda gets its parameter type.
   The ``Callable`` is also true at run time: ``pipe()`` calls a ``Stream -> Stream``
   function with the stream built so far.
+- Each combination is written a second time with the first other operator a
+  ``Callable[[Stream[A]], Stream[B]]``: what a generic ``@operator`` that changes the
+  item type gives (``listed()``, a generic ``Stream[T] -> Stream[list[T]]`` function),
+  or a function of the user's. Not a union with ``Pipeable`` in one overload: that
+  would push every first operator to mypy's second pass, and the next lambda would
+  lose its type. An operator is not a ``Callable`` for the checkers (its run-time
+  ``__call__`` is hidden from them), so it matches only the first copy and a function
+  only the second: no ambiguity. mypy infers such a function in its second pass (a
+  generic one could not solve its output earlier anyway), so a lambda after it in the
+  same call is ``Any`` there.
 
-Every combination is written out for up to ``MAX_COMBINED`` operators (2**n overloads
-for n operators: mypy lists them all when no overload matches, so not more). From there
-to ``MAX_OPERATORS``, one overload per count takes ``Pipeable | SamePipeable`` in each
-position: right in pyright, and in mypy only the first operator's lambda is typed
-there. A longer pipeline chains ``.pipe()`` calls.
+Every combination is written out for up to ``MAX_COMBINED`` operators (2**n + 2**n - 1
+overloads for n operators: mypy lists them all when no overload matches, so not more).
+From there to ``MAX_OPERATORS``, one overload per count takes ``Pipeable |
+SamePipeable`` in each position: right in pyright, and in mypy only the first operator's
+lambda is typed there. A longer pipeline chains ``.pipe()`` calls.
 """
 
 from __future__ import annotations
@@ -44,25 +54,11 @@ def overloads() -> str:
     """The generated block, markers included."""
     lines = [BEGIN.rstrip("\n")]
     for n in range(1, MAX_COMBINED + 1):
-        for same in itertools.product((True, False), repeat=n):
-            lines += ["    @overload", "    def pipe(", "        self,"]
-            current = "T_co"
-            first = True
-            for i, is_same in enumerate(same, 1):
-                if is_same:
-                    lines.append(f"        op{i}: SameOperator,")
+        for function_first in (False, True):
+            for same in itertools.product((True, False), repeat=n):
+                if function_first and all(same):
                     continue
-                out = f"_A{i}"
-                if first:
-                    lines.append(f"        op{i}: Pipeable[{current}, {out}],")
-                    first = False
-                else:
-                    lines.append(
-                        f"        op{i}: Pipeable[{current}, {out}]"
-                        f" | Callable[[Stream[{current}]], Stream[{out}]],"
-                    )
-                current = out
-            lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
+                lines += _combined(same, function_first)
     for n in range(MAX_COMBINED + 1, MAX_OPERATORS + 1):
         lines += ["    @overload", "    def pipe(", "        self,"]
         current = "T_co"
@@ -79,6 +75,28 @@ def overloads() -> str:
         lines += ["        /,", f"    ) -> Stream[{current}]: ..."]
     lines.append(END.rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _combined(same: tuple[bool, ...], function_first: bool) -> list[str]:
+    """One overload: ``same[i]`` says whether operator ``i + 1`` is a SameOperator."""
+    lines = ["    @overload", "    def pipe(", "        self,"]
+    current = "T_co"
+    first = True
+    for i, is_same in enumerate(same, 1):
+        if is_same:
+            lines.append(f"        op{i}: SameOperator,")
+            continue
+        out = f"_A{i}"
+        function = f"Callable[[Stream[{current}]], Stream[{out}]]"
+        if first and function_first:
+            lines.append(f"        op{i}: {function},")
+        elif first:
+            lines.append(f"        op{i}: Pipeable[{current}, {out}],")
+        else:
+            lines.append(f"        op{i}: Pipeable[{current}, {out}] | {function},")
+        first = False
+        current = out
+    return [*lines, "        /,", f"    ) -> Stream[{current}]: ..."]
 
 
 def current_block(text: str) -> str:

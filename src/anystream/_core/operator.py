@@ -36,6 +36,7 @@ from typing import (
     ParamSpec,
     Protocol,
     TypeVar,
+    cast,
     final,
     overload,
 )
@@ -66,6 +67,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 V = TypeVar("V")
 X = TypeVar("X")
+Y = TypeVar("Y")
 T_contra = TypeVar("T_contra", contravariant=True)
 U_co = TypeVar("U_co", covariant=True)
 P = ParamSpec("P")
@@ -197,6 +199,10 @@ class Operator(Generic[T_contra, U_co]):
     Apply it with ``stream | op`` or ``stream.pipe(op)``; compose with ``op1 | op2``.
     Operators hold no per-run state, so one operator object can be used in many streams
     and runs.
+
+    A function from stream to stream composes with an operator on either side of ``|``
+    (``op | fn``, ``fn | op``): the result is such a function too, applying both in turn
+    (and typed so).
     """
 
     __slots__ = ("_steps",)
@@ -212,10 +218,29 @@ class Operator(Generic[T_contra, U_co]):
     def __or__(self, other: SameOperator) -> Operator[T_contra, U_co]: ...
     @overload
     def __or__(self, other: Pipeable[U_co, V]) -> Operator[T_contra, V]: ...
-    def __or__(self, other: Pipeable[Any, Any] | SameOperator) -> Operator[Any, Any]:
-        if not isinstance(other, Operator):
-            return NotImplemented
-        return Operator(self._steps + other._steps)
+    @overload
+    def __or__(
+        self, other: Callable[[Stream[U_co]], Stream[V]]
+    ) -> Callable[[Stream[T_contra]], Stream[V]]: ...
+    def __or__(self, other: object) -> object:
+        if isinstance(other, Operator):
+            return _composed(Operator, self, other)
+        then = _then(self, other)
+        return NotImplemented if then is None else then
+
+    def __ror__(
+        self, other: Callable[[Stream[X]], Stream[T_contra]]
+    ) -> Callable[[Stream[X]], Stream[U_co]]:
+        # A left side that is an operator composes in its own ``__or__`` (Python asks a
+        # subclass's ``__ror__`` first: ``where(f) | take(2)`` lands here, and must stay
+        # one list of steps); anything else is a function from stream to stream, run
+        # before this operator.
+        left: object = other  # typed as a function, which an operator is not for checkers
+        if isinstance(left, Operator):
+            composed: object = left.__or__(self)  # pyright: ignore[reportUnknownMemberType]
+            return cast("Callable[[Stream[X]], Stream[U_co]]", composed)
+        then = _then(other, self)
+        return NotImplemented if then is None else then
 
     def _pipe_into(self, stream: Stream[T_contra], /) -> Stream[U_co]:
         """``stream | self``; the typed hook :meth:`Stream.pipe` solves its types through."""
@@ -241,16 +266,31 @@ class SameOperator(Operator[Any, Any]):
     def __or__(self, other: OpT) -> OpT: ...
     @overload
     def __or__(self, other: Pipeable[Any, V]) -> Operator[Any, V]: ...
-    def __or__(self, other: Pipeable[Any, Any]) -> Operator[Any, Any]:
-        # ``same | other`` has other's type: a SameOperator, an Operator[T, U], or one of
-        # the operator classes typed by the stream they meet (Enumerated, Chunked, ...).
+    @overload
+    def __or__(
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[Y]]: ...
+    def __or__(self, other: object) -> object:
+        # ``same | other`` has other's type: a SameOperator, an Operator[T, U], one of
+        # the operator classes typed by the stream they meet (Enumerated, Chunked, ...),
+        # or a function from stream to stream (a generic ``@operator`` one is typed so).
         if not isinstance(other, Operator):
-            return NotImplemented
-        steps = self._steps + other._steps
+            then = _then(self, other)
+            return NotImplemented if then is None else then
         kind = type(other)
         # Every operator class of the package takes just its steps; a user's subclass
         # with another constructor gets a plain Operator.
-        return kind(steps) if kind.__init__ is Operator.__init__ else Operator(steps)
+        return _composed(kind if kind.__init__ is Operator.__init__ else Operator, self, other)
+
+    def __ror__(  # pyright: ignore[reportIncompatibleMethodOverride]
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[Y]]:
+        left: object = other
+        if isinstance(left, Operator):  # ``where(f) | take(2)``: see Operator.__ror__
+            composed: object = left.__or__(self)  # pyright: ignore[reportUnknownMemberType]
+            return cast("Callable[[Stream[X]], Stream[Y]]", composed)
+        then = _then(other, self)
+        return NotImplemented if then is None else then
 
     # Not a ``Pipeable``: its hook takes a keyword no caller passes, so in ``pipe()`` a
     # SameOperator matches only the overloads written for it (see Stream.pipe) and
@@ -289,6 +329,142 @@ class SamePipeable(Protocol[T_contra, U_co]):
     def _pipe_same(self, stream: Stream[T_contra], /) -> Stream[U_co]: ...
 
 
+class _Applicable(Operator[Any, Any]):
+    """Mixed into what :func:`operator` factories return: ``op(stream)`` is ``stream | op``.
+
+    Those factories are typed as returning a function from stream to stream (for a
+    generator that changes the item type), so their operators must be callable, and so
+    must any operator composed from one. Other operators are not: a callable operator
+    would pass the ``callable()`` checks of every argument that takes a function.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, stream: object, /) -> Stream[Any]:
+        return _stream_of(self, stream)._extend(self._steps)
+
+
+_APPLICABLE: dict[type[Operator[Any, Any]], type[Operator[Any, Any]]] = {}
+
+
+def applicable(kind: type[OpT]) -> type[OpT]:
+    """``kind`` with :class:`_Applicable` mixed in (one class per kind, made once)."""
+    if issubclass(kind, _Applicable):
+        return kind
+    made = _APPLICABLE.get(kind)
+    if made is None:
+        made = _APPLICABLE[kind] = type(kind.__name__, (_Applicable, kind), {"__slots__": ()})
+        made.__qualname__ = kind.__qualname__
+        made.__module__ = kind.__module__
+    return cast("type[OpT]", made)
+
+
+def _composed(kind: type[OpT], left: Operator[Any, Any], right: Operator[Any, Any]) -> OpT:
+    """``left | right`` as a ``kind``: callable if either side was (see :class:`_Applicable`)."""
+    if isinstance(left, _Applicable) or isinstance(right, _Applicable):
+        kind = applicable(kind)
+    return kind(left._steps + right._steps)  # pyright: ignore[reportPrivateUsage]
+
+
+def is_anystream_factory(fn: object) -> bool:
+    """An operator factory of the package passed without calling it (``take``)."""
+    if isinstance(fn, Operator | _Then):
+        return False
+    module = getattr(fn, "__module__", None)
+    return isinstance(module, str) and (module == "anystream" or module.startswith("anystream."))
+
+
+def apply_stream_function(
+    what: str, fn: Callable[[Stream[Any]], object], stream: Stream[Any]
+) -> Stream[Any]:
+    """``fn(stream)``, refusing anything that does not return a :class:`Stream`."""
+    from .stream import Stream  # stream.py imports this module
+
+    # Typed as returning a Stream, but an untyped caller can pass anything.
+    result = fn(stream)
+    if not isinstance(result, Stream):
+        hint = (
+            " (an operator factory needs calling, e.g. every_other() rather than every_other)"
+            if isinstance(result, Operator)
+            else ""
+        )
+        raise TypeError(
+            f"{what}: {_name_of(fn)} returned {type(result).__name__} {result!r:.60}, "
+            f"not a Stream{hint}"
+        )
+    return result
+
+
+def _stream_of(op: Operator[Any, Any], stream: object) -> Stream[Any]:
+    from .stream import Stream  # stream.py imports this module
+
+    if not isinstance(stream, Stream):
+        raise TypeError(
+            f"({op!r:.60})(stream) needs a Stream, got {type(stream).__name__} {stream!r:.60}"
+        )
+    return stream
+
+
+def _then(first: object, second: object) -> _Then | None:
+    """``first | second`` where one side is an operator and the other is not.
+
+    None when the other side is not callable (``|`` then returns ``NotImplemented``).
+    """
+    other = second if isinstance(first, Operator) else first
+    if not callable(other) or isinstance(other, type):
+        return None
+    if is_anystream_factory(other):
+        raise TypeError(
+            "op | x and x | op need an anystream operator or a Stream -> Stream function, "
+            f"got {type(other).__name__} {other!r:.60} (did you forget to call it, e.g. "
+            "take(3) rather than take?)"
+        )
+    return _Then(
+        cast("Callable[[Stream[Any]], Stream[Any]]", first),
+        cast("Callable[[Stream[Any]], Stream[Any]]", second),
+    )
+
+
+@final
+class _Then:
+    """``fn | op`` or ``op | fn``: a function from stream to stream applying both in turn.
+
+    An operator is a list of steps the runner plans as a whole; a user's function can
+    build any stream (merge others in, ...), so it cannot become a step: composing with
+    one gives this function instead, which ``stream | x``, ``stream.pipe(x)`` and further
+    ``| op`` accept like the function itself.
+    """
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(
+        self,
+        first: Callable[[Stream[Any]], Stream[Any]],
+        second: Callable[[Stream[Any]], Stream[Any]],
+    ) -> None:
+        self._first = first
+        self._second = second
+
+    def __call__(self, stream: Stream[Any], /) -> Stream[Any]:
+        return self._apply(self._second, self._apply(self._first, stream))
+
+    def _apply(self, part: object, stream: Stream[Any]) -> Stream[Any]:
+        if isinstance(part, Operator):  # not callable, unless made by @operator
+            return _stream_of(part, stream)._extend(part.steps)
+        return apply_stream_function(
+            repr(self), cast("Callable[[Stream[Any]], object]", part), stream
+        )
+
+    def __repr__(self) -> str:
+        return f"{_name_of(self._first)} | {_name_of(self._second)}"
+
+
+def _name_of(fn: object) -> str:
+    if isinstance(fn, Operator | _Then):
+        return repr(fn)
+    return str(getattr(fn, "__qualname__", None) or repr(fn))
+
+
 @final
 class ItemOfAnyType:
     """A stand-in item type in :func:`operator`'s signature, never instantiated.
@@ -303,17 +479,18 @@ class ItemOfAnyType:
     __slots__ = ()
 
 
+# A type-preserving generic function matches both overloads; the first is the one meant.
 @overload
-def operator(
+def operator(  # type: ignore[overload-overlap]
     fn: Callable[Concatenate[AsyncIterator[ItemOfAnyType], P], AsyncIterator[ItemOfAnyType]],
 ) -> Callable[P, SameOperator]: ...
 @overload
 def operator(
     fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
-) -> Callable[P, Operator[T, U]]: ...
+) -> Callable[P, Callable[[Stream[T]], Stream[U]]]: ...
 def operator(
     fn: Callable[Concatenate[AsyncIterator[T], P], AsyncIterator[U]],
-) -> Callable[P, Operator[T, U]]:
+) -> Callable[P, Any]:
     """Turn an async generator function over an upstream into an operator factory.
 
     ::
@@ -326,19 +503,31 @@ def operator(
                     yield item
                 keep = not keep
 
-        stream | every_other()
 
-    The generator runs in the same task as its neighbours. It must not open a task
-    group or cancel scope that stays open across a ``yield`` (use a staged operator for
-    anything that needs a task or a timeout).
+        @operator
+        async def tagged(source: AsyncIterator[T], tag: str) -> AsyncIterator[tuple[str, T]]:
+            async for item in source:
+                yield (tag, item)
 
-    Types: a generator generic in its item type (``AsyncIterator[T]`` in and out, as
-    above) gives a factory returning a :class:`SameOperator`, so ``stream |
-    every_other()`` keeps the stream's item type in mypy and pyright; one over concrete
-    types gives ``Operator[In, Out]``. A generic one that changes the type (``T`` in,
-    ``list[T]`` out) is solved by pyright in ``stream.pipe(...)`` but is
-    ``Operator[Never, list[Never]]`` in mypy: write it for concrete types there, or
-    ``cast`` at the use site.
+
+        stream | every_other() | tagged("a")
+
+    The factory's arguments are the generator's after the upstream. It returns an
+    :class:`Operator` that emits what the generator yields, one item per ``yield``, and
+    ends when the generator returns. The generator runs in the same task as its
+    neighbours. It must not open a task group or cancel scope that stays open across a
+    ``yield`` (use a staged operator for anything that needs a task or a timeout).
+
+    Types, in mypy and pyright alike: a generator generic in its item type that keeps it
+    (``AsyncIterator[T]`` in and out, as ``every_other``) gives a :class:`SameOperator`,
+    so ``stream | every_other()`` keeps the stream's item type. Any other generator gives
+    a function from stream to stream, ``Callable[[Stream[In]], Stream[Out]]`` (true at
+    run time: the operator it returns is callable, ``op(stream)`` being ``stream |
+    op``, and so is one composed from it with ``|``); for a generic
+    one such as ``tagged`` it stays generic, so its type variables are solved where it is
+    used: ``stream | tagged("a")``, ``stream.pipe(tagged("a"))``, ``op | tagged("a")`` and
+    ``tagged("a") | op`` are all typed. (A factory returning ``Operator[T, U]`` would
+    lose ``T``: mypy solves a type variable that is only in a result to ``Never``.)
     """
     if not inspect.isasyncgenfunction(fn):
         raise TypeError(
@@ -353,8 +542,9 @@ def operator(
             return fn(upstream, *args, **kwargs)
 
         # A SameOperator for every decorated function: right for the type-preserving
-        # ones (the first overload) and an Operator all the same for the others.
-        return SameOperator((GenStep(name, make),))
+        # ones (the first overload), and for the others an operator all the same, made
+        # callable as their type says.
+        return applicable(SameOperator)((GenStep(name, make),))
 
     return factory
 

@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from .background import BackgroundRun
-from .operator import Operator, Pipeable, SameOperator, SamePipeable, Step
+from .operator import (
+    Operator,
+    Pipeable,
+    SameOperator,
+    SamePipeable,
+    Step,
+    apply_stream_function,
+    is_anystream_factory,
+)
 from .runner import Run
 from .shutdown import check_grace
 from .source import Source
@@ -54,8 +62,23 @@ class Stream(Generic[T_co]):
     def __or__(self, op: SameOperator) -> Stream[T_co]: ...
     @overload
     def __or__(self, op: Pipeable[T_co, U]) -> Stream[U]: ...
-    def __or__(self, op: Pipeable[Any, Any] | SameOperator) -> Stream[Any]:
-        return self._extend(_steps_of("stream | x needs an anystream operator on the right", op))
+    @overload
+    def __or__(self, op: Callable[[Stream[T_co]], Stream[U]]) -> Stream[U]: ...
+    def __or__(
+        self, op: Pipeable[Any, Any] | SameOperator | Callable[[Stream[Any]], Stream[Any]]
+    ) -> Stream[Any]:
+        """``self`` with ``op`` applied: an operator's steps appended, or ``op(self)``.
+
+        ``op`` is an :class:`Operator` or a function from stream to stream (what a
+        generic ``@operator`` that changes the item type is typed as, or the user's
+        own), which is called with this stream and must return a :class:`Stream`.
+        """
+        if isinstance(op, Operator):
+            return self._extend(op.steps)
+        what = "stream | x needs an anystream operator or a Stream -> Stream function on the right"
+        if not callable(op) or isinstance(op, type) or is_anystream_factory(op):
+            _refuse(what, op)
+        return apply_stream_function(what, op, self)
 
     # -- pipe() overloads: written by tests/typing/pipe_overloads.py, do not edit --
     @overload
@@ -68,6 +91,12 @@ class Stream(Generic[T_co]):
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
         /,
     ) -> Stream[_A1]: ...
     @overload
@@ -95,6 +124,27 @@ class Stream(Generic[T_co]):
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
         op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
         /,
     ) -> Stream[_A2]: ...
@@ -158,6 +208,62 @@ class Stream(Generic[T_co]):
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
         op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
         op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
         /,
@@ -301,6 +407,141 @@ class Stream(Generic[T_co]):
     def pipe(
         self,
         op1: Pipeable[T_co, _A1],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Callable[[Stream[T_co]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
         op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
         op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
         op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
@@ -629,6 +870,316 @@ class Stream(Generic[T_co]):
     @overload
     def pipe(
         self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Callable[[Stream[T_co]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Callable[[Stream[T_co]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Callable[[Stream[T_co]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: SameOperator,
+        op3: Callable[[Stream[T_co]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A2, _A5] | Callable[[Stream[_A2]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: SameOperator,
+        op2: Callable[[Stream[T_co]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A1]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A1, _A5] | Callable[[Stream[_A1]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: SameOperator,
+        op4: Pipeable[_A1, _A4] | Callable[[Stream[_A1]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: SameOperator,
+        op3: Pipeable[_A1, _A3] | Callable[[Stream[_A1]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A2]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: SameOperator,
+        op5: Pipeable[_A2, _A5] | Callable[[Stream[_A2]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: SameOperator,
+        op4: Pipeable[_A2, _A4] | Callable[[Stream[_A2]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A3]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: SameOperator,
+        op5: Pipeable[_A3, _A5] | Callable[[Stream[_A3]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: SameOperator,
+        /,
+    ) -> Stream[_A4]: ...
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Stream[T_co]], Stream[_A1]],
+        op2: Pipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
+        op3: Pipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
+        op4: Pipeable[_A3, _A4] | Callable[[Stream[_A3]], Stream[_A4]],
+        op5: Pipeable[_A4, _A5] | Callable[[Stream[_A4]], Stream[_A5]],
+        /,
+    ) -> Stream[_A5]: ...
+    @overload
+    def pipe(
+        self,
         op1: Pipeable[T_co, _A1] | SamePipeable[T_co, _A1],
         op2: Pipeable[_A1, _A2] | SamePipeable[_A1, _A2] | Callable[[Stream[_A1]], Stream[_A2]],
         op3: Pipeable[_A2, _A3] | SamePipeable[_A2, _A3] | Callable[[Stream[_A2]], Stream[_A3]],
@@ -679,11 +1230,12 @@ class Stream(Generic[T_co]):
         an event, where ``events | where(lambda e: e.ok)`` leaves ``e`` unknown in
         pyright. Up to eight operators per call (chain ``.pipe()`` calls for more).
 
-        Besides operators, a function from stream to stream is accepted after the first
-        operator that is not take-like (``events.pipe(where(ok), only_big)``, with
-        ``def only_big(s: Stream[E]) -> Stream[E]``). It is called with the stream built
-        so far and must return a :class:`Stream`. Anything else is a ``TypeError``
-        naming its position.
+        Besides operators, a function from stream to stream is accepted in any position
+        (``events.pipe(where(ok), only_big)``, with ``def only_big(s: Stream[E]) ->
+        Stream[E]``), as is what a generic ``@operator`` that changes the item type
+        gives (``events.pipe(listed())``). It is called with the stream built so far and
+        must return a :class:`Stream`. Anything else is a ``TypeError`` naming its
+        position.
         """
         out: Stream[Any] = self
         pending: tuple[Step, ...] = ()
@@ -696,24 +1248,10 @@ class Stream(Generic[T_co]):
             )
             # An operator factory passed without calling it (``take`` for ``take(3)``) is
             # callable too: refuse the package's own before calling them with a stream.
-            if not callable(op) or isinstance(op, type) or _is_anystream_factory(op):
+            if not callable(op) or isinstance(op, type) or is_anystream_factory(op):
                 _refuse(what, op)
-            out = out._extend(pending)
+            out = apply_stream_function(what, op, out._extend(pending))
             pending = ()
-            # Typed as returning a Stream, but an untyped caller can pass anything.
-            result: object = op(out)
-            if not isinstance(result, Stream):  # pyright: ignore[reportUnnecessaryIsInstance]
-                hint = (
-                    " (an operator factory needs calling, e.g. every_other() rather than "
-                    "every_other)"
-                    if isinstance(result, Operator)
-                    else ""
-                )
-                raise TypeError(
-                    f"{what}: {op!r:.60} returned {type(result).__name__} {result!r:.60}, "
-                    f"not a Stream{hint}"
-                )
-            out = result
         return out._extend(pending)
 
     def _extend(self, steps: tuple[Step, ...]) -> Stream[Any]:
@@ -827,17 +1365,6 @@ class Stream(Generic[T_co]):
     @property
     def source(self) -> Source[Any]:
         return self._source
-
-
-def _is_anystream_factory(fn: object) -> bool:
-    module = getattr(fn, "__module__", None)
-    return isinstance(module, str) and (module == "anystream" or module.startswith("anystream."))
-
-
-def _steps_of(what: str, op: object) -> tuple[Step, ...]:
-    if not isinstance(op, Operator):
-        _refuse(what, op)
-    return op.steps
 
 
 def _refuse(what: str, op: object) -> NoReturn:

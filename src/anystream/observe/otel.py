@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = ["Instrumentation", "PipelineTelemetry", "WindowSpans", "instrument", "window_spans"]
 
 W = TypeVar("W", bound="Window[Any, Any, Any]")
+X = TypeVar("X")
 
 SCOPE = "anystream"
 Key = tuple[str, int, str, str]  # pipeline, position, operator name, kind
@@ -472,6 +473,10 @@ class WindowSpans(Operator[Any, Any]):
 
     def _pipe_into(self, stream: Stream[W], /) -> Stream[W]:
         return stream._extend(self._steps)
+
+    def __ror__(self, other: Callable[[Stream[X]], Stream[W]]) -> Callable[[Stream[X]], Stream[W]]:
+        # ``fn | op``: a function from stream to stream, then this operator.
+        return super().__ror__(other)
 
 
 def window_spans(

@@ -79,6 +79,7 @@ T1 = TypeVar("T1")
 T2 = TypeVar("T2")
 T3 = TypeVar("T3")
 X = TypeVar("X")
+Y = TypeVar("Y")
 Ts = TypeVarTuple("Ts")
 
 #: Buffer given to an input without a staged operator of its own (see ``_interruptible``).
@@ -616,6 +617,12 @@ class ZippedWith(Operator[Any, Any], Generic[*Ts]):
 
     def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[X, *Ts]]:
         return stream._extend(self._steps)
+
+    def __ror__(
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[tuple[Y, *Ts]]]:
+        # ``fn | op``: a function from stream to stream, then this operator.
+        return super().__ror__(other)
 
 
 @overload

@@ -75,6 +75,7 @@ T = TypeVarWithDefault("T", default=Any)
 U = TypeVar("U")
 A = TypeVar("A")
 X = TypeVar("X")
+Y = TypeVar("Y")
 Ts = TypeVarTuple("Ts")
 
 _MISSING: Any = object()
@@ -427,6 +428,12 @@ class Enumerated(Operator[Any, Any]):
     def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[int, X]]:
         return stream._extend(self._steps)
 
+    def __ror__(
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[tuple[int, Y]]]:
+        # ``fn | op``: a function from stream to stream, then this operator.
+        return super().__ror__(other)
+
 
 class Paired(Operator[Any, Any]):
     """The type of ``pairwise()``: turns a ``Stream[T]`` into a ``Stream[tuple[T, T]]``."""
@@ -435,6 +442,12 @@ class Paired(Operator[Any, Any]):
 
     def _pipe_into(self, stream: Stream[X], /) -> Stream[tuple[X, X]]:
         return stream._extend(self._steps)
+
+    def __ror__(
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[tuple[Y, Y]]]:
+        # ``fn | op``: a function from stream to stream, then this operator.
+        return super().__ror__(other)
 
 
 def enumerate(start: int = 0, *, name: str | None = None) -> Enumerated:

@@ -76,6 +76,7 @@ T = TypeVar("T")
 K = TypeVar("K")
 A = TypeVar("A")
 X = TypeVar("X")
+Y = TypeVar("Y")
 
 #: The most windows one item may belong to in :func:`sliding_window` (``size / step``):
 #: above it every item would cost that many folds, and ``size=1e12, step=1`` never ends.
@@ -100,6 +101,12 @@ class Windowed(Operator[Any, Any]):
     def _pipe_into(self, stream: Stream[X], /) -> Stream[Window[X]]:
         return stream._extend(self._steps)
 
+    def __ror__(
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[Window[Y]]]:
+        # ``fn | op``: a function from stream to stream, then this operator.
+        return super().__ror__(other)
+
 
 class Chunked(Operator[Any, Any]):
     """The type of ``chunks(n)``: turns a ``Stream[T]`` into a ``Stream[list[T]]``.
@@ -111,6 +118,12 @@ class Chunked(Operator[Any, Any]):
 
     def _pipe_into(self, stream: Stream[X], /) -> Stream[list[X]]:
         return stream._extend(self._steps)
+
+    def __ror__(
+        self, other: Callable[[Stream[X]], Stream[Y]]
+    ) -> Callable[[Stream[X]], Stream[list[Y]]]:
+        # ``fn | op``: a function from stream to stream, then this operator.
+        return super().__ror__(other)
 
 
 def _check_period(op: str, arg: str, value: float, cfg: Config) -> None:
