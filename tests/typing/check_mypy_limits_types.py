@@ -16,8 +16,6 @@ from anystream import (
     Stream,
     chunks,
     enumerate,
-    flat_map,
-    from_iterable,
     map,
     operator,
     parse,
@@ -86,19 +84,6 @@ def generic_hook_operators_next_to_lambdas(events: Stream[Event]) -> None:
         Stream[list[float]],
     )
     assert_type(events.pipe(take(2), chunks(2)), Stream[list[Event]])
-
-
-def flat_map_of_a_lambda_returning_a_stream(events: Stream[Event]) -> None:
-    # flat_map's overloads (Stream, async iterable, iterable) make mypy give up on a
-    # lambda returning a Stream when other operators share the call; a lambda returning
-    # a list, or a named function, is typed.
-    assert_type(
-        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: from_iterable([e.user]))),
-        Stream[Any],
-    )
-    assert_type(
-        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: [e.user])), Stream[str]
-    )
 
 
 def a_lambda_after_a_function_in_one_pipe(events: Stream[Event]) -> None:

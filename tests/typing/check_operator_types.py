@@ -393,6 +393,19 @@ def piped_lambdas(events: Stream[Event]) -> None:
     assert_type(events.pipe(take(2), tumbling_window(1.0)), Stream[Window[Event]])
     assert_type(events.pipe(map(value_of), take(2), where(is_big_value)), Stream[float])
     assert_type(events.pipe(take(5)).pipe(where(lambda e: e.value > 0)), Stream[Event])
+    # A lambda returning a Stream: to a checker a Stream is not async-iterable (it is a
+    # description, iterated through a run), so only the Stream overload matches it.
+    assert_type(events.pipe(flat_map(lambda e: from_iterable([e.user]))), Stream[str])
+    assert_type(events.pipe(merge_map(lambda e: from_iterable([e.value]), 2)), Stream[float])
+    assert_type(events.pipe(switch_map(lambda e: from_iterable([e.value]))), Stream[float])
+    assert_type(
+        events.pipe(where(lambda e: e.value > 0), flat_map(lambda e: from_iterable([e.user]))),
+        Stream[str],
+    )
+    assert_type(events.pipe(flat_map(lambda e: [e.value])), Stream[float])
+    # A function over any object (print, logging.info): pipe() solves the item type.
+    assert_type(events.pipe(tap(print)), Stream[Event])
+    assert_type(events.pipe(where(bool), map(lambda e: e.user)), Stream[str])
 
 
 def several_lambdas_in_one_pipe(events: Stream[Event], lines: Stream[str]) -> None:

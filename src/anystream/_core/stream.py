@@ -1332,12 +1332,18 @@ class Stream(Generic[T_co]):
             raise RuntimeError("this stream has not been run yet; stats() describes a run")
         return self._last_stats
 
-    def __aiter__(self) -> NoReturn:
-        raise TypeError(
-            "a Stream is a description, not an iterator: iterate a run of it with "
-            "'async with stream.stream() as items: async for item in items: ...' "
-            "or get a list with 'await stream.collect()'"
-        )
+    # Defined for the run time only: to a type checker a Stream is not async-iterable, so
+    # ``async for x in stream`` is reported where it is written, and a function returning
+    # a Stream matches flat_map's Stream overload alone (not also its AsyncIterable one,
+    # which would solve the inner item type to Never).
+    if not TYPE_CHECKING:
+
+        def __aiter__(self) -> NoReturn:
+            raise TypeError(
+                "a Stream is a description, not an iterator: iterate a run of it with "
+                "'async with stream.stream() as items: async for item in items: ...' "
+                "or get a list with 'await stream.collect()'"
+            )
 
     def explain(self) -> Explanation:
         """Describe what a run will execute, without running anything.

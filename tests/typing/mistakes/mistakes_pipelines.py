@@ -31,3 +31,8 @@ def mistakes(events: Stream[Event], numbers: Stream[int]) -> None:
     texts: Stream[str] = events | take(3)  # expect-error: take keeps Event
     print(texts)
     from_iterable([1, 2]).pipe(take(1), parse_text)  # expect-error: not an operator
+
+
+async def iterating_a_stream_itself(events: Stream[Event]) -> None:
+    async for _ in events:  # expect-error: a Stream is iterated through a run
+        pass
