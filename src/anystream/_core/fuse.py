@@ -310,13 +310,18 @@ if tick >= st.tick_limit:
 
 # Fast path: take straight from the buffer when it has data and no sender is parked (a
 # parked sender must be moved into the buffer and woken, which receive_nowait() does).
-# Empty: let the producer run once before parking while items come in batches.
+# Empty with no sender parked: receive_nowait() could only raise WouldBlock (or
+# EndOfStream, which the park raises as well), so go straight on. Then let the producer
+# run once before parking while items come in batches.
 STREAM = """\
 while $running:
     if inbuf and not waiting_senders:
         $from_buffer
     else:
-        $receive_nowait
+        if waiting_senders:
+            $receive_nowait
+        else:
+            x = MISSING
         if x is MISSING:
             $publish
             if patient_rx:

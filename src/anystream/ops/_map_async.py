@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import anyio
-from anyio import EndOfStream, WouldBlock
+from anyio import EndOfStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core._backends import parking
@@ -258,16 +258,14 @@ class _Intake:
         """The next input item (its index is ``taken - 1``), or ``END`` at end of input."""
         while self.reading:
             await self.wait_turn()
-        rx = self._rx
+        # parking_receive() takes an item that is there without suspending, and parks
+        # at once otherwise (no WouldBlock raised and caught first).
+        self.reading = True
         try:
             try:
-                item = rx.receive_nowait()
-            except WouldBlock:
-                self.reading = True
-                try:
-                    item = await self._receive()
-                finally:
-                    self.reading = False
+                item = await self._receive()
+            finally:
+                self.reading = False
         except EndOfStream:
             self.ended = True
             while self.idle:  # the end of input is for everyone
