@@ -28,31 +28,6 @@ async def _trickle(n: int, gap: float = 0.01) -> AsyncIterator[int]:
         await anyio.sleep(gap)
 
 
-@pytest.mark.parametrize("ordered", [True, False])
-async def test_calls_that_complete_at_once_wake_no_other_worker(
-    ordered: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    woken = 0
-    wake_one = _map_async._Intake.wake_one
-
-    def counting(self: _map_async._Intake) -> None:
-        nonlocal woken
-        if self.woken is None and self.idle:
-            woken += 1
-        wake_one(self)
-
-    monkeypatch.setattr(_map_async._Intake, "wake_one", counting)
-
-    async def at_once(x: int) -> int:
-        return x * 10
-
-    with anyio.fail_after(60):
-        s = from_iterable(_trickle(20)) | map_async(at_once, concurrency=4, ordered=ordered)
-        out = await s.collect()
-    assert sorted(out) == [x * 10 for x in range(20)]
-    assert woken == 0
-
-
 async def _bursts(bursts: int, size: int, gap: float = 0.01) -> AsyncIterator[int]:
     """``bursts`` bursts of ``size`` items, the stage idle between them."""
     for b in range(bursts):
@@ -72,6 +47,22 @@ def _count_wakes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(_map_async._Intake, "wake_one", counting)
     return woken
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_calls_that_complete_at_once_wake_no_other_worker(
+    ordered: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    woken = _count_wakes(monkeypatch)
+
+    async def at_once(x: int) -> int:
+        return x * 10
+
+    with anyio.fail_after(60):
+        s = from_iterable(_trickle(20)) | map_async(at_once, concurrency=4, ordered=ordered)
+        out = await s.collect()
+    assert sorted(out) == [x * 10 for x in range(20)]
+    assert woken[0] == 0
 
 
 @pytest.mark.parametrize("ordered", [True, False])
