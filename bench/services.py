@@ -419,6 +419,7 @@ def _pipeline(candidate: str, lines: list[str], rate: float | None) -> Callable[
                 latencies.append(perf_counter() - item[0])
             results.append(item[1])
 
+        gc.collect()  # as _timed does: no candidate pays for another's garbage
         cpu0, wall0 = process_time(), perf_counter()
         source = _paced(lines, rate)
         if candidate.startswith("anystream"):
