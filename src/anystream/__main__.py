@@ -6,12 +6,26 @@ the library, which takes a noticeable fraction of a second) ends it with exit st
 rest of the command's life.
 """
 
+import os
+import signal
 import sys
+
+
+def _exit_130(signum: int, frame: object) -> None:
+    # Nothing has started yet, so there is nothing to clean up. Exiting here, not by
+    # raising KeyboardInterrupt, also covers a Ctrl-C that lands inside one of the import
+    # system's weakref callbacks: CPython reports an exception raised there as "ignored"
+    # and carries on importing, and the command would then not stop at all.
+    os._exit(130)
+
 
 code: int
 try:
-    from .cli import main
-
+    _previous = signal.signal(signal.SIGINT, _exit_130)
+    try:
+        from .cli import main
+    finally:
+        signal.signal(signal.SIGINT, _previous)
     code = main()
 except KeyboardInterrupt:
     code = 130
