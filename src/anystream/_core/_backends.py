@@ -141,6 +141,9 @@ class _TrioOneShot:
     """
 
     __slots__ = ("_flag", "_task")
+    #: ``trio.lowlevel``, bound by parking() when it first hands out this factory: a
+    #: park and its wake-up then skip the module lookup.
+    _lowlevel: Any = None
 
     def __init__(self) -> None:
         self._flag = False
@@ -151,13 +154,13 @@ class _TrioOneShot:
             self._flag = True
             task, self._task = self._task, None
             if task is not None:
-                sys.modules["trio"].lowlevel.reschedule(task)
+                self._lowlevel.reschedule(task)
 
     def is_set(self) -> bool:
         return self._flag
 
     async def wait(self) -> None:
-        lowlevel: Any = sys.modules["trio"].lowlevel
+        lowlevel = self._lowlevel
         if self._flag:
             await lowlevel.checkpoint()  # as trio.Event.wait(): a set event still yields
             return
@@ -190,6 +193,7 @@ def parking() -> NewEvent:
 
             new_event = new_future_event
         else:
+            _TrioOneShot._lowlevel = sys.modules["trio"].lowlevel
             new_event = _TrioOneShot
         _parking[backend] = new_event
     return new_event
